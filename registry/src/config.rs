@@ -1,0 +1,39 @@
+//! Configuration of a registry process: the only place that reads the environment (through
+//! clap's `env` attributes).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where and how to serve, and where to store.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "CREDENCE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded SQLite database (used when --database-url is not given).
+    #[arg(long, env = "CREDENCE_DATA_DIR", default_value = "./credence-data")]
+    pub data_dir: PathBuf,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. Overrides --data-dir.
+    #[arg(long, env = "CREDENCE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Allow did:web resolution over plain http and to loopback/private addresses. For local
+    /// development only: it lets any client make this server fetch internal URLs.
+    #[arg(long, env = "CREDENCE_DID_WEB_ALLOW_PRIVATE", default_value_t = false)]
+    pub did_web_allow_private: bool,
+    /// Most operations one DID may submit per hour.
+    #[arg(long, env = "CREDENCE_OPS_PER_HOUR", default_value_t = 10)]
+    pub ops_per_hour: u32,
+    /// Most operations one DID may submit per day.
+    #[arg(long, env = "CREDENCE_OPS_PER_DAY", default_value_t = 30)]
+    pub ops_per_day: u32,
+}
+
+impl ServeConfig {
+    /// The database URL to open: the explicit one, or a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("credence.db").display()),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The crate's error enum: every condition a client can cause or meet, each with a status, a
+//! stable problem `type`, and a `detail` a support desk can act on (RFC 9457).
+//!
+//! The status mapping is exhaustive (no `_` arm): adding a variant forces a decision about it.
+//! Server-side failures (database) are logged with their cause and answered with a generic
+//! detail, so internals never leak to clients.
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeyError;
+use crate::ops::OpError;
+use crate::registry::Resolution;
+use crate::store::StoreError;
+
+/// Base of our problem `type` URIs. They are identifiers; nothing is served there yet.
+pub const PROBLEM_BASE: &str = "https://credence.example/problems/";
+
+/// An RFC 9457 problem body, with the DID Resolution error name where one applies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// DID Resolution §7.1 metadata (`{"error": "notFound"}`) on resolution endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub did_resolution_metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request body is not acceptable JSON (syntax, duplicate keys, nesting).
+    #[error("{0}")]
+    MalformedJson(#[from] crate::json::JsonError),
+    /// A string that should be a DID is not one.
+    #[error("{0}")]
+    InvalidDid(String),
+    /// A DID of a method this service does not resolve.
+    #[error("DID method {0:?} is not supported; supported: credence, key, jwk, web")]
+    MethodNotSupported(String),
+    /// No such DID.
+    #[error("{0} was not found")]
+    NotFound(String),
+    /// The DID exists but the requested version does not.
+    #[error("{0}")]
+    VersionNotFound(String),
+    /// The DID is deactivated; the resolution result (with `deactivated: true`) goes with it.
+    #[error("the DID is deactivated")]
+    Deactivated(Box<Resolution>),
+    /// A key embedded in a DID or operation is unusable.
+    #[error("{0}")]
+    InvalidKey(#[from] KeyError),
+    /// The operation breaks a rule of the method.
+    #[error("{0}")]
+    Operation(#[from] OpError),
+    /// Someone else's operation was appended first on the same `prev`.
+    #[error("another operation was accepted first; the current head is {head}")]
+    ForkedHistory { head: String },
+    /// This operation (or this DID's genesis) was already accepted.
+    #[error("{0}")]
+    Replayed(String),
+    /// Per-DID write limit.
+    #[error("this DID has reached its limit of {limit}; try again later")]
+    RateLimited {
+        limit: &'static str,
+        retry_after_secs: u64,
+    },
+    /// A did:web target that policy forbids (loopback, private, plain http).
+    #[error("{0}")]
+    ForbiddenTarget(String),
+    /// A remote party (did:web host, remote registry) did not give a usable answer.
+    #[error("{0}")]
+    Upstream(String),
+    /// The document a remote party served is not acceptable.
+    #[error("{0}")]
+    InvalidDocument(String),
+    /// The request body exceeds the endpoint's limit.
+    #[error("request body exceeds {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// A problem answered by a remote Credence service, passed on as it came.
+    #[error("{}", .0.detail)]
+    Remote(Problem),
+    /// Database or other server-side failure. Logged, never shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    /// (status, stable problem type, title, DID Resolution error name if any)
+    fn classify(&self) -> (StatusCode, &'static str, &'static str, Option<&'static str>) {
+        use StatusCode as S;
+        match self {
+            Self::MalformedJson(_) => (
+                S::BAD_REQUEST,
+                "malformed-json",
+                "Request body is not acceptable JSON",
+                None,
+            ),
+            Self::InvalidDid(_) => (
+                S::BAD_REQUEST,
+                "invalid-did",
+                "Invalid DID",
+                Some("invalidDid"),
+            ),
+            Self::MethodNotSupported(_) => (
+                S::NOT_IMPLEMENTED,
+                "method-not-supported",
+                "DID method not supported",
+                Some("methodNotSupported"),
+            ),
+            Self::NotFound(_) => (S::NOT_FOUND, "not-found", "DID not found", Some("notFound")),
+            Self::VersionNotFound(_) => (
+                S::NOT_FOUND,
+                "version-not-found",
+                "DID version not found",
+                Some("notFound"),
+            ),
+            Self::Deactivated(_) => (S::GONE, "deactivated", "DID deactivated", None),
+            Self::InvalidKey(error) => {
+                let name = match error {
+                    KeyError::InvalidPublicKeyLength { .. } => "invalidPublicKeyLength",
+                    KeyError::InvalidPublicKeyType(_) => "invalidPublicKeyType",
+                    KeyError::InvalidEncoding(_)
+                    | KeyError::InvalidPublicKey(_)
+                    | KeyError::WeakKey => "invalidPublicKey",
+                };
+                (
+                    S::BAD_REQUEST,
+                    "invalid-public-key",
+                    "Invalid public key",
+                    Some(name),
+                )
+            }
+            Self::Operation(error) => match error {
+                OpError::Malformed(_) => (
+                    S::BAD_REQUEST,
+                    "malformed-operation",
+                    "Malformed operation",
+                    None,
+                ),
+                OpError::InvalidKey { .. } => (
+                    S::BAD_REQUEST,
+                    "invalid-public-key",
+                    "Invalid key in operation",
+                    None,
+                ),
+                OpError::BadSignature(_) => (
+                    S::BAD_REQUEST,
+                    "invalid-signature",
+                    "Invalid signature",
+                    None,
+                ),
+                OpError::NotARotationKey { .. } => (
+                    S::FORBIDDEN,
+                    "not-a-rotation-key",
+                    "Not signed by a rotation key",
+                    None,
+                ),
+                OpError::StalePrev { .. } => (
+                    S::CONFLICT,
+                    "forked-history",
+                    "Operation does not extend the current head",
+                    None,
+                ),
+                OpError::Deactivated => {
+                    (S::CONFLICT, "did-deactivated", "DID is deactivated", None)
+                }
+                OpError::WrongKind(_) => (
+                    S::BAD_REQUEST,
+                    "wrong-operation-type",
+                    "Wrong operation type",
+                    None,
+                ),
+            },
+            Self::ForkedHistory { .. } => (
+                S::CONFLICT,
+                "forked-history",
+                "Operation does not extend the current head",
+                None,
+            ),
+            Self::Replayed(_) => (S::CONFLICT, "replayed", "Already accepted", None),
+            Self::RateLimited { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Write limit reached",
+                None,
+            ),
+            Self::ForbiddenTarget(_) => (
+                S::BAD_REQUEST,
+                "forbidden-target",
+                "did:web target not allowed",
+                Some("invalidDid"),
+            ),
+            Self::Upstream(_) => (
+                S::BAD_GATEWAY,
+                "upstream-unavailable",
+                "Remote party did not answer",
+                Some("internalError"),
+            ),
+            Self::InvalidDocument(_) => (
+                S::BAD_GATEWAY,
+                "invalid-document",
+                "Remote DID document is not acceptable",
+                Some("invalidDidDocument"),
+            ),
+            Self::BodyTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body too large",
+                None,
+            ),
+            Self::Remote(problem) => (
+                S::from_u16(problem.status).unwrap_or(S::BAD_GATEWAY),
+                "remote",
+                "Remote service refused the request",
+                None,
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                Some("internalError"),
+            ),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.classify().0
+    }
+
+    /// The problem body. Internal errors get a generic detail; the cause is logged by the caller.
+    pub fn problem(&self) -> Problem {
+        if let Self::Remote(problem) = self {
+            return problem.clone();
+        }
+        let (status, kind, title, resolution_error) = self.classify();
+        Problem {
+            kind: format!("{PROBLEM_BASE}{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: match self {
+                Self::Internal(_) => {
+                    "the server failed; the operator has the details in the log".to_owned()
+                }
+                other => other.to_string(),
+            },
+            did_resolution_metadata: resolution_error
+                .map(|name| serde_json::json!({ "error": name })),
+        }
+    }
+}
+
+impl Error {
+    /// Rebuilds an error from a problem body a Credence service sent. Conditions callers branch
+    /// on (not found) come back as their own variants; the rest travel as `Remote`.
+    pub fn from_problem(problem: Problem) -> Self {
+        match problem.kind.strip_prefix(PROBLEM_BASE) {
+            Some("not-found") => Self::NotFound(problem.detail),
+            Some("version-not-found") => Self::VersionNotFound(problem.detail),
+            Some("invalid-did") => Self::InvalidDid(problem.detail),
+            _ => Self::Remote(problem),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AlreadyExists => {
+                Self::Replayed("this operation or DID was already accepted".into())
+            }
+            StoreError::NotFound => Self::NotFound("the DID".into()),
+            StoreError::HeadMoved { head } => Self::ForkedHistory { head },
+            StoreError::RateLimited {
+                limit,
+                retry_after_secs,
+            } => Self::RateLimited {
+                limit,
+                retry_after_secs,
+            },
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::did::InvalidDid> for Error {
+    fn from(error: crate::did::InvalidDid) -> Self {
+        Self::InvalidDid(error.to_string())
+    }
+}

@@ -1,0 +1,106 @@
+//! Cross-cutting service endpoints every Credence process serves: `/health` (the process is
+//! up), `/ready` (its database answers), `/metrics` (Prometheus text), `/openapi.json`; and
+//! the request-metrics middleware behind `/metrics`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+
+use crate::store::DidStore;
+
+/// What the service endpoints need.
+#[derive(Clone)]
+pub struct ServiceState {
+    pub store: Arc<dyn DidStore>,
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+/// The process-wide Prometheus recorder, installed on first use (one per process, shared by
+/// every app built in it, which is what tests building several apps need).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; then ours stays unused and
+            // /metrics reports nothing, which the metrics test would catch.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+pub fn router(state: ServiceState) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<ServiceState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            let problem = json!({
+                "type": format!("{}database-unavailable", crate::error::PROBLEM_BASE),
+                "title": "Database unavailable",
+                "status": 503,
+                "detail": "the service cannot reach its database",
+            });
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(problem)).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/problem+json"),
+            );
+            response
+        }
+    }
+}
+
+async fn metrics() -> Response {
+    let mut response = metrics_handle().render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+async fn openapi(State(state): State<ServiceState>) -> Json<utoipa::openapi::OpenApi> {
+    Json((*state.openapi).clone())
+}
+
+/// Counts requests and records their latency by route template (never the raw path, which
+/// would carry DIDs and blow up cardinality) and status.
+pub async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,95 @@
+//! credence-registry: the base crate of Credence.
+//!
+//! IO-free modules shared by every crate: [`did`] (the `Did` newtype), [`json`] (strict JSON
+//! intake), [`keys`] (key encodings, strict JWS), [`ops`] (the did:credence method), [`error`]
+//! (RFC 9457 problems). The [`resolver`] and [`client`] are how other crates reach DIDs and
+//! registries. [`registry`], [`store`] and [`http`] serve the registry itself. See
+//! ARCHITECTURE.md for the map and the invariants.
+
+pub mod client;
+pub mod config;
+pub mod did;
+pub mod error;
+pub mod http;
+pub mod json;
+pub mod keys;
+pub mod ops;
+pub mod owner;
+pub mod registry;
+pub mod resolver;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::http::RegistryState;
+use crate::http::service::ServiceState;
+use crate::registry::Registry;
+use crate::resolver::{CredenceSource, Resolver};
+use crate::store::{DidStore, WriteLimits};
+
+/// Options for building the application, so tests and the binary build it the same way.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// Where the registry routes are mounted: "/registry" in the all-in-one server, "" alone.
+    pub registry_prefix: &'static str,
+    pub limits: WriteLimits,
+    pub web: resolver::web::WebResolverConfig,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            registry_prefix: "/registry",
+            limits: WriteLimits::default(),
+            web: Default::default(),
+        }
+    }
+}
+
+/// The whole application over `store`: registry routes plus health, readiness, metrics and
+/// OpenAPI, with request tracing and metrics.
+pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
+    let registry = Arc::new(Registry::new(store.clone(), options.limits));
+    let resolver = Arc::new(Resolver::new(
+        CredenceSource::Local(registry.clone()),
+        options.web,
+    ));
+    let registry_routes = http::router(RegistryState { registry, resolver });
+    let mut openapi = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title("Credence")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .build();
+    let routes = if options.registry_prefix.is_empty() {
+        openapi.merge(http::openapi());
+        registry_routes
+    } else {
+        openapi = openapi.nest(options.registry_prefix, http::openapi());
+        Router::new().nest(options.registry_prefix, registry_routes)
+    };
+    routes
+        .merge(http::service::router(ServiceState {
+            store,
+            openapi: Arc::new(openapi),
+        }))
+        .layer(axum::middleware::from_fn(http::service::record_metrics))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    http::service::metrics_handle();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,187 @@
+//! The DID owner's side of did:credence: a key directory (rotation key and signing key as
+//! private JWK files, mode 0600) and the operations built from it. The CLI's `credence did ...`
+//! commands are thin wrappers over this module.
+//!
+//! Keys never leave this module except as signatures; they are never printed or logged.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::did::Did;
+use crate::keys::{KeyType, SecretKey};
+use crate::ops::{
+    OpHash, OperationBody, Purpose, ServiceSpec, SignedOperation, VerificationMethodSpec,
+};
+
+const ROTATION_FILE: &str = "rotation-key.jwk";
+const SIGNING_FILE: &str = "signing-key.jwk";
+const DID_FILE: &str = "did.txt";
+/// Fragment of the signing key in the DID document.
+pub const SIGNING_FRAGMENT: &str = "key-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OwnerError {
+    #[error("key directory {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("key directory {0} already holds keys; use another --keys directory")]
+    AlreadyInitialised(PathBuf),
+    #[error("key file {0} is not a usable private key: {1}")]
+    BadKey(PathBuf, crate::keys::KeyError),
+    #[error("{0} holds no DID yet; run `credence did create` first")]
+    NoDid(PathBuf),
+}
+
+/// The two keys of a DID owner.
+#[derive(Debug)]
+pub struct OwnerKeys {
+    /// Signs operations (listed in `rotationKeys`).
+    pub rotation: SecretKey,
+    /// Signs credentials and authentication (verification method `#key-1`).
+    pub signing: SecretKey,
+}
+
+impl OwnerKeys {
+    pub fn generate(key_type: KeyType) -> Self {
+        Self {
+            rotation: SecretKey::generate(key_type),
+            signing: SecretKey::generate(key_type),
+        }
+    }
+
+    /// The genesis operation for these keys and `services`.
+    pub fn genesis(&self, services: Vec<ServiceSpec>) -> SignedOperation {
+        SignedOperation::sign(
+            OperationBody::Create {
+                rotation_keys: vec![self.rotation.public().to_did_key()],
+                verification_methods: vec![self.verification_method()],
+                services,
+            },
+            &self.rotation,
+        )
+    }
+
+    /// An update that states `next`'s keys and `services`, signed by *this* rotation key. Used
+    /// for plain updates (`next` = self) and for key rotation (`next` = fresh keys).
+    pub fn update(
+        &self,
+        prev: OpHash,
+        next: &OwnerKeys,
+        services: Vec<ServiceSpec>,
+    ) -> SignedOperation {
+        SignedOperation::sign(
+            OperationBody::Update {
+                prev,
+                rotation_keys: vec![next.rotation.public().to_did_key()],
+                verification_methods: vec![next.verification_method()],
+                services,
+            },
+            &self.rotation,
+        )
+    }
+
+    pub fn deactivate(&self, prev: OpHash) -> SignedOperation {
+        SignedOperation::sign(OperationBody::Deactivate { prev }, &self.rotation)
+    }
+
+    fn verification_method(&self) -> VerificationMethodSpec {
+        VerificationMethodSpec {
+            id: SIGNING_FRAGMENT.to_owned(),
+            kind: "Multikey".to_owned(),
+            public_key_multibase: Some(self.signing.public().to_multikey()),
+            public_key_jwk: None,
+            purposes: vec![
+                Purpose::Authentication,
+                Purpose::AssertionMethod,
+                Purpose::CapabilityInvocation,
+            ],
+        }
+    }
+}
+
+/// A directory holding an owner's keys and DID.
+#[derive(Debug, Clone)]
+pub struct KeyDir {
+    path: PathBuf,
+}
+
+impl KeyDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// Refuses to overwrite existing keys.
+    pub fn ensure_empty(&self) -> Result<(), OwnerError> {
+        if self.path.join(ROTATION_FILE).exists() || self.path.join(DID_FILE).exists() {
+            return Err(OwnerError::AlreadyInitialised(self.path.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn load_keys(&self) -> Result<OwnerKeys, OwnerError> {
+        Ok(OwnerKeys {
+            rotation: self.read_key(ROTATION_FILE)?,
+            signing: self.read_key(SIGNING_FILE)?,
+        })
+    }
+
+    /// Writes both keys (replacing any present) with owner-only permissions. Each file is
+    /// written to a temporary name and renamed, so a crash never leaves half a key.
+    pub fn save_keys(&self, keys: &OwnerKeys) -> Result<(), OwnerError> {
+        fs::create_dir_all(&self.path).map_err(|e| self.io(e))?;
+        self.write_secret(ROTATION_FILE, keys.rotation.to_private_jwk().as_bytes())?;
+        self.write_secret(SIGNING_FILE, keys.signing.to_private_jwk().as_bytes())
+    }
+
+    /// Moves the current keys to `retired/<label>/` (kept: old signatures stay checkable and the
+    /// owner may need them for audit) before new ones are saved.
+    pub fn retire_keys(&self, label: &str) -> Result<(), OwnerError> {
+        let retired = self.path.join("retired").join(label);
+        fs::create_dir_all(&retired).map_err(|e| self.io(e))?;
+        for file in [ROTATION_FILE, SIGNING_FILE] {
+            fs::rename(self.path.join(file), retired.join(file)).map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
+    pub fn save_did(&self, did: &Did) -> Result<(), OwnerError> {
+        self.write_secret(DID_FILE, format!("{did}\n").as_bytes())
+    }
+
+    pub fn did(&self) -> Result<Did, OwnerError> {
+        let text = fs::read_to_string(self.path.join(DID_FILE))
+            .map_err(|_| OwnerError::NoDid(self.path.clone()))?;
+        Did::parse(text.trim()).map_err(|_| OwnerError::NoDid(self.path.clone()))
+    }
+
+    fn read_key(&self, file: &str) -> Result<SecretKey, OwnerError> {
+        let path = self.path.join(file);
+        let text = zeroize::Zeroizing::new(
+            fs::read_to_string(&path).map_err(|e| OwnerError::Io(path.clone(), e))?,
+        );
+        SecretKey::from_private_jwk(&text).map_err(|e| OwnerError::BadKey(path, e))
+    }
+
+    fn write_secret(&self, file: &str, bytes: &[u8]) -> Result<(), OwnerError> {
+        let target = self.path.join(file);
+        let temporary = self.path.join(format!(".{file}.tmp"));
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut handle = options.open(&temporary).map_err(|e| self.io(e))?;
+        handle
+            .write_all(bytes)
+            .and_then(|()| handle.sync_all())
+            .map_err(|e| self.io(e))?;
+        fs::rename(&temporary, &target).map_err(|e| self.io(e))
+    }
+
+    fn io(&self, error: std::io::Error) -> OwnerError {
+        OwnerError::Io(self.path.clone(), error)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

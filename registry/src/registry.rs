@@ -1,0 +1,220 @@
+//! The registry service for did:credence: admits operations (validate with `ops`, persist with
+//! `store`) and resolves DIDs, at the latest or at an earlier version.
+//!
+//! No HTTP and no SQL here; `http/` calls these functions and maps their errors.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::did::Did;
+use crate::error::Error;
+use crate::ops::{self, DidState, SignedOperation};
+use crate::store::{Append, DidStore, StoredOp, WriteLimits};
+
+/// Which version of a DID document to resolve (DID Resolution `versionId`/`versionTime`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum VersionSelector {
+    #[default]
+    Latest,
+    /// The version created by the operation with this hash.
+    Id(String),
+    /// The version current at this instant.
+    Time(DateTime<Utc>),
+}
+
+/// DID document metadata (DID Core §7.1.3).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deactivated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_update: Option<String>,
+}
+
+/// A resolved DID document with its metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolution {
+    pub document: Value,
+    pub metadata: DocumentMetadata,
+}
+
+/// The did:credence registry.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn DidStore>,
+    limits: WriteLimits,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn DidStore>, limits: WriteLimits) -> Self {
+        Self { store, limits }
+    }
+
+    pub fn store(&self) -> &Arc<dyn DidStore> {
+        &self.store
+    }
+
+    /// Admits a genesis operation (`did = None`) or a later operation on `did`. `body` is the
+    /// raw request body; it is parsed strictly here. Returns the new latest resolution.
+    pub async fn submit(&self, did: Option<&Did>, body: &[u8]) -> Result<Resolution, Error> {
+        let value = crate::json::parse_strict(body)?;
+        let operation = SignedOperation::from_value(value)?;
+        let current = match did {
+            None => None,
+            Some(did) => {
+                if did.method() != ops::METHOD {
+                    return Err(Error::MethodNotSupported(did.method().to_owned()));
+                }
+                Some(
+                    self.store
+                        .current(did)
+                        .await?
+                        .ok_or_else(|| Error::NotFound(did.to_string()))?
+                        .state,
+                )
+            }
+        };
+        if did.is_none() && !matches!(operation.body, ops::OperationBody::Create { .. }) {
+            return Err(ops::OpError::WrongKind(
+                "POST /dids takes a create operation; send updates to /dids/{did}/ops",
+            )
+            .into());
+        }
+        let new_state = ops::apply(current.as_ref(), &operation)?;
+        let hash = operation.hash();
+        self.store
+            .append(Append {
+                did: &new_state.did,
+                expected_head: current.as_ref().map(|s| &s.head),
+                operation: &operation,
+                hash: &hash,
+                new_state: &new_state,
+                now: Utc::now(),
+                limits: self.limits,
+            })
+            .await?;
+        tracing::info!(did = %new_state.did, op = operation.body.kind(), hash = hash.as_str(), "operation accepted");
+        // A deactivation succeeded: answer with the (deactivated) resolution, not an error.
+        match self.resolve(&new_state.did, &VersionSelector::Latest).await {
+            Err(Error::Deactivated(resolution)) => Ok(*resolution),
+            other => other,
+        }
+    }
+
+    /// Resolves a did:credence DID. A deactivated DID is `Err(Error::Deactivated)` carrying its
+    /// resolution, so callers can serve the metadata with 410.
+    pub async fn resolve(&self, did: &Did, version: &VersionSelector) -> Result<Resolution, Error> {
+        if did.method() != ops::METHOD {
+            return Err(Error::MethodNotSupported(did.method().to_owned()));
+        }
+        let resolution = match version {
+            // The common case is one row read of the cached state.
+            VersionSelector::Latest => {
+                let record = self
+                    .store
+                    .current(did)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(did.to_string()))?;
+                Resolution {
+                    document: ops::document(&record.state),
+                    metadata: DocumentMetadata {
+                        created: Some(timestamp(record.created)),
+                        updated: (record.op_count > 1).then(|| timestamp(record.updated)),
+                        deactivated: record.state.deactivated,
+                        version_id: Some(record.state.head.as_str().to_owned()),
+                        ..DocumentMetadata::default()
+                    },
+                }
+            }
+            selector => {
+                let history = self.store.ops(did).await?;
+                if history.is_empty() {
+                    return Err(Error::NotFound(did.to_string()));
+                }
+                resolve_version(did, &history, selector)?
+            }
+        };
+        if resolution.metadata.deactivated {
+            return Err(Error::Deactivated(Box::new(resolution)));
+        }
+        Ok(resolution)
+    }
+
+    /// The DID's whole signed operation log, for audit.
+    pub async fn operations(&self, did: &Did) -> Result<Vec<StoredOp>, Error> {
+        if did.method() != ops::METHOD {
+            return Err(Error::MethodNotSupported(did.method().to_owned()));
+        }
+        let history = self.store.ops(did).await?;
+        if history.is_empty() {
+            return Err(Error::NotFound(did.to_string()));
+        }
+        Ok(history)
+    }
+}
+
+/// Builds the document as of the selected operation from the stored history.
+fn resolve_version(
+    did: &Did,
+    history: &[StoredOp],
+    selector: &VersionSelector,
+) -> Result<Resolution, Error> {
+    let position = match selector {
+        VersionSelector::Latest => history.len() - 1,
+        VersionSelector::Id(id) => history
+            .iter()
+            .position(|op| op.hash.as_str() == id)
+            .ok_or_else(|| Error::VersionNotFound(format!("{did} has no version {id:?}")))?,
+        VersionSelector::Time(at) => history
+            .iter()
+            // Timestamps are published at whole seconds (DID Core §7.1.3), so compare at that
+            // granularity: asking for a published `updated` value returns that version.
+            .rposition(|op| op.created.timestamp() <= at.timestamp())
+            .ok_or_else(|| {
+                Error::VersionNotFound(format!("{did} did not exist at {}", timestamp(*at)))
+            })?,
+    };
+    let applied: Vec<SignedOperation> = history[..=position]
+        .iter()
+        .map(|op| op.operation.clone())
+        .collect();
+    let state: DidState =
+        ops::fold_trusted(did, &applied).ok_or_else(|| Error::Internal("empty history".into()))?;
+    let next = history.get(position + 1);
+    Ok(Resolution {
+        document: ops::document(&state),
+        metadata: DocumentMetadata {
+            created: Some(timestamp(history[0].created)),
+            updated: (position > 0).then(|| timestamp(history[position].created)),
+            deactivated: state.deactivated,
+            version_id: Some(history[position].hash.as_str().to_owned()),
+            next_version_id: next.map(|op| op.hash.as_str().to_owned()),
+            next_update: next.map(|op| timestamp(op.created)),
+        },
+    })
+}
+
+/// XML Schema dateTime in UTC, as DID Core §7.1.3 asks.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}

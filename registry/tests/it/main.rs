@@ -1,0 +1,3 @@
+//! Integration tests of credence-registry, one binary (see CONVENTIONS.md).
+
+mod web;

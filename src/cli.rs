@@ -1,0 +1,432 @@
+//! Command-line interface. Parsing (clap) and printing live here; behaviour lives in the
+//! library crates.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use credence_registry::client::{DEFAULT_REGISTRY_URL, RegistryClient};
+use credence_registry::config::ServeConfig;
+use credence_registry::did::Did;
+use credence_registry::error::Error;
+use credence_registry::keys::KeyType;
+use credence_registry::ops::{OpHash, ServiceSpec};
+use credence_registry::owner::{KeyDir, OwnerKeys};
+use credence_registry::registry::{Resolution, VersionSelector};
+use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
+use credence_registry::store::WriteLimits;
+use credence_registry::{AppOptions, app, serve, store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "credence",
+    version,
+    about = "Credence: DIDs, verifiable credentials and an auditable registry"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "CREDENCE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service in one process on one port (today: the registry, under /registry).
+    Serve(ServeConfig),
+    /// The registry service alone.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Create, update, rotate, deactivate and resolve DIDs.
+    Did {
+        #[command(subcommand)]
+        command: DidCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Serve the registry routes at the root path.
+    Serve(ServeConfig),
+}
+
+#[derive(Debug, clap::Args)]
+struct RegistryArg {
+    /// Registry base URL.
+    #[arg(long, env = "CREDENCE_REGISTRY", default_value = DEFAULT_REGISTRY_URL)]
+    registry: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct KeysArg {
+    /// Directory holding the DID's keys (created by `did create`, files mode 0600).
+    #[arg(long)]
+    keys: std::path::PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum DidCommand {
+    /// Make a rotation key and a signing key in --keys, register a new did:credence, print it.
+    Create {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+        #[arg(long, value_enum, default_value = "ed25519")]
+        key_type: KeyType,
+        /// Service endpoint as ID=TYPE=URL (repeatable), e.g. site=LinkedDomains=https://agency.example
+        #[arg(long = "service", value_parser = parse_service)]
+        services: Vec<ServiceSpec>,
+    },
+    /// Replace the DID's services (keys unchanged).
+    Update {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+        /// Service endpoint as ID=TYPE=URL (repeatable); none clears the services.
+        #[arg(long = "service", value_parser = parse_service)]
+        services: Vec<ServiceSpec>,
+    },
+    /// Replace both keys with fresh ones; the old rotation key signs the change. Old keys move
+    /// to <keys>/retired/<version>/.
+    Rotate {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+        #[arg(long, value_enum, default_value = "ed25519")]
+        key_type: KeyType,
+    },
+    /// Deactivate the DID for good.
+    Deactivate {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+    },
+    /// Resolve any supported DID (did:credence through the registry; did:key, did:jwk locally;
+    /// did:web over HTTPS) and print the DID Resolution result.
+    Resolve {
+        did: String,
+        #[command(flatten)]
+        registry: RegistryArg,
+        /// Resolve the version created by this operation hash.
+        #[arg(long)]
+        version_id: Option<String>,
+        /// Resolve the version current at this RFC 3339 time.
+        #[arg(long, conflicts_with = "version_id")]
+        version_time: Option<String>,
+    },
+}
+
+fn parse_service(text: &str) -> Result<ServiceSpec, String> {
+    let mut parts = text.splitn(3, '=');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(kind), Some(endpoint)) if !id.is_empty() && !kind.is_empty() => {
+            Ok(ServiceSpec {
+                id: id.to_owned(),
+                kind: kind.to_owned(),
+                service_endpoint: endpoint.to_owned(),
+            })
+        }
+        _ => Err("expected ID=TYPE=URL".to_owned()),
+    }
+}
+
+/// Parses the command line, runs the command, maps the outcome to an exit code.
+pub(crate) fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(config) => run_server(config, "/registry").await,
+        Command::Registry {
+            command: RegistryCommand::Serve(config),
+        } => run_server(config, "").await,
+        Command::Did { command } => did_command(command).await,
+    }
+}
+
+async fn run_server(
+    config: ServeConfig,
+    registry_prefix: &'static str,
+) -> anyhow::Result<ExitCode> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    let store = store::open(&config.database_url())
+        .await
+        .context("opening the database")?;
+    let options = AppOptions {
+        registry_prefix,
+        limits: WriteLimits {
+            per_hour: config.ops_per_hour,
+            per_day: config.ops_per_day,
+        },
+        web: WebResolverConfig {
+            allow_http: config.did_web_allow_private,
+            allow_private_targets: config.did_web_allow_private,
+            ..WebResolverConfig::default()
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "credence listening");
+    serve(listener, app(store, options), shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining requests");
+}
+
+/// Runs a `did` command. A refusal by the registry prints its problem and exits 1.
+async fn did_command(command: DidCommand) -> anyhow::Result<ExitCode> {
+    match did_action(command).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(CommandError::Refused(error)) => {
+            let problem = error.problem();
+            eprintln!(
+                "refused: {} ({}): {}",
+                problem.title, problem.status, problem.detail
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(CommandError::Other(error)) => Err(error),
+    }
+}
+
+#[derive(Debug)]
+enum CommandError {
+    Refused(Error),
+    Other(anyhow::Error),
+}
+
+impl From<Error> for CommandError {
+    fn from(error: Error) -> Self {
+        Self::Refused(error)
+    }
+}
+
+impl From<anyhow::Error> for CommandError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Other(error)
+    }
+}
+
+impl From<credence_registry::owner::OwnerError> for CommandError {
+    fn from(error: credence_registry::owner::OwnerError) -> Self {
+        Self::Other(error.into())
+    }
+}
+
+async fn did_action(command: DidCommand) -> Result<(), CommandError> {
+    match command {
+        DidCommand::Create {
+            registry,
+            keys,
+            key_type,
+            services,
+        } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            dir.ensure_empty()?;
+            let owner = OwnerKeys::generate(key_type);
+            // Keys are saved before the DID is registered: a crash in between leaves keys and
+            // no DID (harmless), never a DID whose keys are lost.
+            dir.save_keys(&owner)?;
+            let (did, _) = client.create(&owner.genesis(services)).await?;
+            dir.save_did(&did)?;
+            println!("{did}");
+        }
+        DidCommand::Update {
+            registry,
+            keys,
+            services,
+        } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let head = current_head(&client, &did).await?;
+            let resolution = client
+                .submit(&did, &owner.update(head, &owner, services))
+                .await?;
+            print_json(&credence_registry::http::resolution_body(&resolution));
+        }
+        DidCommand::Rotate {
+            registry,
+            keys,
+            key_type,
+        } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let current = client.resolve(&did, &VersionSelector::Latest).await?;
+            let head = version_of(&current)?;
+            let services = services_of(&current);
+            let next = OwnerKeys::generate(key_type);
+            let resolution = client
+                .submit(&did, &owner.update(head.clone(), &next, services))
+                .await?;
+            dir.retire_keys(head.as_str())?;
+            dir.save_keys(&next)?;
+            print_json(&credence_registry::http::resolution_body(&resolution));
+        }
+        DidCommand::Deactivate { registry, keys } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let head = current_head(&client, &did).await?;
+            let resolution = client.submit(&did, &owner.deactivate(head)).await?;
+            print_json(&credence_registry::http::resolution_body(&resolution));
+        }
+        DidCommand::Resolve {
+            did,
+            registry,
+            version_id,
+            version_time,
+        } => {
+            let did = Did::parse(&did).map_err(Error::from)?;
+            let version = match (version_id, version_time) {
+                (Some(id), _) => VersionSelector::Id(id),
+                (None, Some(time)) => VersionSelector::Time(
+                    chrono::DateTime::parse_from_rfc3339(&time)
+                        .map_err(|e| Error::InvalidDid(format!("--version-time {time:?}: {e}")))?
+                        .with_timezone(&chrono::Utc),
+                ),
+                (None, None) => VersionSelector::Latest,
+            };
+            let resolver = Resolver::new(
+                CredenceSource::Remote(RegistryClient::new(&registry.registry)?),
+                WebResolverConfig::default(),
+            );
+            let resolution = match resolver.resolve(&did, &version).await {
+                Err(Error::Deactivated(resolution)) => *resolution,
+                other => other?,
+            };
+            print_json(&credence_registry::http::resolution_body(&resolution));
+        }
+    }
+    Ok(())
+}
+
+async fn current_head(client: &RegistryClient, did: &Did) -> Result<OpHash, CommandError> {
+    version_of(&client.resolve(did, &VersionSelector::Latest).await?)
+}
+
+fn version_of(resolution: &Resolution) -> Result<OpHash, CommandError> {
+    resolution
+        .metadata
+        .version_id
+        .as_deref()
+        .and_then(OpHash::parse)
+        .ok_or_else(|| {
+            CommandError::Other(anyhow::anyhow!("registry returned no usable versionId"))
+        })
+}
+
+/// The services of a resolved document, re-stated as operation entries (fragment ids).
+fn services_of(resolution: &Resolution) -> Vec<ServiceSpec> {
+    let services = resolution
+        .document
+        .get("service")
+        .and_then(serde_json::Value::as_array);
+    services
+        .into_iter()
+        .flatten()
+        .filter_map(|service| {
+            let id = service.get("id")?.as_str()?;
+            Some(ServiceSpec {
+                id: id
+                    .rsplit_once('#')
+                    .map_or(id, |(_, fragment)| fragment)
+                    .to_owned(),
+                kind: service.get("type")?.as_str()?.to_owned(),
+                service_endpoint: service.get("serviceEndpoint")?.as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
