@@ -248,8 +248,10 @@ impl PublicKey {
             Self::Ed25519(k) => {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(k.to_bytes())})
             }
+            // Uncompressed points: a JWK needs both coordinates (k256 compresses by default).
             Self::P256(k) => {
-                let point = p256::EncodedPoint::from(k);
+                use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+                let point = k.to_encoded_point(false);
                 ec_jwk(
                     "P-256",
                     point.x().map(|x| &x[..]),
@@ -257,7 +259,8 @@ impl PublicKey {
                 )
             }
             Self::Secp256k1(k) => {
-                let point = k256::EncodedPoint::from(k);
+                use k256::elliptic_curve::sec1::ToEncodedPoint as _;
+                let point = k.to_encoded_point(false);
                 ec_jwk(
                     "secp256k1",
                     point.x().map(|x| &x[..]),

@@ -52,6 +52,8 @@ impl Default for AppOptions {
 /// The whole application over `store`: registry routes plus health, readiness, metrics and
 /// OpenAPI, with request tracing and metrics.
 pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
+    // Install the metrics recorder before the first request can be counted.
+    http::service::metrics_handle();
     let registry = Arc::new(Registry::new(store.clone(), options.limits));
     let resolver = Arc::new(Resolver::new(
         CredenceSource::Local(registry.clone()),

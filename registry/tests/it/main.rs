@@ -1,3 +1,9 @@
-//! Integration tests of credence-registry, one binary (see CONVENTIONS.md).
+//! Integration tests of credence-registry: one test binary (CONVENTIONS.md), one module per
+//! feature. PostgreSQL halves run when CREDENCE_TEST_DATABASE_URL names a database.
 
+mod did_key;
+mod http;
+mod ops;
+mod store;
+mod support;
 mod web;

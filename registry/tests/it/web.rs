@@ -20,8 +20,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// did:web spec examples, copied from w3c-ccg/did-method-web index.html
-/// (commit ea423c1); see shared/vectors/README.md.
-const SPEC_EXAMPLES: &str = "../../shared/vectors/did-web/did-web-spec-examples.json";
+/// (commit ea423c1); see registry/testdata/README.md.
+const SPEC_EXAMPLES: &str = "testdata/did-web/did-web-spec-examples.json";
 
 fn spec_examples() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SPEC_EXAMPLES);
