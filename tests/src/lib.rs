@@ -1,1 +1,140 @@
-//! End-to-end tests live in `tests/`; this library is empty.
+//! Harness for Credence's end-to-end tests: runs the real `credence` binary as a server on a
+//! loopback port and as a CLI, the way a user would.
+//!
+//! The test files live in `tests/tests/` and are declared by the root package (so that cargo
+//! builds the binary first and names it in `CARGO_BIN_EXE_credence`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment variable naming a PostgreSQL database for the Postgres variants.
+pub const PG_ENV: &str = "CREDENCE_TEST_DATABASE_URL";
+
+/// The PostgreSQL URL to test against, or `None` with a printed notice.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("note: {PG_ENV} is not set; PostgreSQL variant skipped");
+            None
+        }
+    }
+}
+
+/// A `credence serve` process on a loopback port.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub listen: String,
+}
+
+impl Server {
+    /// Starts `credence serve` with `extra` arguments and waits until `/ready` answers.
+    pub fn start(binary: &Path, extra: &[&str]) -> Self {
+        let listen = free_loopback_address();
+        Self::start_on(binary, &listen, extra)
+    }
+
+    /// Starts on a given address (to restart a server where it was).
+    pub fn start_on(binary: &Path, listen: &str, extra: &[&str]) -> Self {
+        let child = Command::new(binary)
+            .args(["serve", "--listen", listen])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn credence serve");
+        let server = Self {
+            child,
+            base: format!("http://{listen}"),
+            listen: listen.to_owned(),
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// The registry base URL clients use.
+    pub fn registry(&self) -> String {
+        format!("{}/registry", self.base)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("{}/ready", self.base);
+        while Instant::now() < deadline {
+            if let Ok(response) = reqwest::blocking_get(&url) {
+                if response {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server at {} did not become ready within 30 s", self.base);
+    }
+
+    /// Sends `signal` (e.g. "TERM", "KILL") and waits for the exit status.
+    pub fn signal(mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
+        self.child.wait().expect("wait for server")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the CLI and returns its output.
+pub fn cli(binary: &Path, args: &[&str]) -> Output {
+    Command::new(binary)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run credence")
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_loopback_address() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").to_string()
+}
+
+/// A scratch directory removed at the end of the test.
+pub fn scratch() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+mod reqwest {
+    //! A minimal blocking readiness probe over std's TcpStream, so the harness needs no HTTP
+    //! client runtime of its own.
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    pub(super) fn blocking_get(url: &str) -> std::io::Result<bool> {
+        let rest = url.strip_prefix("http://").unwrap_or(url);
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut stream = TcpStream::connect(host)?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(
+            stream,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response.starts_with("HTTP/1.1 200"))
+    }
+}

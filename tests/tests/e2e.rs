@@ -1,1 +1,237 @@
+//! End-to-end: the real `credence` binary serving on loopback, driven by its own CLI, on SQLite
+//! and (when CREDENCE_TEST_DATABASE_URL is set) PostgreSQL.
 
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use credence_tests::{Server, cli, postgres_url, scratch};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_credence");
+
+fn run_ok(args: &[&str]) -> String {
+    let output = cli(Path::new(BIN), args);
+    assert!(
+        output.status.success(),
+        "credence {args:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The README walkthrough: create, resolve, rotate, resolve the old version, deactivate.
+fn walkthrough(server: &Server, keys: &Path) {
+    let registry = server.registry();
+    let keys = keys.to_str().unwrap();
+    let did = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        keys,
+        "--service",
+        "site=LinkedDomains=https://agency.example",
+    ]);
+    let did = did.trim();
+    assert!(did.starts_with("did:credence:"), "{did}");
+    for file in ["rotation-key.jwk", "signing-key.jwk"] {
+        let mode = std::fs::metadata(Path::new(keys).join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} must be private");
+    }
+
+    let v1 = json(&run_ok(&["did", "resolve", did, "--registry", &registry]));
+    assert_eq!(
+        v1["didDocument"]["service"][0]["serviceEndpoint"],
+        "https://agency.example"
+    );
+    let v1_id = v1["didDocumentMetadata"]["versionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v1_key = v1["didDocument"]["verificationMethod"][0]["publicKeyMultibase"].clone();
+
+    let rotated = json(&run_ok(&[
+        "did",
+        "rotate",
+        "--registry",
+        &registry,
+        "--keys",
+        keys,
+    ]));
+    assert_ne!(
+        rotated["didDocument"]["verificationMethod"][0]["publicKeyMultibase"],
+        v1_key
+    );
+    assert_eq!(
+        rotated["didDocument"]["service"], v1["didDocument"]["service"],
+        "rotation keeps services"
+    );
+    assert!(
+        Path::new(keys)
+            .join("retired")
+            .join(&v1_id)
+            .join("rotation-key.jwk")
+            .exists()
+    );
+
+    let old = json(&run_ok(&[
+        "did",
+        "resolve",
+        did,
+        "--registry",
+        &registry,
+        "--version-id",
+        &v1_id,
+    ]));
+    assert_eq!(
+        old["didDocument"]["verificationMethod"][0]["publicKeyMultibase"],
+        v1_key
+    );
+
+    let updated = json(&run_ok(&[
+        "did",
+        "update",
+        "--registry",
+        &registry,
+        "--keys",
+        keys,
+        "--service",
+        "api=CredentialRegistry=https://api.agency.example",
+    ]));
+    assert_eq!(
+        updated["didDocument"]["service"][0]["type"],
+        "CredentialRegistry"
+    );
+
+    let deactivated = json(&run_ok(&[
+        "did",
+        "deactivate",
+        "--registry",
+        &registry,
+        "--keys",
+        keys,
+    ]));
+    assert_eq!(deactivated["didDocumentMetadata"]["deactivated"], true);
+
+    // After deactivation the registry refuses: exit code 1 with the reason.
+    let refused = cli(
+        Path::new(BIN),
+        &["did", "update", "--registry", &registry, "--keys", keys],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("deactivated"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn walkthrough_on_sqlite() {
+    let (_dir, path) = scratch();
+    let data = path.join("data");
+    let server = Server::start(Path::new(BIN), &["--data-dir", data.to_str().unwrap()]);
+    walkthrough(&server, &path.join("keys"));
+    assert!(data.join("credence.db").exists());
+}
+
+#[test]
+fn walkthrough_on_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (_dir, path) = scratch();
+    let server = Server::start(Path::new(BIN), &["--database-url", &url]);
+    walkthrough(&server, &path.join("keys"));
+}
+
+#[test]
+fn cli_exit_codes() {
+    // Usage errors exit 2.
+    assert_eq!(
+        cli(Path::new(BIN), &["did", "create"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(cli(Path::new(BIN), &["frobnicate"]).status.code(), Some(2));
+    // A malformed DID is refused (1) with the reason, without any server.
+    let refused = cli(Path::new(BIN), &["did", "resolve", "not-a-did"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Invalid DID"),
+        "{refused:?}"
+    );
+    // did:key resolves offline.
+    let key = json(&run_ok(&[
+        "did",
+        "resolve",
+        "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+    ]));
+    assert_eq!(
+        key["didDocument"]["verificationMethod"][0]["type"],
+        "Multikey"
+    );
+    // `did create` refuses to overwrite existing keys.
+    let (_dir, path) = scratch();
+    std::fs::write(path.join("did.txt"), "did:credence:x\n").unwrap();
+    let existing = cli(
+        Path::new(BIN),
+        &[
+            "did",
+            "create",
+            "--keys",
+            path.to_str().unwrap(),
+            "--registry",
+            "http://127.0.0.1:9",
+        ],
+    );
+    assert_eq!(existing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&existing.stderr).contains("already holds keys"),
+        "{existing:?}"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let (_dir, path) = scratch();
+    let server = Server::start(Path::new(BIN), &["--data-dir", path.to_str().unwrap()]);
+    let status = server.signal("TERM");
+    assert!(status.success(), "{status}");
+}
+
+/// Every DID acknowledged before a `kill -9` is there after a restart on the same files.
+#[test]
+fn acknowledged_creates_survive_kill_9() {
+    let (_dir, path) = scratch();
+    let data = path.join("data");
+    let data = data.to_str().unwrap();
+    let server = Server::start(Path::new(BIN), &["--data-dir", data]);
+    let dids: Vec<String> = (0..5)
+        .map(|i| {
+            let keys = path.join(format!("keys-{i}"));
+            run_ok(&[
+                "did",
+                "create",
+                "--registry",
+                &server.registry(),
+                "--keys",
+                keys.to_str().unwrap(),
+            ])
+            .trim()
+            .to_owned()
+        })
+        .collect();
+    let listen = server.listen.clone();
+    let status = server.signal("KILL");
+    assert!(!status.success());
+    let restarted = Server::start_on(Path::new(BIN), &listen, &["--data-dir", data]);
+    for did in &dids {
+        run_ok(&["did", "resolve", did, "--registry", &restarted.registry()]);
+    }
+}
