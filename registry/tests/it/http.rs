@@ -499,7 +499,7 @@ async fn malformed_and_unsupported_dids_get_resolution_errors() {
     )
     .await;
     check(
-        format!("/registry/dids/did:key:z6Mk/ops"),
+        "/registry/dids/did:key:z6Mk/ops".to_owned(),
         501,
         "method-not-supported",
         "methodNotSupported",
