@@ -40,8 +40,14 @@ impl Server {
 
     /// Starts on a given address (to restart a server where it was).
     pub fn start_on(binary: &Path, listen: &str, extra: &[&str]) -> Self {
+        Self::start_command(binary, &["serve"], listen, extra)
+    }
+
+    /// Starts `credence <command...> --listen <listen> <extra...>` (e.g. `registry serve`).
+    pub fn start_command(binary: &Path, command: &[&str], listen: &str, extra: &[&str]) -> Self {
         let child = Command::new(binary)
-            .args(["serve", "--listen", listen])
+            .args(command)
+            .args(["--listen", listen])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -235,3 +235,33 @@ fn acknowledged_creates_survive_kill_9() {
         run_ok(&["did", "resolve", did, "--registry", &restarted.registry()]);
     }
 }
+
+/// `credence registry serve` runs the registry alone, its routes at the root path.
+#[test]
+fn registry_alone_serves_at_the_root() {
+    let (_dir, path) = scratch();
+    let listen = credence_tests::free_loopback_address();
+    let server = Server::start_command(
+        Path::new(BIN),
+        &["registry", "serve"],
+        &listen,
+        &["--data-dir", path.to_str().unwrap()],
+    );
+    let keys = path.join("keys");
+    let did = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &server.base,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    let resolved = json(&run_ok(&[
+        "did",
+        "resolve",
+        did.trim(),
+        "--registry",
+        &server.base,
+    ]));
+    assert_eq!(resolved["didDocument"]["id"], did.trim());
+}

@@ -4,6 +4,7 @@
 mod did_key;
 mod http;
 mod ops;
+mod ssi;
 mod store;
 mod support;
 mod web;
