@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod json;
 pub mod keys;
+pub mod log;
 pub mod ops;
 pub mod owner;
 pub mod registry;

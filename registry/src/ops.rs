@@ -559,8 +559,8 @@ fn check_fragment(fragment: &str) -> Result<(), OpError> {
     }
 }
 
-/// JCS (RFC 8785). Serializing our own types cannot fail: they hold only strings, arrays and
-/// objects.
+/// JCS (RFC 8785). Cannot fail for operations: those built here hold only strings, and those
+/// received were canonicalized once in `SignedOperation::from_value`, which refuses failures.
 fn canonical<T: Serialize>(value: &T) -> Vec<u8> {
     serde_jcs::to_vec(value).unwrap_or_else(|e| unreachable!("JCS of an operation failed: {e}"))
 }

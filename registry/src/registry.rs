@@ -89,8 +89,7 @@ impl Registry {
                     self.store
                         .current(did)
                         .await?
-                        .ok_or_else(|| Error::NotFound(did.to_string()))?
-                        .state,
+                        .ok_or_else(|| Error::NotFound(did.to_string()))?,
                 )
             }
         };
@@ -100,20 +99,25 @@ impl Registry {
             )
             .into());
         }
-        let new_state = ops::apply(current.as_ref(), &operation)?;
+        let current_state = current.as_ref().map(|record| &record.state);
+        let new_state = ops::apply(current_state, &operation)?;
         let hash = operation.hash();
-        self.store
+        let position = current.as_ref().map_or(0, |record| record.op_count);
+        let log_entry = crate::log::did_operation_entry(&new_state.did, position, &operation);
+        let log_index = self
+            .store
             .append(Append {
                 did: &new_state.did,
-                expected_head: current.as_ref().map(|s| &s.head),
+                expected_head: current_state.map(|s| &s.head),
                 operation: &operation,
                 hash: &hash,
                 new_state: &new_state,
                 now: Utc::now(),
                 limits: self.limits,
+                log_entry: &log_entry,
             })
             .await?;
-        tracing::info!(did = %new_state.did, op = operation.body.kind(), hash = hash.as_str(), "operation accepted");
+        tracing::info!(did = %new_state.did, op = operation.body.kind(), hash = hash.as_str(), log_index, "operation accepted");
         // A deactivation succeeded: answer with the (deactivated) resolution, not an error.
         match self.resolve(&new_state.did, &VersionSelector::Latest).await {
             Err(Error::Deactivated(resolution)) => Ok(*resolution),

@@ -10,6 +10,7 @@ mod postgres;
 mod sqlite;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType};
 
 use crate::did::Did;
+use crate::log::LogHash;
 use crate::ops::{DidState, OpHash, SignedOperation};
 
 pub use postgres::PostgresStore;
@@ -46,6 +48,8 @@ pub struct StoredOp {
     pub hash: OpHash,
     pub operation: SignedOperation,
     pub created: DateTime<Utc>,
+    /// The log entry that recorded it.
+    pub log_index: Option<u64>,
 }
 
 /// The cached current state of a DID.
@@ -68,6 +72,8 @@ pub struct Append<'a> {
     pub new_state: &'a DidState,
     pub now: DateTime<Utc>,
     pub limits: WriteLimits,
+    /// The canonical log entry recording this operation (`log::did_operation_entry`).
+    pub log_entry: &'a [u8],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,14 +105,30 @@ pub enum StoreError {
 /// The persistence the registry needs, and nothing more.
 #[async_trait]
 pub trait DidStore: Send + Sync + 'static {
-    /// Appends an operation atomically (see the module doc).
-    async fn append(&self, append: Append<'_>) -> Result<(), StoreError>;
+    /// Appends an operation and its log entry atomically (see the module doc); returns the
+    /// entry's log index.
+    async fn append(&self, append: Append<'_>) -> Result<u64, StoreError>;
     /// The cached current state, if the DID exists.
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError>;
     /// All operations of a DID in order (empty if it does not exist).
     async fn ops(&self, did: &Did) -> Result<Vec<StoredOp>, StoreError>;
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Number of entries in the log.
+    async fn log_size(&self) -> Result<u64, StoreError>;
+    /// Stored tree hashes by stored-hash index; fails with `Corrupt` if one is missing.
+    async fn read_hashes(&self, indexes: &[u64]) -> Result<HashMap<u64, LogHash>, StoreError>;
+    /// Log entries `start .. start + count` (fewer if the log is shorter).
+    async fn entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Records a signed checkpoint (idempotent per size).
+    async fn save_checkpoint(
+        &self,
+        size: u64,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The checkpoint with the largest size, if any.
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.
@@ -125,16 +147,258 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn DidStore>, StoreError> {
 // SQL shared by both backends: sqlx binds `$N` positionally on SQLite as on PostgreSQL.
 const SELECT_CURRENT: &str =
     "SELECT state, op_count, created_ms, updated_ms FROM dids WHERE did = $1";
-const SELECT_OPS: &str =
-    "SELECT position, hash, operation, created_ms FROM did_ops WHERE did = $1 ORDER BY position";
+const SELECT_OPS: &str = "SELECT position, hash, operation, created_ms, log_index FROM did_ops WHERE did = $1 ORDER BY position";
 const COUNT_RECENT: &str = "SELECT COUNT(*) FROM did_ops WHERE did = $1 AND created_ms > $2";
 const HASH_EXISTS: &str = "SELECT COUNT(*) FROM did_ops WHERE hash = $1";
 const INSERT_DID: &str = "INSERT INTO dids (did, head, state, op_count, deactivated, created_ms, updated_ms) \
      VALUES ($1, $2, $3, 1, $4, $5, $5)";
 const UPDATE_DID: &str = "UPDATE dids SET head = $2, state = $3, op_count = op_count + 1, deactivated = $4, \
      updated_ms = $5 WHERE did = $1";
-const INSERT_OP: &str = "INSERT INTO did_ops (did, position, hash, prev, operation, created_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_OP: &str = "INSERT INTO did_ops (did, position, hash, prev, operation, created_ms, log_index) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_ENTRY: &str =
+    "INSERT INTO log_entries (idx, kind, entry, created_ms) VALUES ($1, $2, $3, $4)";
+const UPDATE_LOG_SIZE: &str = "UPDATE log_state SET size = $1 WHERE id = 1";
+const SELECT_ENTRIES: &str =
+    "SELECT entry FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx";
+const SELECT_LATEST_CHECKPOINT: &str =
+    "SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1";
+
+/// `SELECT id, hash FROM log_hashes WHERE id IN ($1, ..., $n)`.
+fn select_hashes_sql(count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT id, hash FROM log_hashes WHERE id IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+/// `INSERT INTO log_hashes (id, hash) VALUES ($1, $2), ...` for `count` rows.
+fn insert_hashes_sql(count: usize) -> String {
+    let rows: Vec<String> = (0..count)
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    format!(
+        "INSERT INTO log_hashes (id, hash) VALUES {}",
+        rows.join(", ")
+    )
+}
+
+/// Turns fetched `(id, hash)` rows into a map, checking that every index asked for came back.
+fn collect_hashes(
+    indexes: &[u64],
+    rows: Vec<(i64, Vec<u8>)>,
+) -> Result<std::collections::HashMap<u64, crate::log::LogHash>, StoreError> {
+    let mut hashes = HashMap::with_capacity(rows.len());
+    for (id, bytes) in rows {
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("log hash {id} is not 32 bytes")))?;
+        hashes.insert(to_u64(id)?, LogHash(array));
+    }
+    if let Some(missing) = indexes.iter().find(|i| !hashes.contains_key(i)) {
+        return Err(StoreError::Corrupt(format!(
+            "log hash {missing} is missing"
+        )));
+    }
+    Ok(hashes)
+}
+
+fn to_i64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("{value} exceeds the database's integer range")))
+}
+
+fn to_u64(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative index {value}")))
+}
+
+/// The body of `append`, the same for both backends (the SQL is shared; only the transaction
+/// type and the locking statements differ, which the backends pass in). A macro rather than a
+/// generic function because sqlx's executor bounds for "any database" are longer than the body.
+macro_rules! append_in_transaction {
+    ($tx:ident, $append:ident, lock_did = $lock_did:expr, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
+        use crate::log::TwoPass as _;
+        let did = $append.did.as_str();
+        let existing: Option<(String, i64)> = sqlx::query_as($lock_did)
+            .bind(did)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let now_ms = $append.now.timestamp_millis();
+        let count = |since: i64| {
+            sqlx::query_scalar::<_, i64>(super::COUNT_RECENT)
+                .bind(did)
+                .bind(since)
+        };
+        let recent_hour = count(now_ms - 3_600_000).fetch_one(&mut *$tx).await?;
+        let recent_day = count(now_ms - 86_400_000).fetch_one(&mut *$tx).await?;
+        let hash_seen: i64 = sqlx::query_scalar(super::HASH_EXISTS)
+            .bind($append.hash.as_str())
+            .fetch_one(&mut *$tx)
+            .await?;
+        let position =
+            super::check_append(&$append, existing, recent_hour, recent_day, hash_seen > 0)?;
+
+        // Sequence: the next log index, under the log lock.
+        let log_index: i64 = sqlx::query_scalar($lock_log).fetch_one(&mut *$tx).await?;
+        let index = super::to_u64(log_index)?;
+        // Integrate: the hashes this entry adds to the tree, computed from the right edge.
+        let computation = crate::log::AppendHashes {
+            index,
+            entry: $append.log_entry,
+        };
+        let needed = computation.needs();
+        let known = if needed.is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            let sql = super::select_hashes_sql(needed.len());
+            let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(&sql);
+            for id in &needed {
+                query = query.bind(super::to_i64(*id)?);
+            }
+            super::collect_hashes(&needed, query.fetch_all(&mut *$tx).await?)?
+        };
+        let new_hashes = computation
+            .compute(&known)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let first = crate::log::first_stored_index(index);
+        let sql = super::insert_hashes_sql(new_hashes.len());
+        let mut insert = sqlx::query(&sql);
+        for (offset, hash) in new_hashes.iter().enumerate() {
+            insert = insert
+                .bind(super::to_i64(first + offset as u64)?)
+                .bind(hash.0.to_vec());
+        }
+        insert.execute(&mut *$tx).await.map_err($map_err)?;
+        sqlx::query(super::INSERT_ENTRY)
+            .bind(log_index)
+            .bind("didOperation")
+            .bind($append.log_entry)
+            .bind(now_ms)
+            .execute(&mut *$tx)
+            .await
+            .map_err($map_err)?;
+        sqlx::query(super::UPDATE_LOG_SIZE)
+            .bind(log_index + 1)
+            .execute(&mut *$tx)
+            .await?;
+
+        let state = super::encode_state($append.new_state);
+        let query = if position == 0 {
+            super::INSERT_DID
+        } else {
+            super::UPDATE_DID
+        };
+        sqlx::query(query)
+            .bind(did)
+            .bind($append.hash.as_str())
+            .bind(&state)
+            .bind($append.new_state.deactivated)
+            .bind(now_ms)
+            .execute(&mut *$tx)
+            .await
+            .map_err($map_err)?;
+        sqlx::query(super::INSERT_OP)
+            .bind(did)
+            .bind(position)
+            .bind($append.hash.as_str())
+            .bind($append.expected_head.map(|h| h.as_str()))
+            .bind(String::from_utf8_lossy(&$append.operation.canonical_bytes()).as_ref())
+            .bind(now_ms)
+            .bind(log_index)
+            .execute(&mut *$tx)
+            .await
+            .map_err($map_err)?;
+        index
+    }};
+}
+pub(crate) use append_in_transaction;
+
+/// The read side, identical SQL on both backends, as inherent methods the trait impls call
+/// (`async_trait` cannot see methods a macro generates inside the impl it rewrites).
+macro_rules! read_methods {
+    ($store:ty) => {
+        impl $store {
+            async fn read_current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError> {
+                let row = sqlx::query(super::SELECT_CURRENT)
+                    .bind(did.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    super::decode_record(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)
+                })
+                .transpose()
+            }
+
+            async fn read_ops(&self, did: &Did) -> Result<Vec<StoredOp>, StoreError> {
+                let rows = sqlx::query(super::SELECT_OPS)
+                    .bind(did.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        super::decode_op(
+                            r.try_get(0)?,
+                            r.try_get(1)?,
+                            r.try_get(2)?,
+                            r.try_get(3)?,
+                            r.try_get(4)?,
+                        )
+                    })
+                    .collect()
+            }
+
+            async fn read_ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn read_log_size(&self) -> Result<u64, StoreError> {
+                let size: i64 = sqlx::query_scalar("SELECT size FROM log_state WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?;
+                super::to_u64(size)
+            }
+
+            async fn read_read_hashes(
+                &self,
+                indexes: &[u64],
+            ) -> Result<std::collections::HashMap<u64, crate::log::LogHash>, StoreError> {
+                if indexes.is_empty() {
+                    return Ok(std::collections::HashMap::new());
+                }
+                let sql = super::select_hashes_sql(indexes.len());
+                let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(&sql);
+                for id in indexes {
+                    query = query.bind(super::to_i64(*id)?);
+                }
+                super::collect_hashes(indexes, query.fetch_all(&self.pool).await?)
+            }
+
+            async fn read_entries(
+                &self,
+                start: u64,
+                count: u64,
+            ) -> Result<Vec<Vec<u8>>, StoreError> {
+                let end = start.saturating_add(count);
+                Ok(sqlx::query_scalar(super::SELECT_ENTRIES)
+                    .bind(super::to_i64(start)?)
+                    .bind(super::to_i64(end)?)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn read_latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+                let row: Option<(i64, String)> = sqlx::query_as(super::SELECT_LATEST_CHECKPOINT)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|(size, note)| Ok((super::to_u64(size)?, note)))
+                    .transpose()
+            }
+        }
+    };
+}
+pub(crate) use read_methods;
 
 /// Decides, from what the transaction read, whether the append may proceed.
 fn check_append(
@@ -197,6 +461,7 @@ fn decode_op(
     hash: &str,
     operation: &str,
     created_ms: i64,
+    log_index: Option<i64>,
 ) -> Result<StoredOp, StoreError> {
     let value = crate::json::parse_strict(operation.as_bytes())
         .map_err(|e| StoreError::Corrupt(format!("operation {hash}: {e}")))?;
@@ -209,6 +474,7 @@ fn decode_op(
             .ok_or_else(|| StoreError::Corrupt(format!("bad hash {hash:?}")))?,
         operation,
         created: from_ms(created_ms)?,
+        log_index: log_index.map(to_u64).transpose()?,
     })
 }
 

@@ -10,17 +10,26 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row as _, SqlitePool};
 
-use super::{
-    Append, DidRecord, DidStore, Embedded, StoreError, StoredOp, check_append, decode_op,
-    decode_record, encode_state,
-};
-use crate::did::Did;
+use std::collections::HashMap;
 
-const MIGRATIONS: Embedded = Embedded(&[(
-    1,
-    "dids",
-    include_str!("../../migrations/sqlite/0001_dids.sql"),
-)]);
+use chrono::{DateTime, Utc};
+
+use super::{Append, DidRecord, DidStore, Embedded, StoreError, StoredOp};
+use crate::did::Did;
+use crate::log::LogHash;
+
+const MIGRATIONS: Embedded = Embedded(&[
+    (
+        1,
+        "dids",
+        include_str!("../../migrations/sqlite/0001_dids.sql"),
+    ),
+    (
+        2,
+        "log",
+        include_str!("../../migrations/sqlite/0002_log.sql"),
+    ),
+]);
 
 /// A SQLite-backed store.
 #[derive(Clone, Debug)]
@@ -49,77 +58,57 @@ impl SqliteStore {
     }
 }
 
+super::read_methods!(SqliteStore);
+
 #[async_trait]
 impl DidStore for SqliteStore {
-    async fn append(&self, append: Append<'_>) -> Result<(), StoreError> {
+    async fn append(&self, append: Append<'_>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let did = append.did.as_str();
-        let existing: Option<(String, i64)> =
-            sqlx::query_as("SELECT head, op_count FROM dids WHERE did = $1")
-                .bind(did)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let now_ms = append.now.timestamp_millis();
-        let count = |since: i64| {
-            sqlx::query_scalar::<_, i64>(super::COUNT_RECENT)
-                .bind(did)
-                .bind(since)
-        };
-        let recent_hour = count(now_ms - 3_600_000).fetch_one(&mut *tx).await?;
-        let recent_day = count(now_ms - 86_400_000).fetch_one(&mut *tx).await?;
-        let hash_seen: i64 = sqlx::query_scalar(super::HASH_EXISTS)
-            .bind(append.hash.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-        let position = check_append(&append, existing, recent_hour, recent_day, hash_seen > 0)?;
-        let state = encode_state(append.new_state);
-        let query = if position == 0 {
-            super::INSERT_DID
-        } else {
-            super::UPDATE_DID
-        };
-        sqlx::query(query)
-            .bind(did)
-            .bind(append.hash.as_str())
-            .bind(&state)
-            .bind(append.new_state.deactivated)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(super::INSERT_OP)
-            .bind(did)
-            .bind(position)
-            .bind(append.hash.as_str())
-            .bind(append.expected_head.map(|h| h.as_str()))
-            .bind(String::from_utf8_lossy(&append.operation.canonical_bytes()).as_ref())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+        let index = super::append_in_transaction!(
+            tx,
+            append,
+            lock_did = "SELECT head, op_count FROM dids WHERE did = $1",
+            lock_log = "SELECT size FROM log_state WHERE id = 1",
+            map_err = StoreError::Database
+        );
         tx.commit().await?;
-        Ok(())
+        Ok(index)
     }
 
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError> {
-        let row = sqlx::query(super::SELECT_CURRENT)
-            .bind(did.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode_record(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
-            .transpose()
+        self.read_current(did).await
     }
-
     async fn ops(&self, did: &Did) -> Result<Vec<StoredOp>, StoreError> {
-        let rows = sqlx::query(super::SELECT_OPS)
-            .bind(did.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| decode_op(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
-            .collect()
+        self.read_ops(did).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read_ping().await
+    }
+    async fn log_size(&self) -> Result<u64, StoreError> {
+        self.read_log_size().await
+    }
+    async fn read_hashes(&self, indexes: &[u64]) -> Result<HashMap<u64, LogHash>, StoreError> {
+        self.read_read_hashes(indexes).await
+    }
+    async fn entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.read_entries(start, count).await
+    }
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        self.read_latest_checkpoint().await
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+    async fn save_checkpoint(
+        &self,
+        size: u64,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO log_checkpoints (size, note, created_ms) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING")
+            .bind(super::to_i64(size)?)
+            .bind(note)
+            .bind(now.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -16,6 +16,14 @@ async fn append(
     limits: WriteLimits,
 ) -> Result<DidState, StoreError> {
     let next = ops::apply(current, op).expect("test builds valid operations");
+    let position = match current {
+        Some(state) => store
+            .current(&state.did)
+            .await?
+            .map_or(0, |record| record.op_count),
+        None => 0,
+    };
+    let log_entry = credence_registry::log::did_operation_entry(&next.did, position, op);
     store
         .append(Append {
             did: &next.did,
@@ -25,6 +33,7 @@ async fn append(
             new_state: &next,
             now: Utc::now(),
             limits,
+            log_entry: &log_entry,
         })
         .await?;
     Ok(next)

@@ -1,0 +1,533 @@
+//! The tamper-evident log's pure side: entry encoding, the Merkle math (delegated to
+//! `tlog_tiles`, RFC 6962 hashing), C2SP signed-note checkpoints (`signed_note`), C2SP
+//! tlog-tiles paths and entry bundles, and client-side checks of checkpoints and proofs.
+//!
+//! No IO here. The store calls [`stored_hashes_for`] inside the write transaction (sequence and
+//! integrate in one step); the publisher calls [`CheckpointSigner::sign`]; auditors and
+//! resolvers call the `verify_*`/`check_*` functions.
+//!
+//! `tlog_tiles` reads hashes through a synchronous `HashReader`, while our hashes live behind
+//! an async database. The indexes a computation reads depend only on the tree sizes involved,
+//! never on hash values, so every computation runs twice: once with [`Recorder`] to learn which
+//! indexes it needs, then, after the caller fetched them, with a map-backed reader.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
+use tlog_tiles::checkpoint::Checkpoint;
+use tlog_tiles::tlog::{self, Hash, HashReader};
+
+use crate::did::Did;
+use crate::ops::SignedOperation;
+
+pub use tlog_tiles::tlog::Hash as LogHash;
+
+/// Tile height (C2SP tlog-tiles): tiles are 2^8 = 256 hashes wide.
+pub const TILE_HEIGHT: u8 = 8;
+pub const TILE_WIDTH: u64 = 256;
+/// Largest entry an entry bundle can carry (uint16 length prefix).
+pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
+
+/// Why a log computation or check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    #[error("checkpoint is malformed: {0}")]
+    MalformedCheckpoint(String),
+    #[error("checkpoint signature does not verify with the pinned key: {0}")]
+    BadCheckpointSignature(String),
+    #[error("checkpoint is for log {found:?}, expected {expected:?}")]
+    WrongOrigin { expected: String, found: String },
+    #[error("inclusion proof does not verify: {0}")]
+    BadInclusionProof(String),
+    #[error("consistency proof does not verify: {0}")]
+    BadConsistencyProof(String),
+    #[error(
+        "checkpoint of size {new} does not extend the last one seen (size {old}): rollback or split view"
+    )]
+    NotAnExtension { old: u64, new: u64 },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("stored hashes are inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// The canonical bytes of the log entry for a DID operation: enough to re-validate the DID's
+/// whole chain from the log alone.
+pub fn did_operation_entry(did: &Did, position: u64, operation: &SignedOperation) -> Vec<u8> {
+    let entry = json!({
+        "kind": "didOperation",
+        "did": did,
+        "position": position,
+        "operation": operation,
+    });
+    serde_jcs::to_vec(&entry).unwrap_or_else(|e| unreachable!("JCS of a log entry failed: {e}"))
+}
+
+/// A decoded log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Entry {
+    DidOperation {
+        did: Did,
+        position: u64,
+        operation: SignedOperation,
+    },
+}
+
+impl Entry {
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let value = crate::json::parse_strict(bytes).map_err(|e| e.to_string())?;
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+}
+
+/// RFC 6962 leaf hash: SHA-256(0x00 || entry).
+pub fn leaf_hash(entry: &[u8]) -> Hash {
+    tlog::record_hash(entry)
+}
+
+/// Records the indexes a computation reads, answering with placeholder hashes.
+#[derive(Default)]
+pub struct Recorder(RefCell<Vec<u64>>);
+
+impl HashReader for Recorder {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog::Error> {
+        self.0.borrow_mut().extend_from_slice(indexes);
+        Ok(vec![Hash([0; 32]); indexes.len()])
+    }
+}
+
+impl Recorder {
+    fn into_indexes(self) -> Vec<u64> {
+        let mut indexes = self.0.into_inner();
+        indexes.sort_unstable();
+        indexes.dedup();
+        indexes
+    }
+}
+
+/// Hashes fetched by the caller, keyed by stored-hash index.
+pub struct MapReader<'a>(pub &'a HashMap<u64, Hash>);
+
+impl HashReader for MapReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog::Error> {
+        indexes
+            .iter()
+            .map(|i| self.0.get(i).copied().ok_or(tlog::Error::IndexesNotInTree))
+            .collect()
+    }
+}
+
+/// What a computation over a tree needs, then the computation itself.
+pub trait TwoPass {
+    type Output;
+    fn run<R: HashReader>(&self, reader: &R) -> Result<Self::Output, tlog::Error>;
+    /// The stored-hash indexes `run` will read.
+    fn needs(&self) -> Vec<u64> {
+        let recorder = Recorder::default();
+        // With placeholder hashes a computation can only fail on bad input, which `run` will
+        // report again with real hashes.
+        let _ = self.run(&recorder);
+        recorder.into_indexes()
+    }
+    fn compute(&self, hashes: &HashMap<u64, Hash>) -> Result<Self::Output, LogError> {
+        self.run(&MapReader(hashes))
+            .map_err(|e| LogError::Corrupt(e.to_string()))
+    }
+}
+
+/// The hashes to store when appending entry number `index`: its leaf hash and every subtree
+/// it completes, at consecutive indexes from `tlog::stored_hash_index(0, index)`.
+pub struct AppendHashes<'a> {
+    pub index: u64,
+    pub entry: &'a [u8],
+}
+
+impl TwoPass for AppendHashes<'_> {
+    type Output = Vec<Hash>;
+    fn run<R: HashReader>(&self, reader: &R) -> Result<Vec<Hash>, tlog::Error> {
+        tlog::stored_hashes(self.index, self.entry, reader)
+    }
+}
+
+/// The first stored-hash index written for entry `index`.
+pub fn first_stored_index(index: u64) -> u64 {
+    tlog::stored_hash_index(0, index)
+}
+
+/// Root hash of the tree of `size` entries.
+pub struct TreeHash(pub u64);
+
+impl TwoPass for TreeHash {
+    type Output = Hash;
+    fn run<R: HashReader>(&self, reader: &R) -> Result<Hash, tlog::Error> {
+        tlog::tree_hash(self.0, reader)
+    }
+}
+
+/// Inclusion proof of entry `index` in the tree of `size` entries (RFC 6962 §2.1.1).
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+}
+
+impl TwoPass for InclusionProof {
+    type Output = Vec<Hash>;
+    fn run<R: HashReader>(&self, reader: &R) -> Result<Vec<Hash>, tlog::Error> {
+        tlog::prove_record(self.size, self.index, reader)
+    }
+}
+
+/// Consistency proof from `from` entries to `to` entries (RFC 6962 §2.1.2).
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+}
+
+impl TwoPass for ConsistencyProof {
+    type Output = Vec<Hash>;
+    fn run<R: HashReader>(&self, reader: &R) -> Result<Vec<Hash>, tlog::Error> {
+        tlog::prove_tree(self.to, self.from, reader)
+    }
+}
+
+/// Checks an inclusion proof of the entry with leaf hash `leaf` at `index` in a tree of `size`
+/// entries whose root is `root`.
+pub fn check_inclusion(
+    proof: &[Hash],
+    size: u64,
+    root: Hash,
+    index: u64,
+    leaf: Hash,
+) -> Result<(), LogError> {
+    tlog::check_record(&proof.to_vec(), size, root, index, leaf)
+        .map_err(|e| LogError::BadInclusionProof(e.to_string()))
+}
+
+/// Checks that the tree (`to`, `to_root`) extends the tree (`from`, `from_root`).
+pub fn check_consistency(
+    proof: &[Hash],
+    from: u64,
+    from_root: Hash,
+    to: u64,
+    to_root: Hash,
+) -> Result<(), LogError> {
+    if from == to {
+        return if from_root == to_root {
+            Ok(())
+        } else {
+            Err(LogError::BadConsistencyProof(
+                "same size, different roots".into(),
+            ))
+        };
+    }
+    tlog::check_tree(&proof.to_vec(), to, to_root, from, from_root)
+        .map_err(|e| LogError::BadConsistencyProof(e.to_string()))
+}
+
+/// Base64 (standard, as checkpoints and tlog-tiles use) of a hash.
+pub fn hash_to_base64(hash: &Hash) -> String {
+    STANDARD.encode(hash.0)
+}
+
+pub fn hash_from_base64(text: &str) -> Result<Hash, LogError> {
+    let bytes = STANDARD
+        .decode(text)
+        .map_err(|e| LogError::InvalidRequest(format!("hash {text:?}: {e}")))?;
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| LogError::InvalidRequest("a hash is 32 bytes".into()))?;
+    Ok(Hash(array))
+}
+
+/// The registry's checkpoint signing key (C2SP signed-note Ed25519). Secret: `Debug` redacts.
+pub struct CheckpointSigner {
+    signer: StandardSigner,
+    origin: String,
+    verifier_key: String,
+}
+
+impl std::fmt::Debug for CheckpointSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CheckpointSigner({}, secret redacted)",
+            self.verifier_key
+        )
+    }
+}
+
+impl CheckpointSigner {
+    /// A new key for the log named `origin` (e.g. `registry.city.example/log`). Returns the
+    /// signer and its encoded private key (`PRIVATE+KEY+...`) to store.
+    pub fn generate(origin: &str) -> Result<(Self, zeroize::Zeroizing<String>), LogError> {
+        let (skey, _) = signed_note::generate_key(&mut rand_core::OsRng, origin);
+        let skey = zeroize::Zeroizing::new(skey);
+        Ok((Self::from_private_key(&skey)?, skey))
+    }
+
+    /// Loads an encoded private key (`PRIVATE+KEY+<origin>+<id>+<base64>`).
+    pub fn from_private_key(skey: &str) -> Result<Self, LogError> {
+        let signer = StandardSigner::new(skey.trim())
+            .map_err(|e| LogError::InvalidRequest(format!("log signing key: {e}")))?;
+        let origin = signed_note::Signer::name(&signer).to_owned();
+        // The verifier key is derived from the private key's seed.
+        let seed = skey.trim().rsplit('+').next().unwrap_or_default();
+        let bytes = zeroize::Zeroizing::new(
+            STANDARD
+                .decode(seed)
+                .map_err(|e| LogError::InvalidRequest(format!("log signing key: {e}")))?,
+        );
+        let secret: [u8; 32] = bytes
+            .get(1..33)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| {
+                LogError::InvalidRequest("log signing key has the wrong length".into())
+            })?;
+        let public = ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key();
+        let verifier_key = signed_note::new_ed25519_verifier_key(&origin, &public);
+        Ok(Self {
+            signer,
+            origin,
+            verifier_key,
+        })
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The public verifier key (`<origin>+<id>+<base64>`) clients pin.
+    pub fn verifier_key(&self) -> &str {
+        &self.verifier_key
+    }
+
+    /// A signed checkpoint note (C2SP tlog-checkpoint) for a tree of `size` with `root`.
+    pub fn sign(&self, size: u64, root: Hash) -> Result<String, LogError> {
+        let checkpoint = Checkpoint::new(&self.origin, size, root, "")
+            .map_err(|e| LogError::MalformedCheckpoint(e.to_string()))?;
+        let mut note = Note::new(&checkpoint.to_bytes(), &[])
+            .map_err(|e| LogError::MalformedCheckpoint(e.to_string()))?;
+        note.add_sigs(&[&self.signer])
+            .map_err(|e| LogError::MalformedCheckpoint(e.to_string()))?;
+        String::from_utf8(note.to_bytes()).map_err(|e| LogError::MalformedCheckpoint(e.to_string()))
+    }
+}
+
+/// A checkpoint whose signature has been verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedCheckpoint {
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+    /// The whole signed note, for passing on (witnesses add their cosignatures to it).
+    pub note: String,
+}
+
+/// Verifies a signed checkpoint note against the pinned verifier key `vkey`.
+pub fn verify_checkpoint(note: &str, vkey: &str) -> Result<VerifiedCheckpoint, LogError> {
+    let verifier = StandardVerifier::new(vkey)
+        .map_err(|e| LogError::BadCheckpointSignature(format!("verifier key: {e}")))?;
+    let expected_origin = signed_note::Verifier::name(&verifier).to_owned();
+    let parsed = Note::from_bytes(note.as_bytes())
+        .map_err(|e| LogError::MalformedCheckpoint(e.to_string()))?;
+    parsed
+        .verify(&VerifierList::new(vec![Box::new(verifier)]))
+        .map_err(|e| LogError::BadCheckpointSignature(e.to_string()))?;
+    let checkpoint = Checkpoint::from_bytes(parsed.text())
+        .map_err(|e| LogError::MalformedCheckpoint(e.to_string()))?;
+    if checkpoint.origin() != expected_origin {
+        return Err(LogError::WrongOrigin {
+            expected: expected_origin,
+            found: checkpoint.origin().to_owned(),
+        });
+    }
+    Ok(VerifiedCheckpoint {
+        origin: checkpoint.origin().to_owned(),
+        size: checkpoint.size(),
+        root: *checkpoint.hash(),
+        note: note.to_owned(),
+    })
+}
+
+/// A request for a tile or an entry bundle, parsed from a C2SP tlog-tiles path (the part after
+/// `tile/`): `<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`, where N is written in 3-digit groups,
+/// all but the last prefixed with `x` (e.g. `x001/x234/067`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileRequest {
+    /// `None` for an entry bundle.
+    pub level: Option<u8>,
+    pub index: u64,
+    /// `Some(w)` for a partial tile of width w (1..=255).
+    pub partial_width: Option<u64>,
+}
+
+impl TileRequest {
+    pub fn parse(path: &str) -> Result<Self, LogError> {
+        let bad = || LogError::InvalidRequest(format!("not a tlog-tiles path: tile/{path}"));
+        let (head, rest) = path.split_once('/').ok_or_else(bad)?;
+        let level = match head {
+            "entries" => None,
+            digits => Some(
+                digits
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|l| *l <= 63 && digits.len() <= 2)
+                    .ok_or_else(bad)?,
+            ),
+        };
+        let (index_path, partial_width) = match rest.split_once(".p/") {
+            Some((index_path, width)) => {
+                let width: u64 = width
+                    .parse()
+                    .ok()
+                    .filter(|w| (1..TILE_WIDTH).contains(w) && !width.starts_with('0'))
+                    .ok_or_else(bad)?;
+                (index_path, Some(width))
+            }
+            None => (rest, None),
+        };
+        let groups: Vec<&str> = index_path.split('/').collect();
+        let mut index: u64 = 0;
+        for (position, group) in groups.iter().enumerate() {
+            let last = position + 1 == groups.len();
+            let digits = if last {
+                *group
+            } else {
+                group.strip_prefix('x').ok_or_else(bad)?
+            };
+            if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            index = index
+                .checked_mul(1000)
+                .and_then(|i| i.checked_add(digits.parse::<u64>().unwrap_or(0)))
+                .ok_or_else(bad)?;
+        }
+        let request = Self {
+            level,
+            index,
+            partial_width,
+        };
+        // Only the canonical spelling is accepted, so each tile has exactly one URL.
+        if request.path() != path {
+            return Err(bad());
+        }
+        Ok(request)
+    }
+
+    /// The C2SP path after `tile/`.
+    pub fn path(&self) -> String {
+        let mut groups = Vec::new();
+        let mut n = self.index;
+        loop {
+            groups.push(n % 1000);
+            n /= 1000;
+            if n == 0 {
+                break;
+            }
+        }
+        let index_path: Vec<String> = groups
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, g)| {
+                if i + 1 == groups.len() {
+                    format!("{g:03}")
+                } else {
+                    format!("x{g:03}")
+                }
+            })
+            .collect();
+        let head = self
+            .level
+            .map_or_else(|| "entries".to_owned(), |l| l.to_string());
+        let mut path = format!("{head}/{}", index_path.join("/"));
+        if let Some(width) = self.partial_width {
+            path.push_str(&format!(".p/{width}"));
+        }
+        path
+    }
+
+    /// Number of items (hashes or entries) in the tile.
+    pub fn width(&self) -> u64 {
+        self.partial_width.unwrap_or(TILE_WIDTH)
+    }
+
+    /// Whether a tree of `size` entries holds this tile: a full tile once complete; a partial
+    /// tile of width w once w items exist there (C2SP lets partial tiles outlive completion).
+    pub fn exists_in(&self, size: u64) -> bool {
+        let level = u32::from(self.level.unwrap_or(0)) * u32::from(TILE_HEIGHT);
+        let available = if level >= 64 { 0 } else { size >> level };
+        let start = self.index.saturating_mul(TILE_WIDTH);
+        match self.partial_width {
+            None => start.saturating_add(TILE_WIDTH) <= available,
+            Some(width) => start.saturating_add(width) <= available,
+        }
+    }
+
+    /// Stored-hash indexes of the hashes in a hash tile (level L tile holds the tree's nodes at
+    /// height 8L).
+    pub fn hash_indexes(&self) -> Vec<u64> {
+        let level = self.level.unwrap_or(0) * TILE_HEIGHT;
+        let start = self.index * TILE_WIDTH;
+        (start..start + self.width())
+            .map(|n| tlog::stored_hash_index(level, n))
+            .collect()
+    }
+}
+
+/// An entry bundle: each entry as a big-endian uint16 length then its bytes (C2SP tlog-tiles).
+pub fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let length = u16::try_from(entry.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&length.to_be_bytes());
+        out.extend_from_slice(&entry[..usize::from(length)]);
+    }
+    out
+}
+
+/// Splits an entry bundle; refuses truncated bundles.
+pub fn decode_bundle(mut bytes: &[u8]) -> Result<Vec<Vec<u8>>, LogError> {
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 2 {
+            return Err(LogError::InvalidRequest(
+                "entry bundle ends inside a length prefix".into(),
+            ));
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+        let rest = &bytes[2..];
+        if rest.len() < length {
+            return Err(LogError::InvalidRequest(
+                "entry bundle ends inside an entry".into(),
+            ));
+        }
+        entries.push(rest[..length].to_vec());
+        bytes = &rest[length..];
+    }
+    Ok(entries)
+}
+
+/// Computes the root of a tree from all its entries in memory (what an auditor does).
+pub fn root_from_entries<'a>(
+    entries: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<(u64, Hash), LogError> {
+    let mut stored: HashMap<u64, Hash> = HashMap::new();
+    let mut size = 0u64;
+    for entry in entries {
+        let hashes = AppendHashes { index: size, entry }.compute(&stored)?;
+        let first = first_stored_index(size);
+        for (offset, hash) in hashes.into_iter().enumerate() {
+            stored.insert(first + offset as u64, hash);
+        }
+        size += 1;
+    }
+    Ok((size, TreeHash(size).compute(&stored)?))
+}
