@@ -262,8 +262,15 @@ async fn did_command(command: DidCommand) -> anyhow::Result<ExitCode> {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(CommandError::Refused(error)) => {
             let problem = error.problem();
+            // A refusal is a verdict on the request; an unreachable or broken upstream is a
+            // failure to get one. Both exit 1; the wording tells them apart.
+            let label = if problem.status >= 500 {
+                "failed"
+            } else {
+                "refused"
+            };
             eprintln!(
-                "refused: {} ({}): {}",
+                "{label}: {} ({}): {}",
                 problem.title, problem.status, problem.detail
             );
             Ok(ExitCode::from(1))
@@ -313,7 +320,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             dir.save_keys(&owner)?;
             let (did, _) = client.create(&owner.genesis(services)).await?;
             dir.save_did(&did)?;
-            println!("{did}");
+            print_line(did.as_str());
         }
         DidCommand::Update {
             registry,
@@ -336,16 +343,34 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
         } => {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
-            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let did = dir.did()?;
             let current = client.resolve(&did, &VersionSelector::Latest).await?;
             let head = version_of(&current)?;
+            // An earlier rotation may have died between the registry's answer and promoting
+            // its keys: finish it if the registry shows its key, otherwise set it aside.
+            if let Some(pending) = dir.load_pending()? {
+                let current_key =
+                    current.document["verificationMethod"][0]["publicKeyMultibase"].as_str();
+                if current_key == Some(pending.signing.public().to_multikey().as_str()) {
+                    dir.retire_keys(&format!("before-{}", head.as_str()))?;
+                    dir.promote_pending()?;
+                    eprintln!(
+                        "finished an interrupted rotation; run `did rotate` again to rotate once more"
+                    );
+                    print_json(&credence_registry::http::resolution_body(&current));
+                    return Ok(());
+                }
+                dir.abandon_pending(head.as_str())?;
+            }
+            let owner = dir.load_keys()?;
             let services = services_of(&current);
             let next = OwnerKeys::generate(key_type);
+            dir.save_pending(&next)?;
             let resolution = client
                 .submit(&did, &owner.update(head.clone(), &next, services))
                 .await?;
             dir.retire_keys(head.as_str())?;
-            dir.save_keys(&next)?;
+            dir.promote_pending()?;
             print_json(&credence_registry::http::resolution_body(&resolution));
         }
         DidCommand::Deactivate { registry, keys } => {
@@ -424,9 +449,14 @@ fn services_of(resolution: &Resolution) -> Vec<ServiceSpec> {
         .collect()
 }
 
+/// Prints JSON to stdout. A closed pipe (`credence ... | head`) is not an error worth a panic.
 fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+fn print_line(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }

@@ -43,7 +43,7 @@ pub enum Error {
     #[error("DID method {0:?} is not supported; supported: credence, key, jwk, web")]
     MethodNotSupported(String),
     /// No such DID.
-    #[error("{0} was not found")]
+    #[error("{0}")]
     NotFound(String),
     /// The DID exists but the requested version does not.
     #[error("{0}")]
@@ -273,7 +273,7 @@ impl From<StoreError> for Error {
             StoreError::AlreadyExists => {
                 Self::Replayed("this operation or DID was already accepted".into())
             }
-            StoreError::NotFound => Self::NotFound("the DID".into()),
+            StoreError::NotFound => Self::NotFound("the DID was not found".into()),
             StoreError::HeadMoved { head } => Self::ForkedHistory { head },
             StoreError::RateLimited {
                 limit,

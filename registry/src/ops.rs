@@ -31,8 +31,23 @@ const ID_LEN: usize = 32;
 /// The hash of a signed operation: lowercase base32 (RFC 4648, no padding) of
 /// SHA-256(JCS(operation)). It is both `prev` in the next operation and the `versionId`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct OpHash(String);
+
+impl TryFrom<String> for OpHash {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text).ok_or_else(|| {
+            format!("{text:?} is not an operation hash (52 characters of lowercase base32)")
+        })
+    }
+}
+
+impl From<OpHash> for String {
+    fn from(hash: OpHash) -> Self {
+        hash.0
+    }
+}
 
 impl OpHash {
     pub fn as_str(&self) -> &str {
@@ -257,6 +272,11 @@ pub struct DidState {
     pub deactivated: bool,
     /// Hash of the last applied operation.
     pub head: OpHash,
+}
+
+/// Whether `msid` has the shape of a did:credence method-specific id (§2).
+pub fn is_valid_id(msid: &str) -> bool {
+    msid.len() == ID_LEN && msid.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'))
 }
 
 /// The DID a genesis operation creates: `did:credence:` + the first 32 characters of its hash.

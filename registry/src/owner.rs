@@ -17,6 +17,7 @@ use crate::ops::{
 const ROTATION_FILE: &str = "rotation-key.jwk";
 const SIGNING_FILE: &str = "signing-key.jwk";
 const DID_FILE: &str = "did.txt";
+const PENDING_DIR: &str = "pending";
 /// Fragment of the signing key in the DID document.
 pub const SIGNING_FRAGMENT: &str = "key-1";
 
@@ -142,6 +143,38 @@ impl KeyDir {
             fs::rename(self.path.join(file), retired.join(file)).map_err(|e| self.io(e))?;
         }
         Ok(())
+    }
+
+    /// Saves keys a rotation is about to install in `pending/`, before the registry sees them:
+    /// if the process dies after the registry accepted the rotation, the keys that now control
+    /// the DID are still on disk.
+    pub fn save_pending(&self, keys: &OwnerKeys) -> Result<(), OwnerError> {
+        KeyDir::new(self.path.join(PENDING_DIR)).save_keys(keys)
+    }
+
+    /// Keys of an unfinished rotation, if any.
+    pub fn load_pending(&self) -> Result<Option<OwnerKeys>, OwnerError> {
+        let pending = KeyDir::new(self.path.join(PENDING_DIR));
+        if !pending.path.join(ROTATION_FILE).exists() {
+            return Ok(None);
+        }
+        pending.load_keys().map(Some)
+    }
+
+    /// Makes the pending keys current (after the registry accepted them).
+    pub fn promote_pending(&self) -> Result<(), OwnerError> {
+        for file in [ROTATION_FILE, SIGNING_FILE] {
+            fs::rename(self.path.join(PENDING_DIR).join(file), self.path.join(file))
+                .map_err(|e| self.io(e))?;
+        }
+        fs::remove_dir(self.path.join(PENDING_DIR)).map_err(|e| self.io(e))
+    }
+
+    /// Moves the pending keys of a rotation the registry never accepted out of the way.
+    pub fn abandon_pending(&self, label: &str) -> Result<(), OwnerError> {
+        let target = self.path.join("retired").join(format!("abandoned-{label}"));
+        fs::create_dir_all(self.path.join("retired")).map_err(|e| self.io(e))?;
+        fs::rename(self.path.join(PENDING_DIR), target).map_err(|e| self.io(e))
     }
 
     pub fn save_did(&self, did: &Did) -> Result<(), OwnerError> {

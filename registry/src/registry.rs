@@ -82,14 +82,12 @@ impl Registry {
         let current = match did {
             None => None,
             Some(did) => {
-                if did.method() != ops::METHOD {
-                    return Err(Error::MethodNotSupported(did.method().to_owned()));
-                }
+                check_method(did)?;
                 Some(
                     self.store
                         .current(did)
                         .await?
-                        .ok_or_else(|| Error::NotFound(did.to_string()))?,
+                        .ok_or_else(|| Error::NotFound(format!("{did} was not found")))?,
                 )
             }
         };
@@ -128,9 +126,7 @@ impl Registry {
     /// Resolves a did:credence DID. A deactivated DID is `Err(Error::Deactivated)` carrying its
     /// resolution, so callers can serve the metadata with 410.
     pub async fn resolve(&self, did: &Did, version: &VersionSelector) -> Result<Resolution, Error> {
-        if did.method() != ops::METHOD {
-            return Err(Error::MethodNotSupported(did.method().to_owned()));
-        }
+        check_method(did)?;
         let resolution = match version {
             // The common case is one row read of the cached state.
             VersionSelector::Latest => {
@@ -138,7 +134,7 @@ impl Registry {
                     .store
                     .current(did)
                     .await?
-                    .ok_or_else(|| Error::NotFound(did.to_string()))?;
+                    .ok_or_else(|| Error::NotFound(format!("{did} was not found")))?;
                 Resolution {
                     document: ops::document(&record.state),
                     metadata: DocumentMetadata {
@@ -153,7 +149,7 @@ impl Registry {
             selector => {
                 let history = self.store.ops(did).await?;
                 if history.is_empty() {
-                    return Err(Error::NotFound(did.to_string()));
+                    return Err(Error::NotFound(format!("{did} was not found")));
                 }
                 resolve_version(did, &history, selector)?
             }
@@ -166,15 +162,26 @@ impl Registry {
 
     /// The DID's whole signed operation log, for audit.
     pub async fn operations(&self, did: &Did) -> Result<Vec<StoredOp>, Error> {
-        if did.method() != ops::METHOD {
-            return Err(Error::MethodNotSupported(did.method().to_owned()));
-        }
+        check_method(did)?;
         let history = self.store.ops(did).await?;
         if history.is_empty() {
-            return Err(Error::NotFound(did.to_string()));
+            return Err(Error::NotFound(format!("{did} was not found")));
         }
         Ok(history)
     }
+}
+
+/// Refuses DIDs of other methods (501) and did:credence ids that cannot exist (400).
+fn check_method(did: &Did) -> Result<(), Error> {
+    if did.method() != ops::METHOD {
+        return Err(Error::MethodNotSupported(did.method().to_owned()));
+    }
+    if !ops::is_valid_id(did.method_specific_id()) {
+        return Err(Error::InvalidDid(
+            "a did:credence id is 32 characters of lowercase base32 (a-z, 2-7)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Builds the document as of the selected operation from the stored history.

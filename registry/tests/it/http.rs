@@ -620,3 +620,28 @@ async fn health_readiness_metrics_and_openapi() {
         );
     }
 }
+
+#[tokio::test]
+async fn malformed_did_credence_ids_and_prev_values_are_400() {
+    let backend = crate::support::sqlite().await;
+    let app = test_app(backend.store.clone(), WriteLimits::default());
+    for id in [
+        "short",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",
+    ] {
+        let reply = get(&app, &format!("{RESOLVE}did:credence:{id}")).await;
+        assert_problem(&reply, 400, "invalid-did");
+    }
+    let owner = Owner::new(KeyType::Ed25519);
+    let created = post_op(&app, "/registry/dids", &owner.genesis()).await;
+    let did = created.body["didDocument"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut op =
+        serde_json::to_value(owner.deactivate(&version_id(&created.body).parse_hash())).unwrap();
+    op["prev"] = json!("not-a-hash");
+    let reply = post(&app, &format!("/registry/dids/{did}/ops"), op.to_string()).await;
+    assert_problem(&reply, 400, "malformed-operation");
+}
