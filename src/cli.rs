@@ -15,7 +15,7 @@ use credence_registry::owner::{KeyDir, OwnerKeys};
 use credence_registry::registry::{Resolution, VersionSelector};
 use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
 use credence_registry::store::WriteLimits;
-use credence_registry::{AppOptions, app, serve, store};
+use credence_registry::{AppOptions, app, serve, store, transparency};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -212,6 +212,10 @@ async fn run_server(
     let store = store::open(&config.database_url())
         .await
         .context("opening the database")?;
+    let log_signer = std::sync::Arc::new(
+        transparency::load_or_create_signer(&config.log_key_file(), &config.log_origin)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+    );
     let options = AppOptions {
         registry_prefix,
         limits: WriteLimits {
@@ -223,12 +227,22 @@ async fn run_server(
             allow_private_targets: config.did_web_allow_private,
             ..WebResolverConfig::default()
         },
+        log_signer: log_signer.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "credence listening");
+    let (stop_publisher, stopped) = tokio::sync::watch::channel(false);
+    let publisher = transparency::spawn_publisher(
+        transparency::Transparency::new(store.clone(), log_signer),
+        std::time::Duration::from_millis(config.checkpoint_interval_ms.max(10)),
+        stopped,
+    );
     serve(listener, app(store, options), shutdown_signal()).await?;
+    // Stop the publisher after the last request drained; it publishes a final checkpoint.
+    let _ = stop_publisher.send(true);
+    publisher.await.context("checkpoint publisher")?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
 }

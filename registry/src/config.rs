@@ -20,6 +20,20 @@ pub struct ServeConfig {
     /// development only: it lets any client make this server fetch internal URLs.
     #[arg(long, env = "CREDENCE_DID_WEB_ALLOW_PRIVATE", default_value_t = false)]
     pub did_web_allow_private: bool,
+    /// File holding the log's checkpoint signing key (created on first start). Instances that
+    /// share a database must share it.
+    #[arg(long, env = "CREDENCE_LOG_KEY_FILE")]
+    pub log_key_file: Option<PathBuf>,
+    /// Origin line of the log's checkpoints: a name for this log, e.g. registry.city.example/log.
+    #[arg(
+        long,
+        env = "CREDENCE_LOG_ORIGIN",
+        default_value = "credence.localhost/registry"
+    )]
+    pub log_origin: String,
+    /// How often to publish a signed checkpoint when the log grew, in milliseconds.
+    #[arg(long, env = "CREDENCE_CHECKPOINT_INTERVAL_MS", default_value_t = 1000)]
+    pub checkpoint_interval_ms: u64,
     /// Most operations one DID may submit per hour.
     #[arg(long, env = "CREDENCE_OPS_PER_HOUR", default_value_t = 10)]
     pub ops_per_hour: u32,
@@ -29,6 +43,14 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// The checkpoint signing key file: the explicit one or `log-signing.key` in the data
+    /// directory.
+    pub fn log_key_file(&self) -> PathBuf {
+        self.log_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("log-signing.key"))
+    }
+
     /// The database URL to open: the explicit one, or a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {

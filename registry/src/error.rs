@@ -78,6 +78,12 @@ pub enum Error {
     /// The document a remote party served is not acceptable.
     #[error("{0}")]
     InvalidDocument(String),
+    /// A log request (proof sizes, tile path) that does not fit the log.
+    #[error("{0}")]
+    InvalidLogRequest(String),
+    /// A tile or entry bundle the log does not (yet) hold.
+    #[error("{0}")]
+    TileNotFound(String),
     /// The request body exceeds the endpoint's limit.
     #[error("request body exceeds {limit} bytes")]
     BodyTooLarge { limit: usize },
@@ -207,6 +213,13 @@ impl Error {
                 "Remote DID document is not acceptable",
                 Some("invalidDidDocument"),
             ),
+            Self::InvalidLogRequest(_) => (
+                S::BAD_REQUEST,
+                "invalid-log-request",
+                "Invalid log request",
+                None,
+            ),
+            Self::TileNotFound(_) => (S::NOT_FOUND, "tile-not-found", "Tile not found", None),
             Self::BodyTooLarge { .. } => (
                 S::PAYLOAD_TOO_LARGE,
                 "body-too-large",

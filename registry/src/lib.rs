@@ -19,6 +19,7 @@ pub mod owner;
 pub mod registry;
 pub mod resolver;
 pub mod store;
+pub mod transparency;
 
 use std::sync::Arc;
 
@@ -38,16 +39,8 @@ pub struct AppOptions {
     pub registry_prefix: &'static str,
     pub limits: WriteLimits,
     pub web: resolver::web::WebResolverConfig,
-}
-
-impl Default for AppOptions {
-    fn default() -> Self {
-        Self {
-            registry_prefix: "/registry",
-            limits: WriteLimits::default(),
-            web: Default::default(),
-        }
-    }
+    /// The key that signs the log's checkpoints.
+    pub log_signer: Arc<log::CheckpointSigner>,
 }
 
 /// The whole application over `store`: registry routes plus health, readiness, metrics and
@@ -60,7 +53,15 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         CredenceSource::Local(registry.clone()),
         options.web,
     ));
-    let registry_routes = http::router(RegistryState { registry, resolver });
+    let transparency = Arc::new(transparency::Transparency::new(
+        store.clone(),
+        options.log_signer,
+    ));
+    let registry_routes = http::router(RegistryState {
+        registry,
+        resolver,
+        transparency,
+    });
     let mut openapi = utoipa::openapi::OpenApiBuilder::new()
         .info(
             utoipa::openapi::InfoBuilder::new()

@@ -277,7 +277,8 @@ impl CheckpointSigner {
             .map_err(|e| LogError::InvalidRequest(format!("log signing key: {e}")))?;
         let origin = signed_note::Signer::name(&signer).to_owned();
         // The verifier key is derived from the private key's seed.
-        let seed = skey.trim().rsplit('+').next().unwrap_or_default();
+        // PRIVATE+KEY+<name>+<id>+<base64>: names and ids hold no '+', base64 may.
+        let seed = skey.trim().splitn(5, '+').nth(4).unwrap_or_default();
         let bytes = zeroize::Zeroizing::new(
             STANDARD
                 .decode(seed)

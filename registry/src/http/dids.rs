@@ -76,6 +76,7 @@ pub async fn operations(
                 "position": op.position,
                 "hash": op.hash,
                 "created": timestamp(op.created),
+                "logIndex": op.log_index,
                 "operation": op.operation,
             })
         })

@@ -3,6 +3,7 @@
 
 pub mod dids;
 pub mod identifiers;
+pub mod log;
 pub mod service;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct RegistryState {
     pub registry: Arc<Registry>,
     pub resolver: Arc<Resolver>,
+    pub transparency: Arc<crate::transparency::Transparency>,
 }
 
 /// The registry's routes, relative to wherever they are mounted.
@@ -34,6 +36,7 @@ pub fn router(state: RegistryState) -> Router {
     Router::new()
         .merge(dids::router())
         .merge(identifiers::router())
+        .merge(log::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -47,8 +50,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             title = "Credence registry",
             description = "did:credence registry and DID resolver"
         ),
-        paths(dids::create, dids::submit, dids::operations, identifiers::resolve),
-        components(schemas(crate::error::Problem))
+        paths(
+            dids::create,
+            dids::submit,
+            dids::operations,
+            identifiers::resolve,
+            log::checkpoint,
+            log::key,
+            log::tile,
+            log::inclusion,
+            log::consistency
+        ),
+        components(schemas(
+            crate::error::Problem,
+            crate::transparency::InclusionProofBody,
+            crate::transparency::ConsistencyProofBody
+        ))
     )]
     struct RegistryApi;
     RegistryApi::openapi()

@@ -3,6 +3,7 @@
 
 mod did_key;
 mod http;
+mod log;
 mod ops;
 mod ssi;
 mod store;

@@ -66,6 +66,7 @@ pub(crate) fn test_app(store: Arc<dyn DidStore>, limits: WriteLimits) -> axum::R
             registry_prefix: "/registry",
             limits,
             web: Default::default(),
+            log_signer: test_signer(),
         },
     )
 }
@@ -203,4 +204,13 @@ impl Owner {
             &self.rotation,
         )
     }
+}
+
+/// A fresh checkpoint signing key for a test log.
+pub(crate) fn test_signer() -> Arc<credence_registry::log::CheckpointSigner> {
+    Arc::new(
+        credence_registry::log::CheckpointSigner::generate("test.credence/log")
+            .expect("signer")
+            .0,
+    )
 }

@@ -1,0 +1,277 @@
+//! The registry's transparency log as a service: publishing signed checkpoints (the "publish"
+//! stage; "sequence" and "integrate" happen inside each write's transaction in `store/`),
+//! serving tiles, entry bundles and proofs.
+//!
+//! No HTTP and no SQL: `http/log.rs` calls these functions; the Merkle math is in `log.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::log::{self, CheckpointSigner, TileRequest, TwoPass as _};
+use crate::store::DidStore;
+
+/// Most entries an inclusion/consistency request may name, as a sanity bound on sizes.
+const MAX_TREE_SIZE: u64 = 1 << 40;
+
+/// An inclusion proof as served (`GET /log/proof/inclusion`), hashes in standard base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProofBody {
+    pub index: u64,
+    pub size: u64,
+    pub leaf_hash: String,
+    pub root_hash: String,
+    pub proof: Vec<String>,
+}
+
+/// A consistency proof as served (`GET /log/proof/consistency`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyProofBody {
+    pub from: u64,
+    pub to: u64,
+    pub from_root: String,
+    pub to_root: String,
+    pub proof: Vec<String>,
+}
+
+/// A served tile or entry bundle, and whether it can never change.
+#[derive(Debug, Clone)]
+pub struct TileBody {
+    pub bytes: Vec<u8>,
+    pub immutable: bool,
+}
+
+/// The log service over a store.
+#[derive(Clone)]
+pub struct Transparency {
+    store: Arc<dyn DidStore>,
+    signer: Arc<CheckpointSigner>,
+}
+
+impl std::fmt::Debug for Transparency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transparency")
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transparency {
+    pub fn new(store: Arc<dyn DidStore>, signer: Arc<CheckpointSigner>) -> Self {
+        Self { store, signer }
+    }
+
+    /// The verifier key clients pin (`<origin>+<id>+<base64>`).
+    pub fn verifier_key(&self) -> &str {
+        self.signer.verifier_key()
+    }
+
+    /// Publish stage: signs and records a checkpoint for the current tree if it grew since the
+    /// last one. Returns the size now checkpointed.
+    pub async fn publish(&self) -> Result<u64, Error> {
+        let size = self.store.log_size().await?;
+        if let Some((latest, _)) = self.store.latest_checkpoint().await? {
+            if latest >= size {
+                return Ok(latest);
+            }
+        }
+        let root = self.root(size).await?;
+        let note = self
+            .signer
+            .sign(size, root)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        self.store.save_checkpoint(size, &note, Utc::now()).await?;
+        tracing::debug!(size, "checkpoint published");
+        Ok(size)
+    }
+
+    /// The latest signed checkpoint, publishing first if writes happened since.
+    pub async fn checkpoint(&self) -> Result<String, Error> {
+        self.publish().await?;
+        let (_, note) = self
+            .store
+            .latest_checkpoint()
+            .await?
+            .ok_or_else(|| Error::Internal("no checkpoint after publishing".into()))?;
+        Ok(note)
+    }
+
+    async fn root(&self, size: u64) -> Result<log::LogHash, Error> {
+        let computation = log::TreeHash(size);
+        let hashes = self.store.read_hashes(&computation.needs()).await?;
+        computation
+            .compute(&hashes)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    async fn check_size(&self, size: u64, name: &str) -> Result<u64, Error> {
+        let log_size = self.store.log_size().await?;
+        if size == 0 || size > log_size.min(MAX_TREE_SIZE) {
+            return Err(Error::InvalidLogRequest(format!(
+                "{name}={size} is outside the log (1..={log_size})"
+            )));
+        }
+        Ok(log_size)
+    }
+
+    /// Proof that entry `index` is in the tree of `size` entries.
+    pub async fn inclusion(&self, index: u64, size: u64) -> Result<InclusionProofBody, Error> {
+        self.check_size(size, "size").await?;
+        if index >= size {
+            return Err(Error::InvalidLogRequest(format!(
+                "index={index} must be below size={size}"
+            )));
+        }
+        let proof_computation = log::InclusionProof { index, size };
+        let root_computation = log::TreeHash(size);
+        let leaf_index = tlog_tiles::tlog::stored_hash_index(0, index);
+        let mut needed = proof_computation.needs();
+        needed.extend(root_computation.needs());
+        needed.push(leaf_index);
+        needed.sort_unstable();
+        needed.dedup();
+        let hashes = self.store.read_hashes(&needed).await?;
+        let corrupt = |e: log::LogError| Error::Internal(e.to_string());
+        let proof = proof_computation.compute(&hashes).map_err(corrupt)?;
+        let root = root_computation.compute(&hashes).map_err(corrupt)?;
+        Ok(InclusionProofBody {
+            index,
+            size,
+            leaf_hash: log::hash_to_base64(&hashes[&leaf_index]),
+            root_hash: log::hash_to_base64(&root),
+            proof: proof.iter().map(log::hash_to_base64).collect(),
+        })
+    }
+
+    /// Proof that the tree of `to` entries extends the tree of `from` entries.
+    pub async fn consistency(&self, from: u64, to: u64) -> Result<ConsistencyProofBody, Error> {
+        self.check_size(to, "to").await?;
+        if from == 0 || from > to {
+            return Err(Error::InvalidLogRequest(format!(
+                "from={from} must be in 1..=to ({to})"
+            )));
+        }
+        let proof_computation = log::ConsistencyProof { from, to };
+        let (from_root, to_root) = (log::TreeHash(from), log::TreeHash(to));
+        let mut needed = proof_computation.needs();
+        needed.extend(from_root.needs());
+        needed.extend(to_root.needs());
+        needed.sort_unstable();
+        needed.dedup();
+        let hashes = self.store.read_hashes(&needed).await?;
+        let corrupt = |e: log::LogError| Error::Internal(e.to_string());
+        Ok(ConsistencyProofBody {
+            from,
+            to,
+            from_root: log::hash_to_base64(&from_root.compute(&hashes).map_err(corrupt)?),
+            to_root: log::hash_to_base64(&to_root.compute(&hashes).map_err(corrupt)?),
+            proof: proof_computation
+                .compute(&hashes)
+                .map_err(corrupt)?
+                .iter()
+                .map(log::hash_to_base64)
+                .collect(),
+        })
+    }
+
+    /// A C2SP tlog-tiles tile or entry bundle (`path` is what follows `tile/`).
+    pub async fn tile(&self, path: &str) -> Result<TileBody, Error> {
+        let request =
+            TileRequest::parse(path).map_err(|e| Error::InvalidLogRequest(e.to_string()))?;
+        let size = self.store.log_size().await?;
+        if !request.exists_in(size) {
+            return Err(Error::TileNotFound(format!(
+                "tile/{path} is not in the log (size {size})"
+            )));
+        }
+        let bytes = match request.level {
+            None => {
+                let entries = self
+                    .store
+                    .entries(request.index * log::TILE_WIDTH, request.width())
+                    .await?;
+                if entries.len() as u64 != request.width() {
+                    return Err(Error::Internal(format!(
+                        "log entries missing under tile/{path}"
+                    )));
+                }
+                log::encode_bundle(&entries)
+            }
+            Some(_) => {
+                let indexes = request.hash_indexes();
+                let hashes = self.store.read_hashes(&indexes).await?;
+                indexes.iter().flat_map(|i| hashes[i].0).collect()
+            }
+        };
+        Ok(TileBody {
+            bytes,
+            immutable: request.partial_width.is_none(),
+        })
+    }
+}
+
+/// Runs the publish stage every `interval` until `shutdown` fires. Started by `serve`, which
+/// keeps the handle and awaits it on shutdown.
+pub fn spawn_publisher(
+    transparency: Transparency,
+    interval: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    if let Err(error) = transparency.publish().await {
+                        tracing::warn!(%error, "checkpoint publication failed; will retry");
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        // One last checkpoint so that every acknowledged write is covered.
+        if let Err(error) = transparency.publish().await {
+            tracing::warn!(%error, "final checkpoint publication failed");
+        }
+    })
+}
+
+/// Loads the checkpoint signing key from `path`, creating it (mode 0600) on first start.
+/// Instances sharing a PostgreSQL database must share this file: one log, one key.
+pub fn load_or_create_signer(
+    path: &std::path::Path,
+    origin: &str,
+) -> Result<CheckpointSigner, Error> {
+    let failed =
+        |e: std::io::Error| Error::Internal(format!("log signing key {}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
+            CheckpointSigner::from_private_key(&text).map_err(|e| Error::Internal(e.to_string()))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let (signer, secret) =
+                CheckpointSigner::generate(origin).map_err(|e| Error::Internal(e.to_string()))?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(failed)?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(failed)?;
+            std::io::Write::write_all(&mut file, secret.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(failed)?;
+            tracing::info!(key = signer.verifier_key(), "created a new log signing key");
+            Ok(signer)
+        }
+        Err(error) => Err(failed(error)),
+    }
+}
