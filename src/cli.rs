@@ -52,11 +52,29 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Mirror and re-verify a registry's whole log; exit 0 if clean, 1 on any discrepancy.
+    Audit(AuditArgs),
     /// Create, update, rotate, deactivate and resolve DIDs.
     Did {
         #[command(subcommand)]
         command: DidCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    registry: RegistryArg,
+    /// Directory for the pinned log key, the last audited checkpoint and mirrored entries;
+    /// makes later audits incremental and able to catch rollbacks.
+    #[arg(long, env = "CREDENCE_AUDIT_STATE")]
+    state: Option<std::path::PathBuf>,
+    /// The log's verifier key (<origin>+<id>+<base64>), if known out of band.
+    #[arg(long, env = "CREDENCE_LOG_KEY")]
+    log_key: Option<String>,
+    /// Skip comparing each DID's served operations with the log (faster on large logs).
+    #[arg(long)]
+    skip_served_check: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +216,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             command: RegistryCommand::Serve(config),
         } => run_server(config, "").await,
         Command::Did { command } => did_command(command).await,
+        Command::Audit(args) => audit_command(args).await,
     }
 }
 
@@ -473,4 +492,65 @@ fn print_json(value: &serde_json::Value) {
 fn print_line(text: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+async fn audit_command(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let client =
+        RegistryClient::new(&args.registry.registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = credence_registry::audit::AuditOptions {
+        state_dir: args.state,
+        log_key: args.log_key,
+        check_served_dids: !args.skip_served_check,
+    };
+    let interactive = std::io::stderr().is_terminal();
+    let progress = |done: u64, total: u64| {
+        if interactive {
+            eprint!("\rverified {done}/{total} entries");
+        }
+    };
+    let report = match credence_registry::audit::audit(&client, &options, &progress).await {
+        Ok(report) => report,
+        Err(Error::Internal(cause)) => anyhow::bail!("audit could not run: {cause}"),
+        Err(error) => anyhow::bail!("audit could not run: {}", error.problem().detail),
+    };
+    if interactive {
+        eprintln!();
+    }
+    let mut out = String::new();
+    out.push_str(&format!("log:                {}\n", report.origin));
+    out.push_str(&format!("checkpoint size:    {}\n", report.checkpoint_size));
+    if let Some(previous) = report.previous_size {
+        out.push_str(&format!("previous audit:     size {previous}\n"));
+    }
+    out.push_str(&format!(
+        "entries verified:   {} ({} from the local mirror)\n",
+        report.entries_verified, report.entries_mirrored_from_cache
+    ));
+    out.push_str(&format!("DIDs compared:      {}\n", report.dids_checked));
+    if report.key_pinned_now {
+        out.push_str("note: no key was given or pinned; trusted the key the registry announced\n");
+    }
+    if report.is_clean() {
+        out.push_str("result:             CLEAN\n");
+    } else {
+        out.push_str(&format!(
+            "result:             {} DISCREPANCIES\n",
+            report.discrepancies.len()
+        ));
+        for finding in &report.discrepancies {
+            out.push_str(&format!("  - {} [{}]\n", finding.what, finding.location));
+        }
+    }
+    print_text(&out);
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_text(text: &str) {
+    use std::io::Write as _;
+    let _ = write!(std::io::stdout().lock(), "{text}");
 }

@@ -100,6 +100,80 @@ impl RegistryClient {
             .await
     }
 
+    /// The log's verifier key as the registry announces it (pin it; do not re-fetch it).
+    pub async fn log_key(&self) -> Result<String, Error> {
+        Ok(String::from_utf8_lossy(&self.get_bytes("log/key").await?)
+            .trim()
+            .to_owned())
+    }
+
+    /// The latest signed checkpoint note (unverified: check it with `log::verify_checkpoint`).
+    pub async fn checkpoint(&self) -> Result<String, Error> {
+        Ok(String::from_utf8_lossy(&self.get_bytes("log/checkpoint").await?).into_owned())
+    }
+
+    /// A tile or entry bundle, by its C2SP path.
+    pub async fn tile(&self, request: &crate::log::TileRequest) -> Result<Vec<u8>, Error> {
+        self.get_bytes(&format!("log/tile/{}", request.path()))
+            .await
+    }
+
+    /// A consistency proof between two tree sizes.
+    pub async fn consistency(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<crate::transparency::ConsistencyProofBody, Error> {
+        let body = self
+            .send(
+                self.http
+                    .get(self.url(&format!("log/proof/consistency?from={from}&to={to}"))?),
+            )
+            .await?;
+        serde_json::from_value(body).map_err(|e| Error::Upstream(format!("consistency proof: {e}")))
+    }
+
+    /// An inclusion proof of entry `index` in the tree of `size` entries.
+    pub async fn inclusion(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<crate::transparency::InclusionProofBody, Error> {
+        let body = self
+            .send(
+                self.http
+                    .get(self.url(&format!("log/proof/inclusion?index={index}&size={size}"))?),
+            )
+            .await?;
+        serde_json::from_value(body).map_err(|e| Error::Upstream(format!("inclusion proof: {e}")))
+    }
+
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, Error> {
+        let response = self
+            .http
+            .get(self.url(path)?)
+            .send()
+            .await
+            .map_err(|e| Error::Upstream(format!("registry unreachable: {e}")))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Upstream(format!("registry response: {e}")))?;
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(Error::Upstream("registry response too large".into()));
+        }
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(problem) => Err(Error::from_problem(problem)),
+            Err(_) => Err(Error::Upstream(format!(
+                "registry answered {status} to {path}"
+            ))),
+        }
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {
         let response = request
             .send()

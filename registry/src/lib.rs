@@ -6,6 +6,7 @@
 //! registries. [`registry`], [`store`] and [`http`] serve the registry itself. See
 //! ARCHITECTURE.md for the map and the invariants.
 
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod did;

@@ -1,6 +1,7 @@
 //! Integration tests of credence-registry: one test binary (CONVENTIONS.md), one module per
 //! feature. PostgreSQL halves run when CREDENCE_TEST_DATABASE_URL names a database.
 
+mod audit;
 mod did_key;
 mod http;
 mod log;

@@ -22,6 +22,8 @@ pub(crate) const PG_ENV: &str = "CREDENCE_TEST_DATABASE_URL";
 pub(crate) struct Backend {
     pub(crate) name: &'static str,
     pub(crate) store: Arc<dyn DidStore>,
+    /// The database URL, for tests that tamper with rows directly.
+    pub(crate) url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -33,6 +35,7 @@ pub(crate) async fn sqlite() -> Backend {
     Backend {
         name: "sqlite",
         store,
+        url,
         _dir: Some(dir),
     }
 }
@@ -50,6 +53,7 @@ pub(crate) async fn backends() -> Vec<Backend> {
             all.push(Backend {
                 name: "postgres",
                 store,
+                url: url.clone(),
                 _dir: None,
             });
         }
@@ -213,4 +217,14 @@ pub(crate) fn test_signer() -> Arc<credence_registry::log::CheckpointSigner> {
             .expect("signer")
             .0,
     )
+}
+
+/// Serves `app` on a loopback port; returns its base URL. The server stops with the runtime.
+pub(crate) async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
 }

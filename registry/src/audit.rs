@@ -1,0 +1,350 @@
+//! `credence audit`: mirror a registry's log, recompute every hash, check the checkpoint
+//! signature and that it extends the last audited one, re-validate every DID's operation chain
+//! from the log entries alone, and check that what the registry serves per DID is what the log
+//! recorded.
+//!
+//! IO goes through `RegistryClient` and the state directory; the checks themselves are `log`
+//! and `ops` functions. A discrepancy is a finding (the report), not an error: `Err` means the
+//! audit could not run at all.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::client::RegistryClient;
+use crate::did::Did;
+use crate::error::Error;
+use crate::log::{self, Entry, MemoryTree, TILE_WIDTH, TileRequest};
+use crate::ops::{self, SignedOperation};
+
+/// What to audit and how.
+#[derive(Debug, Clone, Default)]
+pub struct AuditOptions {
+    /// Where to keep the pinned key, the last audited checkpoint and mirrored entry bundles.
+    /// Without it, nothing is remembered between runs.
+    pub state_dir: Option<PathBuf>,
+    /// The log's verifier key, if known out of band. Otherwise the pinned one, or (first run)
+    /// the key the registry announces, which is then pinned.
+    pub log_key: Option<String>,
+    /// Also compare each DID's operations as the registry serves them with the log.
+    pub check_served_dids: bool,
+}
+
+/// One thing found wrong, with where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discrepancy {
+    pub what: String,
+    pub location: String,
+}
+
+/// The outcome of an audit.
+#[derive(Debug, Clone, Default)]
+pub struct AuditReport {
+    pub origin: String,
+    pub checkpoint_size: u64,
+    pub previous_size: Option<u64>,
+    pub entries_verified: u64,
+    pub entries_mirrored_from_cache: u64,
+    pub dids_checked: u64,
+    pub key_pinned_now: bool,
+    pub discrepancies: Vec<Discrepancy>,
+}
+
+impl AuditReport {
+    pub fn is_clean(&self) -> bool {
+        self.discrepancies.is_empty()
+    }
+
+    fn found(&mut self, what: impl Into<String>, location: impl Into<String>) {
+        self.discrepancies.push(Discrepancy {
+            what: what.into(),
+            location: location.into(),
+        });
+    }
+}
+
+/// Runs an audit. `progress(done, total)` is called as entries are verified.
+pub async fn audit(
+    client: &RegistryClient,
+    options: &AuditOptions,
+    progress: &dyn Fn(u64, u64),
+) -> Result<AuditReport, Error> {
+    let mut report = AuditReport::default();
+    let state = options.state_dir.as_deref();
+    if let Some(dir) = state {
+        std::fs::create_dir_all(dir.join("entries")).map_err(|e| io_error(dir, e))?;
+    }
+
+    // 1. The key: given, pinned, or announced (trust on first use, then pinned).
+    let pinned = state.and_then(|dir| std::fs::read_to_string(dir.join("log.key")).ok());
+    let key = match (&options.log_key, pinned) {
+        (Some(key), _) => key.trim().to_owned(),
+        (None, Some(key)) => key.trim().to_owned(),
+        (None, None) => {
+            report.key_pinned_now = true;
+            client.log_key().await?
+        }
+    };
+
+    // 2. The checkpoint, verified.
+    let note = client.checkpoint().await?;
+    let checkpoint = match log::verify_checkpoint(&note, &key) {
+        Ok(checkpoint) => checkpoint,
+        Err(error) => {
+            report.found(error.to_string(), "GET /log/checkpoint");
+            return Ok(report);
+        }
+    };
+    report.origin = checkpoint.origin.clone();
+    report.checkpoint_size = checkpoint.size;
+
+    // 3. The last audited checkpoint must be a prefix of this one.
+    let previous = match state.and_then(|dir| std::fs::read_to_string(dir.join("checkpoint")).ok())
+    {
+        Some(text) => match log::verify_checkpoint(&text, &key) {
+            Ok(previous) => Some(previous),
+            Err(error) => {
+                report.found(
+                    format!("saved checkpoint does not verify: {error}"),
+                    "state/checkpoint",
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    report.previous_size = previous.as_ref().map(|p| p.size);
+    if let Some(previous) = &previous {
+        if previous.size > checkpoint.size {
+            report.found(
+                format!("checkpoint size {} is smaller than the last audited size {}: rollback or split view", checkpoint.size, previous.size),
+                "GET /log/checkpoint",
+            );
+            return Ok(report);
+        }
+    }
+
+    // 4. Mirror every entry (full bundles are cached: they never change), recompute the tree.
+    let mut tree = MemoryTree::new();
+    let mut chains: BTreeMap<Did, Vec<(u64, u64, SignedOperation)>> = BTreeMap::new();
+    let tiles = checkpoint.size.div_ceil(TILE_WIDTH);
+    for n in 0..tiles {
+        let width = (checkpoint.size - n * TILE_WIDTH).min(TILE_WIDTH);
+        let request = TileRequest {
+            level: None,
+            index: n,
+            partial_width: (width < TILE_WIDTH).then_some(width),
+        };
+        let cache = state.map(|dir| dir.join("entries").join(n.to_string()));
+        let cached = cache
+            .as_ref()
+            .filter(|_| width == TILE_WIDTH)
+            .and_then(|path| std::fs::read(path).ok());
+        let from_cache = cached.is_some();
+        let bytes = match cached {
+            Some(bytes) => bytes,
+            None => match client.tile(&request).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    report.found(
+                        format!(
+                            "entry bundle could not be fetched: {}",
+                            error.problem().detail
+                        ),
+                        format!("tile/{}", request.path()),
+                    );
+                    return Ok(report);
+                }
+            },
+        };
+        let entries = match log::decode_bundle(&bytes) {
+            Ok(entries) if entries.len() as u64 == width => entries,
+            Ok(entries) => {
+                report.found(
+                    format!(
+                        "entry bundle holds {} entries, expected {width}",
+                        entries.len()
+                    ),
+                    format!("tile/{}", request.path()),
+                );
+                return Ok(report);
+            }
+            Err(error) => {
+                report.found(error.to_string(), format!("tile/{}", request.path()));
+                return Ok(report);
+            }
+        };
+        for (offset, entry) in entries.iter().enumerate() {
+            let index = n * TILE_WIDTH + offset as u64;
+            tree.push(entry)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            match Entry::parse(entry) {
+                Ok(Entry::DidOperation {
+                    did,
+                    position,
+                    operation,
+                }) => {
+                    chains
+                        .entry(did)
+                        .or_default()
+                        .push((index, position, operation));
+                }
+                Err(error) => report.found(
+                    format!("entry does not decode: {error}"),
+                    format!("log index {index}"),
+                ),
+            }
+        }
+        if width == TILE_WIDTH && !from_cache {
+            if let Some(path) = &cache {
+                std::fs::write(path, &bytes).map_err(|e| io_error(path, e))?;
+            }
+        }
+        if from_cache {
+            report.entries_mirrored_from_cache += width;
+        }
+        progress(tree.size(), checkpoint.size);
+    }
+    report.entries_verified = tree.size();
+    let root = tree
+        .root_at(checkpoint.size)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    if root != checkpoint.root {
+        report.found(
+            "the entries served do not hash to the checkpoint's root: an entry was altered, removed or reordered",
+            format!("tree of size {}", checkpoint.size),
+        );
+    }
+    if let Some(previous) = &previous {
+        let earlier = tree
+            .root_at(previous.size)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if earlier != previous.root {
+            report.found(
+                format!("the log's first {} entries no longer hash to the root audited before: history was rewritten", previous.size),
+                "state/checkpoint",
+            );
+        }
+        // The registry's own consistency proof must agree too.
+        if previous.size > 0 && previous.size < checkpoint.size {
+            let proof = client.consistency(previous.size, checkpoint.size).await?;
+            let hashes: Result<Vec<_>, _> = proof
+                .proof
+                .iter()
+                .map(|h| log::hash_from_base64(h))
+                .collect();
+            let verdict = hashes.map_err(|e| e.to_string()).and_then(|hashes| {
+                log::check_consistency(
+                    &hashes,
+                    previous.size,
+                    previous.root,
+                    checkpoint.size,
+                    checkpoint.root,
+                )
+                .map_err(|e| e.to_string())
+            });
+            if let Err(error) = verdict {
+                report.found(
+                    error,
+                    format!(
+                        "GET /log/proof/consistency?from={}&to={}",
+                        previous.size, checkpoint.size
+                    ),
+                );
+            }
+        }
+    }
+
+    // 5. Every DID's chain re-validates from the log alone.
+    for (did, chain) in &chains {
+        for (expected, (index, position, _)) in chain.iter().enumerate() {
+            if *position != expected as u64 {
+                report.found(
+                    format!(
+                        "{did}: entry says position {position}, the log order gives {expected}"
+                    ),
+                    format!("log index {index}"),
+                );
+            }
+        }
+        let operations: Vec<SignedOperation> = chain.iter().map(|(_, _, op)| op.clone()).collect();
+        match ops::replay(&operations) {
+            Ok(states) => {
+                if states.first().map(|s| &s.did) != Some(did) {
+                    report.found(
+                        format!("{did}: genesis does not derive this DID"),
+                        format!("log index {}", chain[0].0),
+                    );
+                }
+            }
+            Err((at, error)) => report.found(
+                format!("{did}: operation {at} is invalid: {error}"),
+                format!("log index {}", chain[at].0),
+            ),
+        }
+    }
+
+    // 6. What the registry serves per DID is what the log recorded.
+    if options.check_served_dids {
+        for (did, chain) in &chains {
+            report.dids_checked += 1;
+            let served = match client.operations(did).await {
+                Ok(served) => served,
+                Err(error) => {
+                    report.found(
+                        format!(
+                            "{did}: operations could not be fetched: {}",
+                            error.problem().detail
+                        ),
+                        format!("GET /dids/{did}/ops"),
+                    );
+                    continue;
+                }
+            };
+            let served_ops: Vec<Value> =
+                served["operations"].as_array().cloned().unwrap_or_default();
+            if served_ops.len() != chain.len() {
+                report.found(
+                    format!(
+                        "{did}: registry serves {} operations, the log holds {}",
+                        served_ops.len(),
+                        chain.len()
+                    ),
+                    format!("GET /dids/{did}/ops"),
+                );
+                continue;
+            }
+            for ((index, position, operation), served) in chain.iter().zip(&served_ops) {
+                let expected = serde_json::to_value(operation).unwrap_or(Value::Null);
+                if served["operation"] != expected || served["logIndex"].as_u64() != Some(*index) {
+                    report.found(
+                        format!(
+                            "{did}: operation {position} as served differs from log entry {index}"
+                        ),
+                        format!("GET /dids/{did}/ops"),
+                    );
+                }
+            }
+        }
+    }
+
+    // 7. Remember this checkpoint (only a clean one) and the key.
+    if let Some(dir) = state {
+        write_state(&dir.join("log.key"), &key)?;
+        if report.is_clean() {
+            write_state(&dir.join("checkpoint"), &checkpoint.note)?;
+        }
+    }
+    Ok(report)
+}
+
+fn write_state(path: &Path, text: &str) -> Result<(), Error> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, text).map_err(|e| io_error(path, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| io_error(path, e))
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> Error {
+    Error::Internal(format!("audit state {}: {error}", path.display()))
+}
