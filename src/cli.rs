@@ -252,9 +252,14 @@ async fn run_server(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "credence listening");
+    let log = transparency::Transparency::new(store.clone(), log_signer);
+    log.check_key().await.map_err(|e| match e {
+        Error::Internal(cause) => anyhow::anyhow!(cause),
+        other => anyhow::anyhow!("{other}"),
+    })?;
     let (stop_publisher, stopped) = tokio::sync::watch::channel(false);
     let publisher = transparency::spawn_publisher(
-        transparency::Transparency::new(store.clone(), log_signer),
+        log,
         std::time::Duration::from_millis(config.checkpoint_interval_ms.max(10)),
         stopped,
     );

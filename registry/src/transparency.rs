@@ -71,6 +71,20 @@ impl Transparency {
         self.signer.verifier_key()
     }
 
+    /// Refuses to serve a log whose latest checkpoint this key did not sign: one database holds
+    /// one log, and a second key would split its history in two.
+    pub async fn check_key(&self) -> Result<(), Error> {
+        if let Some((size, note)) = self.store.latest_checkpoint().await? {
+            if let Err(error) = log::verify_checkpoint(&note, self.signer.verifier_key()) {
+                return Err(Error::Internal(format!(
+                    "the database's latest checkpoint (size {size}) was not signed by this log key ({error}); \
+                     start with the key file this log was created with (--log-key-file)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Publish stage: signs and records a checkpoint for the current tree if it grew since the
     /// last one. Returns the size now checkpointed.
     pub async fn publish(&self) -> Result<u64, Error> {

@@ -54,7 +54,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn credence serve");
-        let server = Self {
+        let mut server = Self {
             child,
             base: format!("http://{listen}"),
             listen: listen.to_owned(),
@@ -68,10 +68,13 @@ impl Server {
         format!("{}/registry", self.base)
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = format!("{}/ready", self.base);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited before becoming ready: {status} (its stderr is above)");
+            }
             if let Ok(response) = reqwest::blocking_get(&url) {
                 if response {
                     return;

@@ -210,13 +210,11 @@ impl Owner {
     }
 }
 
-/// A fresh checkpoint signing key for a test log.
+/// The test log's checkpoint key (registry/testdata/log-signing.key, a published test key).
+/// Every test uses the same one because PostgreSQL runs share one database, hence one log.
 pub(crate) fn test_signer() -> Arc<credence_registry::log::CheckpointSigner> {
-    Arc::new(
-        credence_registry::log::CheckpointSigner::generate("test.credence/log")
-            .expect("signer")
-            .0,
-    )
+    let key = include_str!("../../testdata/log-signing.key");
+    Arc::new(credence_registry::log::CheckpointSigner::from_private_key(key).expect("test log key"))
 }
 
 /// Serves `app` on a loopback port; returns its base URL. The server stops with the runtime.
