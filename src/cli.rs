@@ -54,6 +54,11 @@ enum Command {
     },
     /// Mirror and re-verify a registry's whole log; exit 0 if clean, 1 on any discrepancy.
     Audit(AuditArgs),
+    /// Run a checkpoint witness that cosigns logs' checkpoints only if they extend what it saw.
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
+    },
     /// Create, update, rotate, deactivate and resolve DIDs.
     Did {
         #[command(subcommand)]
@@ -75,6 +80,53 @@ struct AuditArgs {
     /// Skip comparing each DID's served operations with the log (faster on large logs).
     #[arg(long)]
     skip_served_check: bool,
+    /// Verifier key of a witness whose cosignature counts (repeatable).
+    #[arg(long = "witness-key")]
+    witness_keys: Vec<String>,
+    /// How many of the --witness-key witnesses must have cosigned the checkpoint.
+    #[arg(long, default_value_t = 0)]
+    min_witnesses: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum WitnessCommand {
+    /// Serve POST /add-checkpoint (C2SP tlog-witness) and GET /key.
+    Serve(WitnessArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WitnessArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "CREDENCE_WITNESS_LISTEN",
+        default_value = "127.0.0.1:8090"
+    )]
+    listen: std::net::SocketAddr,
+    /// The witness's signing key file (created on first start, mode 0600).
+    #[arg(
+        long,
+        env = "CREDENCE_WITNESS_KEY_FILE",
+        default_value = "./credence-witness/witness.key"
+    )]
+    key_file: std::path::PathBuf,
+    /// Name of this witness in its cosignatures (created keys only).
+    #[arg(
+        long,
+        env = "CREDENCE_WITNESS_NAME",
+        default_value = "witness.localhost"
+    )]
+    name: String,
+    /// Where the witness remembers what it cosigned.
+    #[arg(
+        long,
+        env = "CREDENCE_WITNESS_STATE",
+        default_value = "./credence-witness/state.json"
+    )]
+    state_file: std::path::PathBuf,
+    /// Verifier key of a log to follow (`<origin>+<id>+<key>`, from GET /registry/log/key); repeatable.
+    #[arg(long = "log", required = true)]
+    logs: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +269,9 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => run_server(config, "").await,
         Command::Did { command } => did_command(command).await,
         Command::Audit(args) => audit_command(args).await,
+        Command::Witness {
+            command: WitnessCommand::Serve(args),
+        } => witness_command(args).await,
     }
 }
 
@@ -247,12 +302,17 @@ async fn run_server(
             ..WebResolverConfig::default()
         },
         log_signer: log_signer.clone(),
+        witnesses: config.witnesses.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "credence listening");
-    let log = transparency::Transparency::new(store.clone(), log_signer);
+    let log = transparency::Transparency::with_witnesses(
+        store.clone(),
+        log_signer,
+        config.witnesses.clone(),
+    );
     log.check_key().await.map_err(|e| match e {
         Error::Internal(cause) => anyhow::anyhow!(cause),
         other => anyhow::anyhow!("{other}"),
@@ -507,6 +567,8 @@ async fn audit_command(args: AuditArgs) -> anyhow::Result<ExitCode> {
         state_dir: args.state,
         log_key: args.log_key,
         check_served_dids: !args.skip_served_check,
+        witness_keys: args.witness_keys,
+        min_witnesses: args.min_witnesses,
     };
     let interactive = std::io::stderr().is_terminal();
     let progress = |done: u64, total: u64| {
@@ -558,4 +620,30 @@ async fn audit_command(args: AuditArgs) -> anyhow::Result<ExitCode> {
 fn print_text(text: &str) {
     use std::io::Write as _;
     let _ = write!(std::io::stdout().lock(), "{text}");
+}
+
+async fn witness_command(args: WitnessArgs) -> anyhow::Result<ExitCode> {
+    let signer = transparency::load_or_create_signer(&args.key_file, &args.name)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let secret = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&args.key_file).context("reading the witness key")?,
+    );
+    if let Some(parent) = args.state_file.parent() {
+        std::fs::create_dir_all(parent).context("creating the witness state directory")?;
+    }
+    let witness =
+        credence_registry::witness::Witness::open(&secret, &args.logs, args.state_file.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(key = signer.verifier_key(), "witness key");
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "witness listening");
+    serve(
+        listener,
+        credence_registry::http::witness::router(std::sync::Arc::new(witness)),
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,10 @@ pub struct AuditOptions {
     pub log_key: Option<String>,
     /// Also compare each DID's operations as the registry serves them with the log.
     pub check_served_dids: bool,
+    /// Witness verifier keys whose cosignatures count.
+    pub witness_keys: Vec<String>,
+    /// How many of them must have cosigned the checkpoint.
+    pub min_witnesses: usize,
 }
 
 /// One thing found wrong, with where.
@@ -89,7 +93,12 @@ pub async fn audit(
 
     // 2. The checkpoint, verified.
     let note = client.checkpoint().await?;
-    let checkpoint = match log::verify_checkpoint(&note, &key) {
+    let checkpoint = match crate::witness::verify_cosigned(
+        &note,
+        &key,
+        &options.witness_keys,
+        options.min_witnesses,
+    ) {
         Ok(checkpoint) => checkpoint,
         Err(error) => {
             report.found(error.to_string(), "GET /log/checkpoint");

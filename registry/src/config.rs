@@ -34,6 +34,9 @@ pub struct ServeConfig {
     /// How often to publish a signed checkpoint when the log grew, in milliseconds.
     #[arg(long, env = "CREDENCE_CHECKPOINT_INTERVAL_MS", default_value_t = 1000)]
     pub checkpoint_interval_ms: u64,
+    /// A witness to ask for cosignatures when publishing checkpoints (repeatable).
+    #[arg(long = "witness", env = "CREDENCE_WITNESSES", value_delimiter = ',')]
+    pub witnesses: Vec<crate::transparency::WitnessEndpoint>,
     /// Most operations one DID may submit per hour.
     #[arg(long, env = "CREDENCE_OPS_PER_HOUR", default_value_t = 10)]
     pub ops_per_hour: u32,

@@ -21,6 +21,7 @@ pub mod registry;
 pub mod resolver;
 pub mod store;
 pub mod transparency;
+pub mod witness;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct AppOptions {
     pub web: resolver::web::WebResolverConfig,
     /// The key that signs the log's checkpoints.
     pub log_signer: Arc<log::CheckpointSigner>,
+    /// Witnesses asked to cosign each checkpoint.
+    pub witnesses: Vec<transparency::WitnessEndpoint>,
 }
 
 /// The whole application over `store`: registry routes plus health, readiness, metrics and
@@ -54,9 +57,10 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         CredenceSource::Local(registry.clone()),
         options.web,
     ));
-    let transparency = Arc::new(transparency::Transparency::new(
+    let transparency = Arc::new(transparency::Transparency::with_witnesses(
         store.clone(),
         options.log_signer,
+        options.witnesses,
     ));
     let registry_routes = http::router(RegistryState {
         registry,

@@ -46,11 +46,32 @@ pub struct TileBody {
     pub immutable: bool,
 }
 
+/// A witness the registry asks to cosign its checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessEndpoint {
+    /// Base URL; the witness serves `POST <url>/add-checkpoint`.
+    pub url: String,
+}
+
+impl std::str::FromStr for WitnessEndpoint {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        url::Url::parse(text).map_err(|e| format!("witness URL {text:?}: {e}"))?;
+        Ok(Self {
+            url: text.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
 /// The log service over a store.
 #[derive(Clone)]
 pub struct Transparency {
     store: Arc<dyn DidStore>,
     signer: Arc<CheckpointSigner>,
+    witnesses: Arc<Vec<WitnessEndpoint>>,
+    /// What each witness last cosigned, as far as we know (learned from 409 answers).
+    witnessed: Arc<tokio::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Transparency {
@@ -63,7 +84,27 @@ impl std::fmt::Debug for Transparency {
 
 impl Transparency {
     pub fn new(store: Arc<dyn DidStore>, signer: Arc<CheckpointSigner>) -> Self {
-        Self { store, signer }
+        Self::with_witnesses(store, signer, Vec::new())
+    }
+
+    /// A log that gathers cosignatures from `witnesses` each time it publishes.
+    pub fn with_witnesses(
+        store: Arc<dyn DidStore>,
+        signer: Arc<CheckpointSigner>,
+        witnesses: Vec<WitnessEndpoint>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            store,
+            signer,
+            witnesses: Arc::new(witnesses),
+            witnessed: Arc::default(),
+            http,
+        }
     }
 
     /// The verifier key clients pin (`<origin>+<id>+<base64>`).
@@ -95,10 +136,19 @@ impl Transparency {
             }
         }
         let root = self.root(size).await?;
-        let note = self
+        let mut note = self
             .signer
             .sign(size, root)
             .map_err(|e| Error::Internal(e.to_string()))?;
+        for witness in self.witnesses.iter() {
+            match self.cosign(witness, &note, size).await {
+                Ok(lines) => note.push_str(&lines),
+                // A witness that is down delays its cosignature, never the log.
+                Err(error) => {
+                    tracing::warn!(witness = %witness.url, %error, "witness did not cosign")
+                }
+            }
+        }
         self.store.save_checkpoint(size, &note, Utc::now()).await?;
         tracing::debug!(size, "checkpoint published");
         Ok(size)
@@ -113,6 +163,68 @@ impl Transparency {
             .await?
             .ok_or_else(|| Error::Internal("no checkpoint after publishing".into()))?;
         Ok(note)
+    }
+
+    /// Asks one witness to cosign `note` (C2SP tlog-witness add-checkpoint), retrying once
+    /// from the size the witness says it holds. Returns its signature line(s).
+    async fn cosign(
+        &self,
+        witness: &WitnessEndpoint,
+        note: &str,
+        size: u64,
+    ) -> Result<String, String> {
+        let mut old = self
+            .witnessed
+            .lock()
+            .await
+            .get(&witness.url)
+            .copied()
+            .unwrap_or(0);
+        for _ in 0..2 {
+            let mut body = format!("old {old}\n");
+            if old > 0 && old < size {
+                let proof = self
+                    .consistency(old, size)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for hash in proof.proof {
+                    body.push_str(&hash);
+                    body.push('\n');
+                }
+            }
+            body.push('\n');
+            body.push_str(note);
+            let response = self
+                .http
+                .post(format!("{}/add-checkpoint", witness.url))
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status();
+            let text = response.text().await.map_err(|e| e.to_string())?;
+            if status.is_success() {
+                self.witnessed
+                    .lock()
+                    .await
+                    .insert(witness.url.clone(), size);
+                return Ok(text);
+            }
+            if status == reqwest::StatusCode::CONFLICT {
+                old = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("409 without a size: {text:?}"))?;
+                if old > size {
+                    return Err(format!(
+                        "witness holds size {old}, beyond this log's {size}"
+                    ));
+                }
+                continue;
+            }
+            return Err(format!("{status}: {text}"));
+        }
+        Err("witness kept refusing the size".into())
     }
 
     async fn root(&self, size: u64) -> Result<log::LogHash, Error> {

@@ -5,6 +5,7 @@ pub mod dids;
 pub mod identifiers;
 pub mod log;
 pub mod service;
+pub mod witness;
 
 use std::sync::Arc;
 

@@ -21,6 +21,7 @@ fn app_with(store: Arc<dyn DidStore>, signer: Arc<CheckpointSigner>) -> axum::Ro
             limits: WriteLimits::default(),
             web: Default::default(),
             log_signer: signer,
+            witnesses: Vec::new(),
         },
     )
 }
@@ -50,6 +51,7 @@ async fn run(base: &str, state: Option<&std::path::Path>) -> AuditReport {
         state_dir: state.map(Into::into),
         log_key: None,
         check_served_dids: true,
+        ..AuditOptions::default()
     };
     audit(&client, &options, &|_, _| {})
         .await

@@ -10,3 +10,4 @@ mod ssi;
 mod store;
 mod support;
 mod web;
+mod witness;

@@ -71,6 +71,7 @@ pub(crate) fn test_app(store: Arc<dyn DidStore>, limits: WriteLimits) -> axum::R
             limits,
             web: Default::default(),
             log_signer: test_signer(),
+            witnesses: Vec::new(),
         },
     )
 }
