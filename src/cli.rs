@@ -202,6 +202,16 @@ enum DidCommand {
         /// Resolve the version current at this RFC 3339 time.
         #[arg(long, conflicts_with = "version_id")]
         version_time: Option<String>,
+        /// The registry log's verifier key: when given, did:credence answers must carry a log
+        /// proof that verifies against a checkpoint signed by this key.
+        #[arg(long, env = "CREDENCE_LOG_KEY")]
+        log_key: Option<String>,
+        /// Verifier key of a witness whose cosignature counts (repeatable).
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned.
+        #[arg(long, default_value_t = 0)]
+        min_witnesses: usize,
     },
 }
 
@@ -484,6 +494,9 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             registry,
             version_id,
             version_time,
+            log_key,
+            witness_keys,
+            min_witnesses,
         } => {
             let did = Did::parse(&did).map_err(Error::from)?;
             let version = match (version_id, version_time) {
@@ -495,10 +508,19 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                 ),
                 (None, None) => VersionSelector::Latest,
             };
-            let resolver = Resolver::new(
-                CredenceSource::Remote(RegistryClient::new(&registry.registry)?),
-                WebResolverConfig::default(),
-            );
+            let client = RegistryClient::new(&registry.registry)?;
+            let source = match log_key {
+                Some(key) => CredenceSource::VerifiedRemote(
+                    client,
+                    std::sync::Arc::new(credence_registry::client::LogWatcher::new(
+                        &key,
+                        witness_keys,
+                        min_witnesses,
+                    )),
+                ),
+                None => CredenceSource::Remote(client),
+            };
+            let resolver = Resolver::new(source, WebResolverConfig::default());
             let resolution = match resolver.resolve(&did, &version).await {
                 Err(Error::Deactivated(resolution)) => *resolution,
                 other => other?,

@@ -94,6 +94,39 @@ impl RegistryClient {
         parse_resolution(&response)
     }
 
+    /// Resolves with a log proof and checks it: the checkpoint through `watcher` (signature,
+    /// witnesses, extends what was seen before), the inclusion of the version's operation, and
+    /// that the document is the one that operation defines.
+    pub async fn resolve_verified(
+        &self,
+        did: &Did,
+        version: &VersionSelector,
+        watcher: &LogWatcher,
+    ) -> Result<Resolution, Error> {
+        let mut url = self.url(&format!("1.0/identifiers/{did}"))?;
+        url.query_pairs_mut().append_pair("proof", "true");
+        match version {
+            VersionSelector::Latest => {}
+            VersionSelector::Id(id) => {
+                url.query_pairs_mut().append_pair("versionId", id);
+            }
+            VersionSelector::Time(at) => {
+                url.query_pairs_mut()
+                    .append_pair("versionTime", &timestamp(*at));
+            }
+        }
+        let body = self.send(self.http.get(url)).await?;
+        let resolution = parse_resolution(&body)?;
+        let proof: crate::transparency::LogProof = serde_json::from_value(
+            body.get("logProof").cloned().unwrap_or(Value::Null),
+        )
+        .map_err(|e| Error::LogVerification(format!("registry sent no usable logProof: {e}")))?;
+        let checkpoint = watcher.accept(&proof.checkpoint, self).await?;
+        crate::transparency::verify_log_proof(did, &resolution.document, &proof, &checkpoint)
+            .map_err(|e| Error::LogVerification(e.to_string()))?;
+        Ok(resolution)
+    }
+
     /// The DID's operation log.
     pub async fn operations(&self, did: &Did) -> Result<Value, Error> {
         self.send(self.http.get(self.url(&format!("dids/{did}/ops"))?))
@@ -218,4 +251,81 @@ fn parse_resolution(body: &Value) -> Result<Resolution, Error> {
     )
     .unwrap_or_default();
     Ok(Resolution { document, metadata })
+}
+
+/// What a client trusts about a registry's log, and the latest checkpoint it has seen. Every
+/// checkpoint it accepts must verify and extend the previous one: a registry that rolls back or
+/// shows this client a different history is caught here.
+#[derive(Debug)]
+pub struct LogWatcher {
+    log_key: String,
+    witness_keys: Vec<String>,
+    min_witnesses: usize,
+    last: tokio::sync::Mutex<Option<crate::log::VerifiedCheckpoint>>,
+}
+
+impl LogWatcher {
+    pub fn new(log_key: &str, witness_keys: Vec<String>, min_witnesses: usize) -> Self {
+        Self {
+            log_key: log_key.trim().to_owned(),
+            witness_keys,
+            min_witnesses,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The latest checkpoint accepted so far.
+    pub async fn last(&self) -> Option<crate::log::VerifiedCheckpoint> {
+        self.last.lock().await.clone()
+    }
+
+    /// Verifies `note` and that it extends the last accepted checkpoint (fetching a consistency
+    /// proof from `client` when it grew); remembers it.
+    pub async fn accept(
+        &self,
+        note: &str,
+        client: &RegistryClient,
+    ) -> Result<crate::log::VerifiedCheckpoint, Error> {
+        let fail = |e: crate::log::LogError| Error::LogVerification(e.to_string());
+        let checkpoint = crate::witness::verify_cosigned(
+            note,
+            &self.log_key,
+            &self.witness_keys,
+            self.min_witnesses,
+        )
+        .map_err(fail)?;
+        let mut last = self.last.lock().await;
+        if let Some(previous) = last.as_ref() {
+            if checkpoint.size < previous.size {
+                return Err(fail(crate::log::LogError::NotAnExtension {
+                    old: previous.size,
+                    new: checkpoint.size,
+                }));
+            }
+            if checkpoint.size > previous.size && previous.size > 0 {
+                let proof = client.consistency(previous.size, checkpoint.size).await?;
+                let hashes = proof
+                    .proof
+                    .iter()
+                    .map(|h| crate::log::hash_from_base64(h))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(fail)?;
+                crate::log::check_consistency(
+                    &hashes,
+                    previous.size,
+                    previous.root,
+                    checkpoint.size,
+                    checkpoint.root,
+                )
+                .map_err(fail)?;
+            } else if checkpoint.size == previous.size && checkpoint.root != previous.root {
+                return Err(fail(crate::log::LogError::NotAnExtension {
+                    old: previous.size,
+                    new: checkpoint.size,
+                }));
+            }
+        }
+        *last = Some(checkpoint.clone());
+        Ok(checkpoint)
+    }
 }

@@ -78,6 +78,10 @@ pub enum Error {
     /// The document a remote party served is not acceptable.
     #[error("{0}")]
     InvalidDocument(String),
+    /// A remote registry's log evidence did not verify: bad checkpoint signature, missing
+    /// witness cosignatures, a rollback or split view, or a proof that does not hold.
+    #[error("{0}")]
+    LogVerification(String),
     /// A log request (proof sizes, tile path) that does not fit the log.
     #[error("{0}")]
     InvalidLogRequest(String),
@@ -212,6 +216,12 @@ impl Error {
                 "invalid-document",
                 "Remote DID document is not acceptable",
                 Some("invalidDidDocument"),
+            ),
+            Self::LogVerification(_) => (
+                S::BAD_GATEWAY,
+                "log-verification-failed",
+                "Registry log evidence did not verify",
+                Some("internalError"),
             ),
             Self::InvalidLogRequest(_) => (
                 S::BAD_REQUEST,

@@ -160,6 +160,17 @@ impl Registry {
         Ok(resolution)
     }
 
+    /// The stored operation that produced the selected version (for log proofs).
+    pub async fn version_operation(
+        &self,
+        did: &Did,
+        version: &VersionSelector,
+    ) -> Result<StoredOp, Error> {
+        let history = self.operations(did).await?;
+        let position = select_position(did, &history, version)?;
+        Ok(history[position].clone())
+    }
+
     /// The DID's whole signed operation log, for audit.
     pub async fn operations(&self, did: &Did) -> Result<Vec<StoredOp>, Error> {
         check_method(did)?;
@@ -190,21 +201,7 @@ fn resolve_version(
     history: &[StoredOp],
     selector: &VersionSelector,
 ) -> Result<Resolution, Error> {
-    let position = match selector {
-        VersionSelector::Latest => history.len() - 1,
-        VersionSelector::Id(id) => history
-            .iter()
-            .position(|op| op.hash.as_str() == id)
-            .ok_or_else(|| Error::VersionNotFound(format!("{did} has no version {id:?}")))?,
-        VersionSelector::Time(at) => history
-            .iter()
-            // Timestamps are published at whole seconds (DID Core §7.1.3), so compare at that
-            // granularity: asking for a published `updated` value returns that version.
-            .rposition(|op| op.created.timestamp() <= at.timestamp())
-            .ok_or_else(|| {
-                Error::VersionNotFound(format!("{did} did not exist at {}", timestamp(*at)))
-            })?,
-    };
+    let position = select_position(did, history, selector)?;
     let applied: Vec<SignedOperation> = history[..=position]
         .iter()
         .map(|op| op.operation.clone())
@@ -222,6 +219,29 @@ fn resolve_version(
             next_version_id: next.map(|op| op.hash.as_str().to_owned()),
             next_update: next.map(|op| timestamp(op.created)),
         },
+    })
+}
+
+/// Index in `history` of the selected version.
+fn select_position(
+    did: &Did,
+    history: &[StoredOp],
+    selector: &VersionSelector,
+) -> Result<usize, Error> {
+    Ok(match selector {
+        VersionSelector::Latest => history.len() - 1,
+        VersionSelector::Id(id) => history
+            .iter()
+            .position(|op| op.hash.as_str() == id)
+            .ok_or_else(|| Error::VersionNotFound(format!("{did} has no version {id:?}")))?,
+        VersionSelector::Time(at) => history
+            .iter()
+            // Timestamps are published at whole seconds (DID Core §7.1.3), so compare at that
+            // granularity: asking for a published `updated` value returns that version.
+            .rposition(|op| op.created.timestamp() <= at.timestamp())
+            .ok_or_else(|| {
+                Error::VersionNotFound(format!("{did} did not exist at {}", timestamp(*at)))
+            })?,
     })
 }
 

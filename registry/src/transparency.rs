@@ -39,6 +39,18 @@ pub struct ConsistencyProofBody {
     pub proof: Vec<String>,
 }
 
+/// Evidence that a resolved version is recorded in the log: the operation that produced it,
+/// where it is in the log, and an inclusion proof against a signed checkpoint. Operations
+/// restate a DID's whole state, so a client rebuilds the document from `operation` alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogProof {
+    pub position: u64,
+    pub operation: crate::ops::SignedOperation,
+    pub checkpoint: String,
+    pub inclusion: InclusionProofBody,
+}
+
 /// A served tile or entry bundle, and whether it can never change.
 #[derive(Debug, Clone)]
 pub struct TileBody {
@@ -156,13 +168,30 @@ impl Transparency {
 
     /// The latest signed checkpoint, publishing first if writes happened since.
     pub async fn checkpoint(&self) -> Result<String, Error> {
+        Ok(self.latest().await?.1)
+    }
+
+    /// The latest checkpoint's size and note, publishing first if writes happened since.
+    pub async fn latest(&self) -> Result<(u64, String), Error> {
         self.publish().await?;
-        let (_, note) = self
-            .store
+        self.store
             .latest_checkpoint()
             .await?
-            .ok_or_else(|| Error::Internal("no checkpoint after publishing".into()))?;
-        Ok(note)
+            .ok_or_else(|| Error::Internal("no checkpoint after publishing".into()))
+    }
+
+    /// The log proof for a stored DID operation.
+    pub async fn proof_for(&self, stored: &crate::store::StoredOp) -> Result<LogProof, Error> {
+        let index = stored
+            .log_index
+            .ok_or_else(|| Error::Internal("operation has no log index".into()))?;
+        let (size, checkpoint) = self.latest().await?;
+        Ok(LogProof {
+            position: stored.position,
+            operation: stored.operation.clone(),
+            checkpoint,
+            inclusion: self.inclusion(index, size).await?,
+        })
     }
 
     /// Asks one witness to cosign `note` (C2SP tlog-witness add-checkpoint), retrying once
@@ -400,4 +429,43 @@ pub fn load_or_create_signer(
         }
         Err(error) => Err(failed(error)),
     }
+}
+
+/// Checks a log proof for `did`'s resolved `document` against a checkpoint the caller already
+/// verified (signature, witnesses, consistency with what it saw before).
+pub fn verify_log_proof(
+    did: &crate::did::Did,
+    document: &serde_json::Value,
+    proof: &LogProof,
+    checkpoint: &log::VerifiedCheckpoint,
+) -> Result<(), log::LogError> {
+    let inclusion = &proof.inclusion;
+    if inclusion.size != checkpoint.size {
+        return Err(log::LogError::BadInclusionProof(format!(
+            "proof is for size {}, checkpoint has {}",
+            inclusion.size, checkpoint.size
+        )));
+    }
+    let entry = log::did_operation_entry(did, proof.position, &proof.operation);
+    let leaf = log::leaf_hash(&entry);
+    let path = inclusion
+        .proof
+        .iter()
+        .map(|h| log::hash_from_base64(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    log::check_inclusion(
+        &path,
+        checkpoint.size,
+        checkpoint.root,
+        inclusion.index,
+        leaf,
+    )?;
+    let state = crate::ops::fold_trusted(did, std::slice::from_ref(&proof.operation))
+        .ok_or_else(|| log::LogError::BadInclusionProof("no operation".into()))?;
+    if crate::ops::document(&state) != *document {
+        return Err(log::LogError::BadInclusionProof(
+            "the served document is not the one the logged operation defines".into(),
+        ));
+    }
+    Ok(())
 }

@@ -25,6 +25,10 @@ pub struct VersionQuery {
     version_id: Option<String>,
     /// The version current at this time (RFC 3339, e.g. 2026-01-01T00:00:00Z).
     version_time: Option<String>,
+    /// did:credence only: add `logProof`, an inclusion proof of the version's operation
+    /// against the latest signed checkpoint.
+    #[serde(default)]
+    proof: bool,
 }
 
 /// Resolve a DID. `Accept: application/did+json` returns only the document.
@@ -64,6 +68,12 @@ pub async fn resolve(
         (None, None) => VersionSelector::Latest,
     };
     let resolution = state.resolver.resolve(&did, &version).await?;
+    let log_proof = if query.proof && did.method() == crate::ops::METHOD {
+        let stored = state.registry.version_operation(&did, &version).await?;
+        Some(state.transparency.proof_for(&stored).await?)
+    } else {
+        None
+    };
     let wants_document_only = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -76,7 +86,12 @@ pub async fn resolve(
         );
         response
     } else {
-        let mut response = axum::Json(resolution_body(&resolution)).into_response();
+        let mut body = resolution_body(&resolution);
+        if let Some(proof) = log_proof {
+            body["logProof"] =
+                serde_json::to_value(proof).map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        let mut response = axum::Json(body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(RESOLUTION_MEDIA_TYPE),

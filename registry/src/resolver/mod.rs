@@ -23,8 +23,11 @@ use crate::registry::{DocumentMetadata, Registry, Resolution, VersionSelector};
 pub enum CredenceSource {
     /// This process hosts the registry.
     Local(Arc<Registry>),
-    /// A registry reached over HTTP.
+    /// A registry reached over HTTP, trusted as it answers.
     Remote(RegistryClient),
+    /// A registry reached over HTTP whose every answer must carry a log proof that verifies
+    /// against checkpoints this watcher accepts.
+    VerifiedRemote(RegistryClient, Arc<crate::client::LogWatcher>),
     /// did:credence is not resolvable here.
     Disabled,
 }
@@ -73,6 +76,9 @@ impl Resolver {
             crate::ops::METHOD => match &self.credence {
                 CredenceSource::Local(registry) => registry.resolve(did, version).await,
                 CredenceSource::Remote(client) => client.resolve(did, version).await,
+                CredenceSource::VerifiedRemote(client, watcher) => {
+                    client.resolve_verified(did, version, watcher).await
+                }
                 CredenceSource::Disabled => Err(Error::MethodNotSupported(did.method().to_owned())),
             },
             other => Err(Error::MethodNotSupported(other.to_owned())),

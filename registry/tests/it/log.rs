@@ -358,3 +358,121 @@ fn tile_paths_round_trip_in_c2sp_form() {
         assert_eq!(request.path(), path);
     }
 }
+
+/// A client that pins the log key gets resolutions it can check: the operation behind the
+/// version is in the log, and the document is the one it defines. Tampering and rollback are
+/// caught.
+#[tokio::test]
+async fn verified_remote_resolution_catches_tampering_and_rollback() {
+    use credence_registry::client::{LogWatcher, RegistryClient};
+    use credence_registry::error::Error;
+    use credence_registry::registry::VersionSelector;
+
+    let backend = crate::support::sqlite().await;
+    let base =
+        crate::support::serve_on_loopback(test_app(backend.store.clone(), WriteLimits::default()))
+            .await;
+    let client = RegistryClient::new(&format!("{base}/registry")).unwrap();
+    let key = crate::support::test_signer().verifier_key().to_owned();
+    let watcher = LogWatcher::new(&key, vec![], 0);
+
+    let owner = Owner::new(KeyType::Ed25519);
+    let (did, created) = client.create(&owner.genesis()).await.unwrap();
+    let v1 = created.metadata.version_id.clone().unwrap();
+    client
+        .submit(
+            &did,
+            &owner.update(&ops::OpHash::parse(&v1).unwrap(), &owner.rotation),
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        client
+            .create(&Owner::new(KeyType::Ed25519).genesis())
+            .await
+            .unwrap();
+    }
+    let latest = client
+        .resolve_verified(&did, &VersionSelector::Latest, &watcher)
+        .await
+        .unwrap();
+    assert_eq!(latest.document["id"], did.as_str());
+    let old = client
+        .resolve_verified(&did, &VersionSelector::Id(v1.clone()), &watcher)
+        .await
+        .unwrap();
+    assert_eq!(old.metadata.version_id.as_deref(), Some(v1.as_str()));
+    let seen = watcher.last().await.unwrap().size;
+
+    // The cached current state altered in the database: the document no longer matches.
+    let db = sqlx::SqlitePool::connect(&backend.url).await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM dids WHERE did = $1")
+        .bind(did.as_str())
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let multikey = owner.signing.public().to_multikey();
+    let other = Owner::new(KeyType::Ed25519).signing.public().to_multikey();
+    sqlx::query("UPDATE dids SET state = $1 WHERE did = $2")
+        .bind(state.replace(&multikey, &other))
+        .bind(did.as_str())
+        .execute(&db)
+        .await
+        .unwrap();
+    let refused = client
+        .resolve_verified(&did, &VersionSelector::Latest, &watcher)
+        .await;
+    assert!(
+        matches!(refused, Err(Error::LogVerification(_))),
+        "{refused:?}"
+    );
+    // The trusting client is fooled: that is what the proof is for.
+    assert_eq!(
+        client
+            .resolve(&did, &VersionSelector::Latest)
+            .await
+            .unwrap()
+            .document["verificationMethod"][0]["publicKeyMultibase"],
+        other
+    );
+
+    // The stored operation altered: no longer the logged leaf.
+    let operation: String =
+        sqlx::query_scalar("SELECT operation FROM did_ops WHERE did = $1 AND position = 0")
+            .bind(did.as_str())
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE did_ops SET operation = $1 WHERE did = $2 AND position = 0")
+        .bind(operation.replace(&multikey, &other))
+        .bind(did.as_str())
+        .execute(&db)
+        .await
+        .unwrap();
+    let refused = client
+        .resolve_verified(&did, &VersionSelector::Id(v1), &watcher)
+        .await;
+    assert!(
+        matches!(refused, Err(Error::LogVerification(_))),
+        "{refused:?}"
+    );
+
+    // Another registry under the same key with a shorter history: a rollback for this client.
+    let small = crate::support::sqlite().await;
+    let small_base =
+        crate::support::serve_on_loopback(test_app(small.store.clone(), WriteLimits::default()))
+            .await;
+    let small_client = RegistryClient::new(&format!("{small_base}/registry")).unwrap();
+    let (small_did, _) = small_client
+        .create(&Owner::new(KeyType::Ed25519).genesis())
+        .await
+        .unwrap();
+    assert!(small.store.log_size().await.unwrap() < seen);
+    let refused = small_client
+        .resolve_verified(&small_did, &VersionSelector::Latest, &watcher)
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::LogVerification(detail)) if detail.contains("rollback")),
+        "{refused:?}"
+    );
+}
