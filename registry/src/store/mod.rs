@@ -93,6 +93,9 @@ pub enum StoreError {
         limit: &'static str,
         retry_after_secs: u64,
     },
+    /// The whole group-commit transaction failed; this write was not made.
+    #[error("the write batch failed: {0}")]
+    BatchFailed(String),
     /// Stored data that does not decode: corruption or tampering.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -107,7 +110,19 @@ pub enum StoreError {
 pub trait DidStore: Send + Sync + 'static {
     /// Appends an operation and its log entry atomically (see the module doc); returns the
     /// entry's log index.
-    async fn append(&self, append: Append<'_>) -> Result<u64, StoreError>;
+    async fn append(&self, append: Append<'_>) -> Result<u64, StoreError> {
+        self.append_batch(&[append])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("a batch of one gave no result".into())))
+    }
+    /// Appends several operations in one transaction, each atomically on its own (a refused
+    /// one is rolled back to its savepoint): the group commit. `Err` means the whole batch
+    /// failed and nothing was written.
+    async fn append_batch(
+        &self,
+        batch: &[Append<'_>],
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError>;
     /// The cached current state, if the DID exists.
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError>;
     /// All operations of a DID in order (empty if it does not exist).

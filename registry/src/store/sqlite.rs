@@ -62,17 +62,39 @@ super::read_methods!(SqliteStore);
 
 #[async_trait]
 impl DidStore for SqliteStore {
-    async fn append(&self, append: Append<'_>) -> Result<u64, StoreError> {
+    async fn append_batch(
+        &self,
+        batch: &[Append<'_>],
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let index = super::append_in_transaction!(
-            tx,
-            append,
-            lock_did = "SELECT head, op_count FROM dids WHERE did = $1",
-            lock_log = "SELECT size FROM log_state WHERE id = 1",
-            map_err = StoreError::Database
-        );
+        let mut results = Vec::with_capacity(batch.len());
+        for append in batch {
+            let append = *append;
+            // Each append in its own savepoint: a refused one leaves no trace, the others
+            // commit together (group commit: one durable sync for the whole batch).
+            sqlx::query("SAVEPOINT item").execute(&mut *tx).await?;
+            let outcome: Result<u64, StoreError> = async {
+                Ok(super::append_in_transaction!(
+                    tx,
+                    append,
+                    lock_did = "SELECT head, op_count FROM dids WHERE did = $1",
+                    lock_log = "SELECT size FROM log_state WHERE id = 1",
+                    map_err = StoreError::Database
+                ))
+            }
+            .await;
+            if outcome.is_err() {
+                sqlx::query("ROLLBACK TO SAVEPOINT item")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("RELEASE SAVEPOINT item")
+                .execute(&mut *tx)
+                .await?;
+            results.push(outcome);
+        }
         tx.commit().await?;
-        Ok(index)
+        Ok(results)
     }
 
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError> {

@@ -161,3 +161,61 @@ async fn acknowledged_writes_survive_reopening_the_database() {
     let store = credence_registry::store::open(&url).await.unwrap();
     assert_eq!(store.ops(&did).await.unwrap().len(), 1);
 }
+
+/// Group commit: one transaction, each append atomic on its own. A refused append in the
+/// middle leaves no trace (no operation, no leaf, no hash) and does not stop the others.
+#[tokio::test]
+async fn a_batch_commits_the_good_appends_and_drops_the_refused_one() {
+    for backend in backends().await {
+        let store = &backend.store;
+        let limits = WriteLimits::default();
+        let owner = Owner::new(KeyType::Ed25519);
+        let v1 = append(store, None, &owner.genesis(), limits).await.unwrap();
+        let first = owner.update(&v1.head, &owner.rotation);
+        let fork = owner.update(&v1.head, &SecretKey::generate(KeyType::Ed25519));
+        let other = Owner::new(KeyType::P256);
+        let other_genesis = other.genesis();
+        let states = [
+            ops::apply(Some(&v1), &first).unwrap(),
+            ops::apply(Some(&v1), &fork).unwrap(),
+            ops::apply(None, &other_genesis).unwrap(),
+        ];
+        let entries = [
+            credence_registry::log::did_operation_entry(&v1.did, 1, &first),
+            credence_registry::log::did_operation_entry(&v1.did, 1, &fork),
+            credence_registry::log::did_operation_entry(&states[2].did, 0, &other_genesis),
+        ];
+        let operations = [&first, &fork, &other_genesis];
+        let hashes: Vec<_> = operations.iter().map(|op| op.hash()).collect();
+        let heads = [Some(&v1.head), Some(&v1.head), None];
+        let size_before = store.log_size().await.unwrap();
+        let batch: Vec<Append<'_>> = (0..3)
+            .map(|i| Append {
+                did: &states[i].did,
+                expected_head: heads[i],
+                operation: operations[i],
+                hash: &hashes[i],
+                new_state: &states[i],
+                now: Utc::now(),
+                limits,
+                log_entry: &entries[i],
+            })
+            .collect();
+        let results = store.append_batch(&batch).await.unwrap();
+        assert!(results[0].is_ok(), "{}: {:?}", backend.name, results[0]);
+        assert!(
+            matches!(results[1], Err(StoreError::HeadMoved { .. })),
+            "{:?}",
+            results[1]
+        );
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        // The two good appends took consecutive log indexes; the refused one took none.
+        let (a, c) = (*results[0].as_ref().unwrap(), *results[2].as_ref().unwrap());
+        assert_eq!(c, a + 1, "{}", backend.name);
+        assert!(a >= size_before);
+        assert_eq!(store.ops(&v1.did).await.unwrap().len(), 2);
+        assert_eq!(store.ops(&states[2].did).await.unwrap().len(), 1);
+        let entries_there = store.entries(a, 2).await.unwrap();
+        assert_eq!(entries_there, vec![entries[0].clone(), entries[2].clone()]);
+    }
+}
