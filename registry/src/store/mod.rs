@@ -228,39 +228,17 @@ fn to_u64(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative index {value}")))
 }
 
-/// The body of `append`, the same for both backends (the SQL is shared; only the transaction
-/// type and the locking statements differ, which the backends pass in). A macro rather than a
-/// generic function because sqlx's executor bounds for "any database" are longer than the body.
-macro_rules! append_in_transaction {
-    ($tx:ident, $append:ident, lock_did = $lock_did:expr, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
+/// Sequence and integrate one log entry inside the caller's transaction: take the next index
+/// under the log lock, compute the hashes it adds to the tree from the right edge, insert hashes
+/// and entry, bump the size. Evaluates to `(index as i64, index)`.
+macro_rules! log_append_in_transaction {
+    ($tx:ident, entry = $entry:expr, kind = $kind:expr, now_ms = $now_ms:expr, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
         use crate::log::TwoPass as _;
-        let did = $append.did.as_str();
-        let existing: Option<(String, i64)> = sqlx::query_as($lock_did)
-            .bind(did)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        let now_ms = $append.now.timestamp_millis();
-        let count = |since: i64| {
-            sqlx::query_scalar::<_, i64>(super::COUNT_RECENT)
-                .bind(did)
-                .bind(since)
-        };
-        let recent_hour = count(now_ms - 3_600_000).fetch_one(&mut *$tx).await?;
-        let recent_day = count(now_ms - 86_400_000).fetch_one(&mut *$tx).await?;
-        let hash_seen: i64 = sqlx::query_scalar(super::HASH_EXISTS)
-            .bind($append.hash.as_str())
-            .fetch_one(&mut *$tx)
-            .await?;
-        let position =
-            super::check_append(&$append, existing, recent_hour, recent_day, hash_seen > 0)?;
-
-        // Sequence: the next log index, under the log lock.
         let log_index: i64 = sqlx::query_scalar($lock_log).fetch_one(&mut *$tx).await?;
         let index = super::to_u64(log_index)?;
-        // Integrate: the hashes this entry adds to the tree, computed from the right edge.
         let computation = crate::log::AppendHashes {
             index,
-            entry: $append.log_entry,
+            entry: $entry,
         };
         let needed = computation.needs();
         let known = if needed.is_empty() {
@@ -287,9 +265,9 @@ macro_rules! append_in_transaction {
         insert.execute(&mut *$tx).await.map_err($map_err)?;
         sqlx::query(super::INSERT_ENTRY)
             .bind(log_index)
-            .bind("didOperation")
-            .bind($append.log_entry)
-            .bind(now_ms)
+            .bind($kind)
+            .bind($entry)
+            .bind($now_ms)
             .execute(&mut *$tx)
             .await
             .map_err($map_err)?;
@@ -297,6 +275,44 @@ macro_rules! append_in_transaction {
             .bind(log_index + 1)
             .execute(&mut *$tx)
             .await?;
+        (log_index, index)
+    }};
+}
+pub(crate) use log_append_in_transaction;
+
+/// The body of `append`, the same for both backends (the SQL is shared; only the transaction
+/// type and the locking statements differ, which the backends pass in). A macro rather than a
+/// generic function because sqlx's executor bounds for "any database" are longer than the body.
+macro_rules! append_in_transaction {
+    ($tx:ident, $append:ident, lock_did = $lock_did:expr, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
+        let did = $append.did.as_str();
+        let existing: Option<(String, i64)> = sqlx::query_as($lock_did)
+            .bind(did)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let now_ms = $append.now.timestamp_millis();
+        let count = |since: i64| {
+            sqlx::query_scalar::<_, i64>(super::COUNT_RECENT)
+                .bind(did)
+                .bind(since)
+        };
+        let recent_hour = count(now_ms - 3_600_000).fetch_one(&mut *$tx).await?;
+        let recent_day = count(now_ms - 86_400_000).fetch_one(&mut *$tx).await?;
+        let hash_seen: i64 = sqlx::query_scalar(super::HASH_EXISTS)
+            .bind($append.hash.as_str())
+            .fetch_one(&mut *$tx)
+            .await?;
+        let position =
+            super::check_append(&$append, existing, recent_hour, recent_day, hash_seen > 0)?;
+
+        let (log_index, index) = super::log_append_in_transaction!(
+            $tx,
+            entry = $append.log_entry,
+            kind = "didOperation",
+            now_ms = now_ms,
+            lock_log = $lock_log,
+            map_err = $map_err
+        );
 
         let state = super::encode_state($append.new_state);
         let query = if position == 0 {
