@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: WitnessCommand,
     },
+    /// Publish and show credential schemas (JSON Schema + SD-JWT VC type metadata).
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Create, update, rotate, deactivate and resolve DIDs.
     Did {
         #[command(subcommand)]
@@ -86,6 +91,26 @@ struct AuditArgs {
     /// How many of the --witness-key witnesses must have cosigned the checkpoint.
     #[arg(long, default_value_t = 0)]
     min_witnesses: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Sign FILE ({"schema": ..., "typeMetadata": ...}) with the DID in --keys and publish it;
+    /// prints the schema's content-addressed id.
+    Publish {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+        /// JSON file with "schema" (JSON Schema 2020-12) and "typeMetadata" (SD-JWT VC).
+        file: std::path::PathBuf,
+    },
+    /// Print a published schema.
+    Show {
+        #[command(flatten)]
+        registry: RegistryArg,
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +303,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             command: RegistryCommand::Serve(config),
         } => run_server(config, "").await,
         Command::Did { command } => did_command(command).await,
+        Command::Schema { command } => refusals_exit_1(schema_action(command)).await,
         Command::Audit(args) => audit_command(args).await,
         Command::Witness {
             command: WitnessCommand::Serve(args),
@@ -313,6 +339,7 @@ async fn run_server(
         },
         log_signer: log_signer.clone(),
         witnesses: config.witnesses.clone(),
+        trust_anchors: config.trust_anchors.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -366,7 +393,14 @@ async fn shutdown_signal() {
 
 /// Runs a `did` command. A refusal by the registry prints its problem and exits 1.
 async fn did_command(command: DidCommand) -> anyhow::Result<ExitCode> {
-    match did_action(command).await {
+    refusals_exit_1(did_action(command)).await
+}
+
+/// Runs a client command: a refusal prints its problem and exits 1.
+async fn refusals_exit_1(
+    action: impl std::future::Future<Output = Result<(), CommandError>>,
+) -> anyhow::Result<ExitCode> {
+    match action.await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(CommandError::Refused(error)) => {
             let problem = error.problem();
@@ -668,4 +702,31 @@ async fn witness_command(args: WitnessArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn schema_action(command: SchemaCommand) -> Result<(), CommandError> {
+    match command {
+        SchemaCommand::Publish {
+            registry,
+            keys,
+            file,
+        } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let payload: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
+            let jws = credence_registry::signed::sign(&payload, &owner.signing, &kid);
+            let published = client.publish_schema(&jws).await?;
+            print_line(published["id"].as_str().unwrap_or_default());
+        }
+        SchemaCommand::Show { registry, id } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            print_json(&client.schema(&id).await?);
+        }
+    }
+    Ok(())
 }

@@ -51,6 +51,7 @@ pub struct AuditReport {
     pub entries_verified: u64,
     pub entries_mirrored_from_cache: u64,
     pub dids_checked: u64,
+    pub schemas_seen: u64,
     pub key_pinned_now: bool,
     pub discrepancies: Vec<Discrepancy>,
 }
@@ -199,6 +200,7 @@ pub async fn audit(
                         .or_default()
                         .push((index, position, operation));
                 }
+                Ok(Entry::Schema { .. }) => report.schemas_seen += 1,
                 Err(error) => report.found(
                     format!("entry does not decode: {error}"),
                     format!("log index {index}"),

@@ -127,6 +127,23 @@ impl RegistryClient {
         Ok(resolution)
     }
 
+    /// Publishes a signed schema submission (compact JWS); returns the published schema.
+    pub async fn publish_schema(&self, jws: &str) -> Result<Value, Error> {
+        self.send(
+            self.http
+                .post(self.url("schemas")?)
+                .header(reqwest::header::CONTENT_TYPE, "application/jose")
+                .body(jws.to_owned()),
+        )
+        .await
+    }
+
+    /// A published schema by id.
+    pub async fn schema(&self, id: &str) -> Result<Value, Error> {
+        self.send(self.http.get(self.url(&format!("schemas/{id}"))?))
+            .await
+    }
+
     /// The DID's operation log.
     pub async fn operations(&self, did: &Did) -> Result<Value, Error> {
         self.send(self.http.get(self.url(&format!("dids/{did}/ops"))?))

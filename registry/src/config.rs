@@ -37,6 +37,13 @@ pub struct ServeConfig {
     /// A witness to ask for cosignatures when publishing checkpoints (repeatable).
     #[arg(long = "witness", env = "CREDENCE_WITNESSES", value_delimiter = ',')]
     pub witnesses: Vec<crate::transparency::WitnessEndpoint>,
+    /// A DID trusted to publish schemas (repeatable, or comma-separated).
+    #[arg(
+        long = "trust-anchor",
+        env = "CREDENCE_TRUST_ANCHORS",
+        value_delimiter = ','
+    )]
+    pub trust_anchors: Vec<crate::did::Did>,
     /// Most operations one DID may submit per hour.
     #[arg(long, env = "CREDENCE_OPS_PER_HOUR", default_value_t = 10)]
     pub ops_per_hour: u32,

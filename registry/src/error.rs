@@ -82,6 +82,21 @@ pub enum Error {
     /// witness cosignatures, a rollback or split view, or a proof that does not hold.
     #[error("{0}")]
     LogVerification(String),
+    /// A signed submission whose signature is malformed or does not verify.
+    #[error("{0}")]
+    BadSignature(String),
+    /// The signer is not allowed to do this (not a trust anchor, key not authorized).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A schema or type metadata that is not acceptable.
+    #[error("{0}")]
+    InvalidSchema(String),
+    /// A `vct` already published by another party.
+    #[error("{0}")]
+    VctTaken(String),
+    /// No schema with that id or vct.
+    #[error("{0}")]
+    SchemaNotFound(String),
     /// A log request (proof sizes, tile path) that does not fit the log.
     #[error("{0}")]
     InvalidLogRequest(String),
@@ -223,6 +238,21 @@ impl Error {
                 "Registry log evidence did not verify",
                 Some("internalError"),
             ),
+            Self::BadSignature(_) => (
+                S::BAD_REQUEST,
+                "invalid-signature",
+                "Invalid signature",
+                None,
+            ),
+            Self::Forbidden(_) => (S::FORBIDDEN, "not-authorized", "Not authorized", None),
+            Self::InvalidSchema(_) => (S::BAD_REQUEST, "invalid-schema", "Invalid schema", None),
+            Self::VctTaken(_) => (
+                S::CONFLICT,
+                "vct-taken",
+                "Credential type owned by another publisher",
+                None,
+            ),
+            Self::SchemaNotFound(_) => (S::NOT_FOUND, "schema-not-found", "Schema not found", None),
             Self::InvalidLogRequest(_) => (
                 S::BAD_REQUEST,
                 "invalid-log-request",

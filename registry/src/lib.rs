@@ -19,6 +19,8 @@ pub mod ops;
 pub mod owner;
 pub mod registry;
 pub mod resolver;
+pub mod schemas;
+pub mod signed;
 pub mod store;
 pub mod transparency;
 pub mod witness;
@@ -45,6 +47,8 @@ pub struct AppOptions {
     pub log_signer: Arc<log::CheckpointSigner>,
     /// Witnesses asked to cosign each checkpoint.
     pub witnesses: Vec<transparency::WitnessEndpoint>,
+    /// DIDs trusted to publish schemas (and, later, to accredit issuers).
+    pub trust_anchors: Vec<did::Did>,
 }
 
 /// The whole application over `store`: registry routes plus health, readiness, metrics and
@@ -62,8 +66,14 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         options.log_signer,
         options.witnesses,
     ));
+    let schemas = Arc::new(schemas::SchemaRegistry::new(
+        store.clone(),
+        resolver.clone(),
+        options.trust_anchors,
+    ));
     let registry_routes = http::router(RegistryState {
         registry,
+        schemas,
         resolver,
         transparency,
     });

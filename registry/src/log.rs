@@ -77,6 +77,14 @@ pub enum Entry {
         position: u64,
         operation: SignedOperation,
     },
+    /// A published credential schema (`schemas.rs`); `jws` is the publisher's signed
+    /// submission, from which the id can be recomputed.
+    Schema {
+        id: String,
+        vct: String,
+        publisher: Did,
+        jws: String,
+    },
 }
 
 impl Entry {

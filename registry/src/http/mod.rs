@@ -4,6 +4,7 @@
 pub mod dids;
 pub mod identifiers;
 pub mod log;
+pub mod schemas;
 pub mod service;
 pub mod witness;
 
@@ -30,6 +31,7 @@ pub struct RegistryState {
     pub registry: Arc<Registry>,
     pub resolver: Arc<Resolver>,
     pub transparency: Arc<crate::transparency::Transparency>,
+    pub schemas: Arc<crate::schemas::SchemaRegistry>,
 }
 
 /// The registry's routes, relative to wherever they are mounted.
@@ -38,6 +40,7 @@ pub fn router(state: RegistryState) -> Router {
         .merge(dids::router())
         .merge(identifiers::router())
         .merge(log::router())
+        .merge(schemas::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

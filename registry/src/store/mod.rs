@@ -61,6 +61,30 @@ pub struct DidRecord {
     pub updated: DateTime<Utc>,
 }
 
+/// A schema to publish (see `schemas.rs`), with its log entry.
+#[derive(Clone, Copy, Debug)]
+pub struct NewSchema<'a> {
+    pub id: &'a str,
+    pub vct: &'a str,
+    pub publisher: &'a Did,
+    pub content: &'a str,
+    pub jws: &'a str,
+    pub now: DateTime<Utc>,
+    pub log_entry: &'a [u8],
+}
+
+/// A published schema as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSchema {
+    pub id: String,
+    pub vct: String,
+    pub publisher: Did,
+    pub content: String,
+    pub jws: String,
+    pub created: DateTime<Utc>,
+    pub log_index: u64,
+}
+
 /// What to append, and what the caller believes the head is.
 #[derive(Clone, Copy, Debug)]
 pub struct Append<'a> {
@@ -81,6 +105,9 @@ pub enum StoreError {
     /// A genesis for a DID that exists, or an operation hash already stored (a replay).
     #[error("already exists")]
     AlreadyExists,
+    /// A schema's `vct` already belongs to another publisher.
+    #[error("vct is published by {publisher}")]
+    VctTaken { publisher: String },
     /// A non-genesis operation for a DID that does not exist.
     #[error("no such DID")]
     NotFound,
@@ -129,6 +156,12 @@ pub trait DidStore: Send + Sync + 'static {
     async fn ops(&self, did: &Did) -> Result<Vec<StoredOp>, StoreError>;
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Publishes a schema and its log entry atomically; returns the log index.
+    /// `AlreadyExists` if the id is taken, `VctTaken` if another publisher owns the vct.
+    async fn publish_schema(&self, schema: NewSchema<'_>) -> Result<u64, StoreError>;
+    async fn schema(&self, id: &str) -> Result<Option<StoredSchema>, StoreError>;
+    /// The most recently published schema for `vct`.
+    async fn latest_schema_for_vct(&self, vct: &str) -> Result<Option<StoredSchema>, StoreError>;
     /// Number of entries in the log.
     async fn log_size(&self) -> Result<u64, StoreError>;
     /// Stored tree hashes by stored-hash index; fails with `Corrupt` if one is missing.
@@ -280,6 +313,66 @@ macro_rules! log_append_in_transaction {
 }
 pub(crate) use log_append_in_transaction;
 
+const SCHEMA_COLUMNS: &str = "id, vct, publisher, content, jws, created_ms, log_index";
+
+fn decode_schema(
+    row: (String, String, String, String, String, i64, i64),
+) -> Result<StoredSchema, StoreError> {
+    let (id, vct, publisher, content, jws, created_ms, log_index) = row;
+    Ok(StoredSchema {
+        id,
+        vct,
+        publisher: Did::parse(&publisher)
+            .map_err(|e| StoreError::Corrupt(format!("schema publisher: {e}")))?,
+        content,
+        jws,
+        created: from_ms(created_ms)?,
+        log_index: to_u64(log_index)?,
+    })
+}
+
+/// The body of `publish_schema`, the same for both backends.
+macro_rules! publish_schema_in_transaction {
+    ($tx:ident, $schema:ident, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
+        let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schemas WHERE id = $1")
+            .bind($schema.id)
+            .fetch_one(&mut *$tx)
+            .await?;
+        if taken > 0 {
+            return Err(StoreError::AlreadyExists);
+        }
+        let owner: Option<String> = sqlx::query_scalar("SELECT publisher FROM schemas WHERE vct = $1 LIMIT 1")
+            .bind($schema.vct)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        if let Some(owner) = owner.filter(|owner| owner != $schema.publisher.as_str()) {
+            return Err(StoreError::VctTaken { publisher: owner });
+        }
+        let now_ms = $schema.now.timestamp_millis();
+        let (log_index, index) = super::log_append_in_transaction!(
+            $tx,
+            entry = $schema.log_entry,
+            kind = "schema",
+            now_ms = now_ms,
+            lock_log = $lock_log,
+            map_err = $map_err
+        );
+        sqlx::query("INSERT INTO schemas (id, vct, publisher, content, jws, created_ms, log_index) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind($schema.id)
+            .bind($schema.vct)
+            .bind($schema.publisher.as_str())
+            .bind($schema.content)
+            .bind($schema.jws)
+            .bind(now_ms)
+            .bind(log_index)
+            .execute(&mut *$tx)
+            .await
+            .map_err($map_err)?;
+        index
+    }};
+}
+pub(crate) use publish_schema_in_transaction;
+
 /// The body of `append`, the same for both backends (the SQL is shared; only the transaction
 /// type and the locking statements differ, which the backends pass in). A macro rather than a
 /// generic function because sqlx's executor bounds for "any database" are longer than the body.
@@ -417,6 +510,33 @@ macro_rules! read_methods {
                     .bind(super::to_i64(end)?)
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn read_schema(&self, id: &str) -> Result<Option<StoredSchema>, StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM schemas WHERE id = $1",
+                    super::SCHEMA_COLUMNS
+                );
+                let row = sqlx::query_as(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::decode_schema).transpose()
+            }
+
+            async fn read_latest_schema_for_vct(
+                &self,
+                vct: &str,
+            ) -> Result<Option<StoredSchema>, StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM schemas WHERE vct = $1 ORDER BY log_index DESC LIMIT 1",
+                    super::SCHEMA_COLUMNS
+                );
+                let row = sqlx::query_as(&sql)
+                    .bind(vct)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::decode_schema).transpose()
             }
 
             async fn read_latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Append, DidRecord, DidStore, Embedded, StoreError, StoredOp};
+use super::{Append, DidRecord, DidStore, Embedded, NewSchema, StoreError, StoredOp, StoredSchema};
 use crate::did::Did;
 use crate::log::LogHash;
 
@@ -25,6 +25,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         2,
         "log",
         include_str!("../../migrations/postgres/0002_log.sql"),
+    ),
+    (
+        3,
+        "schemas",
+        include_str!("../../migrations/postgres/0003_schemas.sql"),
     ),
 ]);
 
@@ -101,6 +106,23 @@ impl DidStore for PostgresStore {
         Ok(results)
     }
 
+    async fn publish_schema(&self, schema: NewSchema<'_>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let index = super::publish_schema_in_transaction!(
+            tx,
+            schema,
+            lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+            map_err = map_conflict
+        );
+        tx.commit().await.map_err(map_conflict)?;
+        Ok(index)
+    }
+    async fn schema(&self, id: &str) -> Result<Option<StoredSchema>, StoreError> {
+        self.read_schema(id).await
+    }
+    async fn latest_schema_for_vct(&self, vct: &str) -> Result<Option<StoredSchema>, StoreError> {
+        self.read_latest_schema_for_vct(vct).await
+    }
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError> {
         self.read_current(did).await
     }

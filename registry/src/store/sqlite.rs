@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Append, DidRecord, DidStore, Embedded, StoreError, StoredOp};
+use super::{Append, DidRecord, DidStore, Embedded, NewSchema, StoreError, StoredOp, StoredSchema};
 use crate::did::Did;
 use crate::log::LogHash;
 
@@ -28,6 +28,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         2,
         "log",
         include_str!("../../migrations/sqlite/0002_log.sql"),
+    ),
+    (
+        3,
+        "schemas",
+        include_str!("../../migrations/sqlite/0003_schemas.sql"),
     ),
 ]);
 
@@ -97,6 +102,23 @@ impl DidStore for SqliteStore {
         Ok(results)
     }
 
+    async fn publish_schema(&self, schema: NewSchema<'_>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let index = super::publish_schema_in_transaction!(
+            tx,
+            schema,
+            lock_log = "SELECT size FROM log_state WHERE id = 1",
+            map_err = StoreError::Database
+        );
+        tx.commit().await?;
+        Ok(index)
+    }
+    async fn schema(&self, id: &str) -> Result<Option<StoredSchema>, StoreError> {
+        self.read_schema(id).await
+    }
+    async fn latest_schema_for_vct(&self, vct: &str) -> Result<Option<StoredSchema>, StoreError> {
+        self.read_latest_schema_for_vct(vct).await
+    }
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError> {
         self.read_current(did).await
     }

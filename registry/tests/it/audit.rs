@@ -22,6 +22,7 @@ fn app_with(store: Arc<dyn DidStore>, signer: Arc<CheckpointSigner>) -> axum::Ro
             web: Default::default(),
             log_signer: signer,
             witnesses: Vec::new(),
+            trust_anchors: Vec::new(),
         },
     )
 }

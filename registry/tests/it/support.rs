@@ -72,6 +72,7 @@ pub(crate) fn test_app(store: Arc<dyn DidStore>, limits: WriteLimits) -> axum::R
             web: Default::default(),
             log_signer: test_signer(),
             witnesses: Vec::new(),
+            trust_anchors: Vec::new(),
         },
     )
 }

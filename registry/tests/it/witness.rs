@@ -40,6 +40,7 @@ async fn checkpoints_carry_witness_cosignatures_and_k_of_n_is_enforced() {
             web: Default::default(),
             log_signer: test_signer(),
             witnesses: vec![witness_url.parse::<WitnessEndpoint>().unwrap()],
+            trust_anchors: Vec::new(),
         },
     );
     let log_key = test_signer().verifier_key().to_owned();

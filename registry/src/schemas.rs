@@ -1,0 +1,253 @@
+//! The schema registry: credential types published as a JSON Schema (Draft 2020-12) plus SD-JWT
+//! VC type metadata (`vct`, display names in several languages, claim metadata, which claims
+//! are selectively disclosable), at a content-addressed, immutable id. Every publication is a
+//! log entry.
+//!
+//! A publication is a compact JWS by the publisher's DID (`assertionMethod`) over
+//! `{"schema": ..., "typeMetadata": ...}`. Today only configured trust anchors may publish;
+//! accredited issuers will be allowed once the trust registry exists. The first publisher of a
+//! `vct` owns it: later versions of that type must come from the same DID.
+//!
+//! No HTTP and no SQL here.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::did::Did;
+use crate::error::Error;
+use crate::resolver::Resolver;
+use crate::store::{DidStore, NewSchema, StoreError};
+
+/// Largest canonical `{"schema", "typeMetadata"}` accepted.
+pub const MAX_SCHEMA_BYTES: usize = 32 * 1024;
+const MAX_VCT_LEN: usize = 512;
+
+/// A published schema as served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedSchema {
+    pub id: String,
+    pub vct: String,
+    pub publisher: Did,
+    pub schema: Value,
+    pub type_metadata: Value,
+    pub created: String,
+    pub log_index: u64,
+    /// The publisher's signed submission.
+    pub jws: String,
+}
+
+/// The payload a publisher signs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Submission {
+    schema: Value,
+    type_metadata: Value,
+}
+
+/// The schema registry service.
+#[derive(Clone)]
+pub struct SchemaRegistry {
+    store: Arc<dyn DidStore>,
+    resolver: Arc<Resolver>,
+    anchors: Arc<Vec<Did>>,
+}
+
+impl std::fmt::Debug for SchemaRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaRegistry")
+            .field("anchors", &self.anchors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchemaRegistry {
+    pub fn new(store: Arc<dyn DidStore>, resolver: Arc<Resolver>, anchors: Vec<Did>) -> Self {
+        Self {
+            store,
+            resolver,
+            anchors: Arc::new(anchors),
+        }
+    }
+
+    /// Publishes a signed submission. Returns the schema and whether it is new (republishing
+    /// identical content is idempotent and writes nothing).
+    pub async fn publish(&self, jws: &str) -> Result<(PublishedSchema, bool), Error> {
+        let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
+        if !self.anchors.contains(&signed.did) {
+            return Err(Error::Forbidden(format!(
+                "{} may not publish schemas: only the registry's trust anchors may (accredited issuers later)",
+                signed.did
+            )));
+        }
+        let (id, vct, content) = check_submission(signed.payload)?;
+        if let Some(existing) = self.store.schema(&id).await? {
+            return Ok((to_published(existing)?, false));
+        }
+        let entry = serde_jcs::to_vec(&json!({
+            "kind": "schema",
+            "id": id,
+            "vct": vct,
+            "publisher": signed.did,
+            "jws": jws.trim(),
+        }))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        let record = NewSchema {
+            id: &id,
+            vct: &vct,
+            publisher: &signed.did,
+            content: &content,
+            jws: jws.trim(),
+            now: Utc::now(),
+            log_entry: &entry,
+        };
+        match self.store.publish_schema(record).await {
+            Ok(_) => {}
+            // A concurrent identical publication won the race: same content, same id.
+            Err(StoreError::AlreadyExists) => {}
+            Err(StoreError::VctTaken { publisher }) => {
+                return Err(Error::VctTaken(format!(
+                    "{vct} is published by {publisher}; only it may publish new versions"
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let stored = self
+            .store
+            .schema(&id)
+            .await?
+            .ok_or_else(|| Error::Internal("schema vanished".into()))?;
+        tracing::info!(id, vct, publisher = %signed.did, "schema published");
+        Ok((to_published(stored)?, true))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<PublishedSchema, Error> {
+        let stored = self
+            .store
+            .schema(id)
+            .await?
+            .ok_or_else(|| Error::SchemaNotFound(format!("no schema {id:?}")))?;
+        to_published(stored)
+    }
+
+    /// The newest version of the type `vct`.
+    pub async fn latest_for_vct(&self, vct: &str) -> Result<PublishedSchema, Error> {
+        let stored = self
+            .store
+            .latest_schema_for_vct(vct)
+            .await?
+            .ok_or_else(|| Error::SchemaNotFound(format!("no schema for vct {vct:?}")))?;
+        to_published(stored)
+    }
+}
+
+/// Validates a submission; returns (id, vct, canonical content).
+fn check_submission(payload: Value) -> Result<(String, String, String), Error> {
+    let submission: Submission = serde_json::from_value(payload)
+        .map_err(|e| Error::InvalidSchema(format!("submission: {e}")))?;
+    let content_value =
+        json!({"schema": submission.schema, "typeMetadata": submission.type_metadata});
+    let content = serde_jcs::to_string(&content_value)
+        .map_err(|e| Error::InvalidSchema(format!("cannot canonicalize: {e}")))?;
+    if content.len() > MAX_SCHEMA_BYTES {
+        return Err(Error::InvalidSchema(format!(
+            "schema and metadata exceed {MAX_SCHEMA_BYTES} bytes"
+        )));
+    }
+    if !submission.schema.is_object() {
+        return Err(Error::InvalidSchema("schema must be a JSON object".into()));
+    }
+    // Compiling checks the schema against the 2020-12 meta-schema. Remote $refs cannot be
+    // fetched (no retriever is compiled in), so a schema must be self-contained.
+    jsonschema::draft202012::new(&submission.schema).map_err(|e| {
+        Error::InvalidSchema(format!(
+            "schema does not compile (JSON Schema 2020-12): {e}"
+        ))
+    })?;
+    let vct = check_type_metadata(&submission.type_metadata)?;
+    let id = data_encoding::BASE32_NOPAD
+        .encode(&Sha256::digest(content.as_bytes()))
+        .to_ascii_lowercase();
+    Ok((id, vct, content))
+}
+
+/// SD-JWT VC type metadata (draft-ietf-oauth-sd-jwt-vc §6): `vct` required; `display` entries
+/// carry a language tag and a name; `claims` entries a non-empty `path` and, optionally, `sd`.
+fn check_type_metadata(metadata: &Value) -> Result<String, Error> {
+    let bad = |detail: &str| Error::InvalidSchema(format!("typeMetadata: {detail}"));
+    let object = metadata
+        .as_object()
+        .ok_or_else(|| bad("must be a JSON object"))?;
+    let vct = object
+        .get("vct")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("vct (a string) is required"))?;
+    if vct.is_empty()
+        || vct.len() > MAX_VCT_LEN
+        || !vct.contains(':')
+        || vct.chars().any(char::is_whitespace)
+    {
+        return Err(bad("vct must be a URI of at most 512 characters"));
+    }
+    if let Some(display) = object.get("display") {
+        for entry in display
+            .as_array()
+            .ok_or_else(|| bad("display must be an array"))?
+        {
+            let has_lang = entry
+                .get("lang")
+                .or_else(|| entry.get("locale"))
+                .and_then(Value::as_str)
+                .is_some();
+            if !has_lang || entry.get("name").and_then(Value::as_str).is_none() {
+                return Err(bad("each display entry needs lang and name"));
+            }
+        }
+    }
+    if let Some(claims) = object.get("claims") {
+        for claim in claims
+            .as_array()
+            .ok_or_else(|| bad("claims must be an array"))?
+        {
+            let path_ok = claim
+                .get("path")
+                .and_then(Value::as_array)
+                .is_some_and(|p| !p.is_empty());
+            if !path_ok {
+                return Err(bad("each claim needs a non-empty path"));
+            }
+            if let Some(sd) = claim.get("sd") {
+                if !matches!(sd.as_str(), Some("always" | "allowed" | "never")) {
+                    return Err(bad("claim sd must be always, allowed or never"));
+                }
+            }
+        }
+    }
+    Ok(vct.to_owned())
+}
+
+fn to_published(stored: crate::store::StoredSchema) -> Result<PublishedSchema, Error> {
+    let content: Value = serde_json::from_str(&stored.content)
+        .map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
+    Ok(PublishedSchema {
+        id: stored.id,
+        vct: stored.vct,
+        publisher: stored.publisher,
+        schema: content["schema"].clone(),
+        type_metadata: content["typeMetadata"].clone(),
+        created: crate::registry::timestamp(stored.created),
+        log_index: stored.log_index,
+        jws: stored.jws,
+    })
+}
+
+/// When a schema was published, for callers that only need the time.
+pub fn created_at(schema: &PublishedSchema) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&schema.created)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
