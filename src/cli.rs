@@ -651,6 +651,7 @@ async fn audit_command(args: AuditArgs) -> anyhow::Result<ExitCode> {
         report.entries_verified, report.entries_mirrored_from_cache
     ));
     out.push_str(&format!("DIDs compared:      {}\n", report.dids_checked));
+    out.push_str(&format!("schemas in the log: {}\n", report.schemas_seen));
     if report.key_pinned_now {
         out.push_str("note: no key was given or pinned; trusted the key the registry announced\n");
     }
