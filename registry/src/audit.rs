@@ -52,6 +52,8 @@ pub struct AuditReport {
     pub entries_mirrored_from_cache: u64,
     pub dids_checked: u64,
     pub schemas_seen: u64,
+    /// Accreditations and their revocations.
+    pub accreditations_seen: u64,
     pub key_pinned_now: bool,
     pub discrepancies: Vec<Discrepancy>,
 }
@@ -201,6 +203,9 @@ pub async fn audit(
                         .push((index, position, operation));
                 }
                 Ok(Entry::Schema { .. }) => report.schemas_seen += 1,
+                Ok(Entry::Accreditation { .. } | Entry::AccreditationRevocation { .. }) => {
+                    report.accreditations_seen += 1
+                }
                 Err(error) => report.found(
                     format!("entry does not decode: {error}"),
                     format!("log index {index}"),

@@ -91,6 +91,9 @@ pub enum Error {
     /// A schema or type metadata that is not acceptable.
     #[error("{0}")]
     InvalidSchema(String),
+    /// An accreditation or revocation that is not well formed.
+    #[error("{0}")]
+    InvalidAccreditation(String),
     /// A `vct` already published by another party.
     #[error("{0}")]
     VctTaken(String),
@@ -246,6 +249,12 @@ impl Error {
             ),
             Self::Forbidden(_) => (S::FORBIDDEN, "not-authorized", "Not authorized", None),
             Self::InvalidSchema(_) => (S::BAD_REQUEST, "invalid-schema", "Invalid schema", None),
+            Self::InvalidAccreditation(_) => (
+                S::BAD_REQUEST,
+                "invalid-accreditation",
+                "Invalid accreditation",
+                None,
+            ),
             Self::VctTaken(_) => (
                 S::CONFLICT,
                 "vct-taken",

@@ -23,6 +23,7 @@ pub mod schemas;
 pub mod signed;
 pub mod store;
 pub mod transparency;
+pub mod trust;
 pub mod witness;
 
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub struct AppOptions {
     pub log_signer: Arc<log::CheckpointSigner>,
     /// Witnesses asked to cosign each checkpoint.
     pub witnesses: Vec<transparency::WitnessEndpoint>,
-    /// DIDs trusted to publish schemas (and, later, to accredit issuers).
+    /// Roots of trust: DIDs that may publish schemas and accredit organisations.
     pub trust_anchors: Vec<did::Did>,
 }
 
@@ -69,11 +70,17 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
     let schemas = Arc::new(schemas::SchemaRegistry::new(
         store.clone(),
         resolver.clone(),
+        options.trust_anchors.clone(),
+    ));
+    let trust = Arc::new(trust::TrustRegistry::new(
+        store.clone(),
+        resolver.clone(),
         options.trust_anchors,
     ));
     let registry_routes = http::router(RegistryState {
         registry,
         schemas,
+        trust,
         resolver,
         transparency,
     });

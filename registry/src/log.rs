@@ -85,6 +85,10 @@ pub enum Entry {
         publisher: Did,
         jws: String,
     },
+    /// An accreditation (`trust.rs`): the accreditor's signed JWS; id = hash of the JWS.
+    Accreditation { id: String, jws: String },
+    /// The revocation of an accreditation, signed by its accreditor.
+    AccreditationRevocation { id: String, jws: String },
 }
 
 impl Entry {

@@ -6,6 +6,7 @@ pub mod identifiers;
 pub mod log;
 pub mod schemas;
 pub mod service;
+pub mod trust;
 pub mod witness;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub struct RegistryState {
     pub resolver: Arc<Resolver>,
     pub transparency: Arc<crate::transparency::Transparency>,
     pub schemas: Arc<crate::schemas::SchemaRegistry>,
+    pub trust: Arc<crate::trust::TrustRegistry>,
 }
 
 /// The registry's routes, relative to wherever they are mounted.
@@ -41,6 +43,7 @@ pub fn router(state: RegistryState) -> Router {
         .merge(identifiers::router())
         .merge(log::router())
         .merge(schemas::router())
+        .merge(trust::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

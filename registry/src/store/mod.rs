@@ -85,6 +85,46 @@ pub struct StoredSchema {
     pub log_index: u64,
 }
 
+/// An accreditation to record (see `trust.rs`), with its log entry.
+#[derive(Clone, Copy, Debug)]
+pub struct NewAccreditation<'a> {
+    pub id: &'a str,
+    pub subject: &'a Did,
+    pub accreditor: &'a Did,
+    pub types: &'a [String],
+    pub may_accredit: bool,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub jws: &'a str,
+    pub now: DateTime<Utc>,
+    pub log_entry: &'a [u8],
+}
+
+/// A revocation of an accreditation by its accreditor, with its log entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Revocation<'a> {
+    pub id: &'a str,
+    pub now: DateTime<Utc>,
+    pub log_entry: &'a [u8],
+}
+
+/// An accreditation as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAccreditation {
+    pub id: String,
+    pub subject: Did,
+    pub accreditor: Did,
+    pub types: Vec<String>,
+    pub may_accredit: bool,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub jws: String,
+    pub created: DateTime<Utc>,
+    pub log_index: u64,
+    pub revoked: Option<DateTime<Utc>>,
+    pub revoked_log_index: Option<u64>,
+}
+
 /// What to append, and what the caller believes the head is.
 #[derive(Clone, Copy, Debug)]
 pub struct Append<'a> {
@@ -162,6 +202,17 @@ pub trait DidStore: Send + Sync + 'static {
     async fn schema(&self, id: &str) -> Result<Option<StoredSchema>, StoreError>;
     /// The most recently published schema for `vct`.
     async fn latest_schema_for_vct(&self, vct: &str) -> Result<Option<StoredSchema>, StoreError>;
+    /// Records an accreditation and its log entry atomically; `AlreadyExists` if the id is taken.
+    async fn accredit(&self, accreditation: NewAccreditation<'_>) -> Result<u64, StoreError>;
+    /// Marks an accreditation revoked, with its log entry; `NotFound` if there is none,
+    /// `AlreadyExists` if it is already revoked.
+    async fn revoke_accreditation(&self, revocation: Revocation<'_>) -> Result<u64, StoreError>;
+    /// Every accreditation naming `subject`, oldest first.
+    async fn accreditations_for(
+        &self,
+        subject: &Did,
+    ) -> Result<Vec<StoredAccreditation>, StoreError>;
+    async fn accreditation(&self, id: &str) -> Result<Option<StoredAccreditation>, StoreError>;
     /// Number of entries in the log.
     async fn log_size(&self) -> Result<u64, StoreError>;
     /// Stored tree hashes by stored-hash index; fails with `Corrupt` if one is missing.
@@ -330,6 +381,133 @@ fn decode_schema(
         log_index: to_u64(log_index)?,
     })
 }
+
+const ACCREDITATION_COLUMNS: &str = "id, subject, accreditor, types, may_accredit, valid_from_ms, valid_until_ms, jws, created_ms, log_index, revoked_ms, revoked_log_index";
+
+type AccreditationRow = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    i64,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn decode_accreditation(row: AccreditationRow) -> Result<StoredAccreditation, StoreError> {
+    let (
+        id,
+        subject,
+        accreditor,
+        types,
+        may_accredit,
+        from,
+        until,
+        jws,
+        created,
+        log_index,
+        revoked,
+        revoked_index,
+    ) = row;
+    let did = |text: &str| {
+        Did::parse(text).map_err(|e| StoreError::Corrupt(format!("accreditation {id}: {e}")))
+    };
+    Ok(StoredAccreditation {
+        subject: did(&subject)?,
+        accreditor: did(&accreditor)?,
+        types: serde_json::from_str(&types)
+            .map_err(|e| StoreError::Corrupt(format!("accreditation types: {e}")))?,
+        may_accredit,
+        valid_from: from_ms(from)?,
+        valid_until: from_ms(until)?,
+        jws,
+        created: from_ms(created)?,
+        log_index: to_u64(log_index)?,
+        revoked: revoked.map(from_ms).transpose()?,
+        revoked_log_index: revoked_index.map(to_u64).transpose()?,
+        id,
+    })
+}
+
+/// The body of `accredit`, the same for both backends.
+macro_rules! accredit_in_transaction {
+    ($tx:ident, $new:ident, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
+        let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accreditations WHERE id = $1")
+            .bind($new.id)
+            .fetch_one(&mut *$tx)
+            .await?;
+        if taken > 0 {
+            return Err(StoreError::AlreadyExists);
+        }
+        let now_ms = $new.now.timestamp_millis();
+        let (log_index, index) = super::log_append_in_transaction!(
+            $tx,
+            entry = $new.log_entry,
+            kind = "accreditation",
+            now_ms = now_ms,
+            lock_log = $lock_log,
+            map_err = $map_err
+        );
+        let types = serde_json::to_string($new.types).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO accreditations (id, subject, accreditor, types, may_accredit, valid_from_ms, valid_until_ms, jws, created_ms, log_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind($new.id)
+        .bind($new.subject.as_str())
+        .bind($new.accreditor.as_str())
+        .bind(types)
+        .bind($new.may_accredit)
+        .bind($new.valid_from.timestamp_millis())
+        .bind($new.valid_until.timestamp_millis())
+        .bind($new.jws)
+        .bind(now_ms)
+        .bind(log_index)
+        .execute(&mut *$tx)
+        .await
+        .map_err($map_err)?;
+        index
+    }};
+}
+pub(crate) use accredit_in_transaction;
+
+/// The body of `revoke_accreditation`, the same for both backends.
+macro_rules! revoke_in_transaction {
+    ($tx:ident, $revocation:ident, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
+        let revoked: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_ms FROM accreditations WHERE id = $1")
+            .bind($revocation.id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match revoked {
+            None => return Err(StoreError::NotFound),
+            Some(Some(_)) => return Err(StoreError::AlreadyExists),
+            Some(None) => {}
+        }
+        let now_ms = $revocation.now.timestamp_millis();
+        let (log_index, index) = super::log_append_in_transaction!(
+            $tx,
+            entry = $revocation.log_entry,
+            kind = "accreditationRevocation",
+            now_ms = now_ms,
+            lock_log = $lock_log,
+            map_err = $map_err
+        );
+        sqlx::query("UPDATE accreditations SET revoked_ms = $1, revoked_log_index = $2 WHERE id = $3 AND revoked_ms IS NULL")
+            .bind(now_ms)
+            .bind(log_index)
+            .bind($revocation.id)
+            .execute(&mut *$tx)
+            .await
+            .map_err($map_err)?;
+        index
+    }};
+}
+pub(crate) use revoke_in_transaction;
 
 /// The body of `publish_schema`, the same for both backends.
 macro_rules! publish_schema_in_transaction {
@@ -537,6 +715,36 @@ macro_rules! read_methods {
                     .fetch_optional(&self.pool)
                     .await?;
                 row.map(super::decode_schema).transpose()
+            }
+
+            async fn read_accreditations_for(
+                &self,
+                subject: &Did,
+            ) -> Result<Vec<StoredAccreditation>, StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM accreditations WHERE subject = $1 ORDER BY log_index",
+                    super::ACCREDITATION_COLUMNS
+                );
+                let rows: Vec<super::AccreditationRow> = sqlx::query_as(&sql)
+                    .bind(subject.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(super::decode_accreditation).collect()
+            }
+
+            async fn read_accreditation(
+                &self,
+                id: &str,
+            ) -> Result<Option<StoredAccreditation>, StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM accreditations WHERE id = $1",
+                    super::ACCREDITATION_COLUMNS
+                );
+                let row: Option<super::AccreditationRow> = sqlx::query_as(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::decode_accreditation).transpose()
             }
 
             async fn read_latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {

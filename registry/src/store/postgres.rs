@@ -11,7 +11,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Append, DidRecord, DidStore, Embedded, NewSchema, StoreError, StoredOp, StoredSchema};
+use super::{
+    Append, DidRecord, DidStore, Embedded, NewAccreditation, NewSchema, Revocation, StoreError,
+    StoredAccreditation, StoredOp, StoredSchema,
+};
 use crate::did::Did;
 use crate::log::LogHash;
 
@@ -30,6 +33,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         3,
         "schemas",
         include_str!("../../migrations/postgres/0003_schemas.sql"),
+    ),
+    (
+        4,
+        "accreditations",
+        include_str!("../../migrations/postgres/0004_accreditations.sql"),
     ),
 ]);
 
@@ -122,6 +130,37 @@ impl DidStore for PostgresStore {
     }
     async fn latest_schema_for_vct(&self, vct: &str) -> Result<Option<StoredSchema>, StoreError> {
         self.read_latest_schema_for_vct(vct).await
+    }
+    async fn accredit(&self, accreditation: NewAccreditation<'_>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let index = super::accredit_in_transaction!(
+            tx,
+            accreditation,
+            lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+            map_err = map_conflict
+        );
+        tx.commit().await.map_err(map_conflict)?;
+        Ok(index)
+    }
+    async fn revoke_accreditation(&self, revocation: Revocation<'_>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let index = super::revoke_in_transaction!(
+            tx,
+            revocation,
+            lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+            map_err = map_conflict
+        );
+        tx.commit().await.map_err(map_conflict)?;
+        Ok(index)
+    }
+    async fn accreditations_for(
+        &self,
+        subject: &Did,
+    ) -> Result<Vec<StoredAccreditation>, StoreError> {
+        self.read_accreditations_for(subject).await
+    }
+    async fn accreditation(&self, id: &str) -> Result<Option<StoredAccreditation>, StoreError> {
+        self.read_accreditation(id).await
     }
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError> {
         self.read_current(did).await

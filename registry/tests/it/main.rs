@@ -10,5 +10,6 @@ mod schemas;
 mod ssi;
 mod store;
 mod support;
+mod trust;
 mod web;
 mod witness;

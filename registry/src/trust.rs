@@ -1,0 +1,340 @@
+//! The trust registry: accreditation chains in the manner of EBSI's Trusted Issuers Registry.
+//!
+//! An accreditation says "DID `subject` may issue credential types T1, T2 (and, if
+//! `mayAccredit`, accredit others for them) from `validFrom` until `validUntil`". It is a
+//! compact JWS by the accreditor's DID (`assertionMethod`). The registry accepts it only if the
+//! accreditor is a configured trust anchor, or holds an accreditation that lets it accredit
+//! every listed type for the whole window, itself chained to an anchor. Accreditations and
+//! their revocations are log entries. They never contain personal data: subjects are
+//! organisations' DIDs.
+//!
+//! The query "was X allowed to issue T at time t?" walks the chain back to an anchor and
+//! returns it with the log indexes that prove each link. No HTTP and no SQL here.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::did::Did;
+use crate::error::Error;
+use crate::resolver::Resolver;
+use crate::store::{DidStore, NewAccreditation, Revocation, StoreError, StoredAccreditation};
+
+/// Longest chain followed from an issuer to an anchor.
+const MAX_CHAIN: usize = 8;
+const MAX_TYPES: usize = 32;
+
+/// The payload an accreditor signs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccreditationClaims {
+    /// Always `"Accreditation"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: Did,
+    pub credential_types: Vec<String>,
+    #[serde(default)]
+    pub may_accredit: bool,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+}
+
+/// The payload an accreditor signs to revoke one of its accreditations.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevocationClaims {
+    /// Always `"AccreditationRevocation"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub accreditation: String,
+}
+
+/// An accreditation as served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccreditationView {
+    pub id: String,
+    pub subject: Did,
+    pub accreditor: Did,
+    pub credential_types: Vec<String>,
+    pub may_accredit: bool,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub log_index: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_log_index: Option<u64>,
+    pub jws: String,
+}
+
+/// The answer to "may `issuer` issue `credential_type` at `at`?".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authorization {
+    pub issuer: Did,
+    pub credential_type: String,
+    pub at: DateTime<Utc>,
+    pub allowed: bool,
+    /// From the issuer's own accreditation up to the one signed by an anchor.
+    pub chain: Vec<AccreditationView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The trust registry service.
+#[derive(Clone)]
+pub struct TrustRegistry {
+    store: Arc<dyn DidStore>,
+    resolver: Arc<Resolver>,
+    anchors: Arc<Vec<Did>>,
+}
+
+impl std::fmt::Debug for TrustRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustRegistry")
+            .field("anchors", &self.anchors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustRegistry {
+    pub fn new(store: Arc<dyn DidStore>, resolver: Arc<Resolver>, anchors: Vec<Did>) -> Self {
+        Self {
+            store,
+            resolver,
+            anchors: Arc::new(anchors),
+        }
+    }
+
+    /// Whether `did` is a configured root of trust.
+    pub fn is_anchor(&self, did: &Did) -> bool {
+        self.anchors.contains(did)
+    }
+
+    /// Accepts a signed accreditation after checking the accreditor's chain.
+    pub async fn accredit(&self, jws: &str) -> Result<AccreditationView, Error> {
+        let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
+        let claims: AccreditationClaims = serde_json::from_value(signed.payload)
+            .map_err(|e| Error::InvalidAccreditation(format!("accreditation: {e}")))?;
+        check_claims(&claims)?;
+        if claims.subject == signed.did {
+            return Err(Error::InvalidAccreditation(
+                "a DID cannot accredit itself".into(),
+            ));
+        }
+        if !self.is_anchor(&signed.did) {
+            // Every listed type must be within a valid chain that lets the accreditor accredit
+            // it, and that chain's first link must cover the whole new window.
+            for credential_type in &claims.credential_types {
+                let chain = self
+                    .chain(&signed.did, credential_type, claims.valid_from, true)
+                    .await?
+                    .map_err(|reason| {
+                        Error::Forbidden(format!(
+                            "{} may not accredit {credential_type}: {reason}",
+                            signed.did
+                        ))
+                    })?;
+                let first = &chain[0];
+                if claims.valid_from < first.valid_from || claims.valid_until > first.valid_until {
+                    return Err(Error::Forbidden(format!(
+                        "the accreditation's window lies outside the accreditor's ({} to {})",
+                        first.valid_from, first.valid_until
+                    )));
+                }
+            }
+        }
+        let id = data_encoding::BASE32_NOPAD
+            .encode(&Sha256::digest(jws.trim().as_bytes()))
+            .to_ascii_lowercase();
+        let entry =
+            serde_jcs::to_vec(&json!({"kind": "accreditation", "id": id, "jws": jws.trim()}))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+        let record = NewAccreditation {
+            id: &id,
+            subject: &claims.subject,
+            accreditor: &signed.did,
+            types: &claims.credential_types,
+            may_accredit: claims.may_accredit,
+            valid_from: claims.valid_from,
+            valid_until: claims.valid_until,
+            jws: jws.trim(),
+            now: Utc::now(),
+            log_entry: &entry,
+        };
+        match self.store.accredit(record).await {
+            Ok(_) | Err(StoreError::AlreadyExists) => {}
+            Err(other) => return Err(other.into()),
+        }
+        tracing::info!(id, subject = %claims.subject, accreditor = %signed.did, "accreditation recorded");
+        self.get(&id).await
+    }
+
+    /// Revokes an accreditation; only its accreditor may.
+    pub async fn revoke(&self, id: &str, jws: &str) -> Result<AccreditationView, Error> {
+        let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
+        let claims: RevocationClaims = serde_json::from_value(signed.payload)
+            .map_err(|e| Error::InvalidAccreditation(format!("revocation: {e}")))?;
+        if claims.kind != "AccreditationRevocation" || claims.accreditation != id {
+            return Err(Error::InvalidAccreditation(format!(
+                "the signed revocation must name accreditation {id}"
+            )));
+        }
+        let existing = self.get(id).await?;
+        if existing.accreditor != signed.did {
+            return Err(Error::Forbidden(format!(
+                "only {} may revoke this accreditation",
+                existing.accreditor
+            )));
+        }
+        let entry = serde_jcs::to_vec(
+            &json!({"kind": "accreditationRevocation", "id": id, "jws": jws.trim()}),
+        )
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        match self
+            .store
+            .revoke_accreditation(Revocation {
+                id,
+                now: Utc::now(),
+                log_entry: &entry,
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::AlreadyExists) => {
+                return Err(Error::Replayed(format!(
+                    "accreditation {id} is already revoked"
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.get(id).await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<AccreditationView, Error> {
+        let stored = self
+            .store
+            .accreditation(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no accreditation {id:?}")))?;
+        Ok(view(stored))
+    }
+
+    /// Every accreditation naming `did`.
+    pub async fn list(&self, did: &Did) -> Result<Vec<AccreditationView>, Error> {
+        Ok(self
+            .store
+            .accreditations_for(did)
+            .await?
+            .into_iter()
+            .map(view)
+            .collect())
+    }
+
+    /// Was `issuer` allowed to issue `credential_type` at `at`?
+    pub async fn authorization(
+        &self,
+        issuer: &Did,
+        credential_type: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Authorization, Error> {
+        let outcome = self.chain(issuer, credential_type, at, false).await?;
+        let (allowed, chain, reason) = match outcome {
+            Ok(chain) => (true, chain, None),
+            Err(reason) => (false, Vec::new(), Some(reason)),
+        };
+        Ok(Authorization {
+            issuer: issuer.clone(),
+            credential_type: credential_type.to_owned(),
+            at,
+            allowed,
+            chain,
+            reason,
+        })
+    }
+
+    /// The chain that authorizes `did` for `credential_type` at `at` (to accredit it, if
+    /// `to_accredit`), or why there is none. `Err` of the outer result: the lookup failed.
+    async fn chain(
+        &self,
+        did: &Did,
+        credential_type: &str,
+        at: DateTime<Utc>,
+        to_accredit: bool,
+    ) -> Result<Result<Vec<AccreditationView>, String>, Error> {
+        let mut chain = Vec::new();
+        let mut subject = did.clone();
+        let mut need_accredit = to_accredit;
+        for _ in 0..MAX_CHAIN {
+            let candidates = self.store.accreditations_for(&subject).await?;
+            let valid = candidates.into_iter().map(view).find(|a| {
+                a.credential_types.iter().any(|t| t == credential_type)
+                    && a.valid_from <= at
+                    && at <= a.valid_until
+                    && a.revoked.is_none_or(|revoked| at < revoked)
+                    && (!need_accredit || a.may_accredit)
+            });
+            let Some(link) = valid else {
+                let what = if need_accredit {
+                    "accredited to accredit"
+                } else {
+                    "accredited"
+                };
+                return Ok(Err(format!(
+                    "{subject} is not {what} for {credential_type} at {at}"
+                )));
+            };
+            let accreditor = link.accreditor.clone();
+            chain.push(link);
+            if self.is_anchor(&accreditor) {
+                return Ok(Ok(chain));
+            }
+            subject = accreditor;
+            need_accredit = true;
+        }
+        Ok(Err(format!(
+            "no chain to a trust anchor within {MAX_CHAIN} links"
+        )))
+    }
+}
+
+fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {
+    let bad = |detail: &str| Err(Error::InvalidAccreditation(detail.to_owned()));
+    if claims.kind != "Accreditation" {
+        return bad("type must be \"Accreditation\"");
+    }
+    if claims.credential_types.is_empty() || claims.credential_types.len() > MAX_TYPES {
+        return bad("credentialTypes must list 1 to 32 types");
+    }
+    if claims
+        .credential_types
+        .iter()
+        .any(|t| t.is_empty() || t.len() > 512 || !t.contains(':'))
+    {
+        return bad("each credential type must be a vct URI of at most 512 characters");
+    }
+    if claims.valid_until <= claims.valid_from {
+        return bad("validUntil must be after validFrom");
+    }
+    Ok(())
+}
+
+fn view(stored: StoredAccreditation) -> AccreditationView {
+    AccreditationView {
+        id: stored.id,
+        subject: stored.subject,
+        accreditor: stored.accreditor,
+        credential_types: stored.types,
+        may_accredit: stored.may_accredit,
+        valid_from: stored.valid_from,
+        valid_until: stored.valid_until,
+        log_index: stored.log_index,
+        revoked: stored.revoked,
+        revoked_log_index: stored.revoked_log_index,
+        jws: stored.jws,
+    }
+}
