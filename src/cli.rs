@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: WitnessCommand,
     },
+    /// Accredit organisations for credential types, revoke accreditations, show them.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
     /// Publish and show credential schemas (JSON Schema + SD-JWT VC type metadata).
     Schema {
         #[command(subcommand)]
@@ -91,6 +96,47 @@ struct AuditArgs {
     /// How many of the --witness-key witnesses must have cosigned the checkpoint.
     #[arg(long, default_value_t = 0)]
     min_witnesses: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustCommand {
+    /// Sign (with the DID in --keys) and record an accreditation of SUBJECT; prints its id.
+    Accredit {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+        /// The organisation's DID.
+        subject: String,
+        /// A credential type (vct) it may issue (repeatable).
+        #[arg(long = "type", required = true)]
+        types: Vec<String>,
+        /// It may also accredit others for these types.
+        #[arg(long)]
+        may_accredit: bool,
+        /// Start (RFC 3339); default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (RFC 3339).
+        #[arg(long)]
+        until: String,
+    },
+    /// Revoke an accreditation you made.
+    Revoke {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+        id: String,
+    },
+    /// Show a DID's accreditations, or with --type whether it may issue that type now.
+    Show {
+        #[command(flatten)]
+        registry: RegistryArg,
+        did: String,
+        #[arg(long = "type")]
+        credential_type: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +350,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => run_server(config, "").await,
         Command::Did { command } => did_command(command).await,
         Command::Schema { command } => refusals_exit_1(schema_action(command)).await,
+        Command::Trust { command } => refusals_exit_1(trust_action(command)).await,
         Command::Audit(args) => audit_command(args).await,
         Command::Witness {
             command: WitnessCommand::Serve(args),
@@ -727,6 +774,81 @@ async fn schema_action(command: SchemaCommand) -> Result<(), CommandError> {
         SchemaCommand::Show { registry, id } => {
             let client = RegistryClient::new(&registry.registry)?;
             print_json(&client.schema(&id).await?);
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(text: &str, option: &str) -> Result<chrono::DateTime<chrono::Utc>, CommandError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            CommandError::Other(anyhow::anyhow!(
+                "{option} {text:?} is not an RFC 3339 time: {e}"
+            ))
+        })
+}
+
+async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
+    match command {
+        TrustCommand::Accredit {
+            registry,
+            keys,
+            subject,
+            types,
+            may_accredit,
+            from,
+            until,
+        } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let subject = Did::parse(&subject).map_err(Error::from)?;
+            let from = match from {
+                Some(text) => parse_time(&text, "--from")?,
+                None => chrono::Utc::now(),
+            };
+            let claims = serde_json::json!({
+                "type": "Accreditation",
+                "subject": subject,
+                "credentialTypes": types,
+                "mayAccredit": may_accredit,
+                "validFrom": from.to_rfc3339(),
+                "validUntil": parse_time(&until, "--until")?.to_rfc3339(),
+            });
+            let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
+            let recorded = client
+                .accredit(&credence_registry::signed::sign(
+                    &claims,
+                    &owner.signing,
+                    &kid,
+                ))
+                .await?;
+            print_line(recorded["id"].as_str().unwrap_or_default());
+        }
+        TrustCommand::Revoke { registry, keys, id } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let claims =
+                serde_json::json!({"type": "AccreditationRevocation", "accreditation": id});
+            let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
+            let revoked = client
+                .revoke_accreditation(
+                    &id,
+                    &credence_registry::signed::sign(&claims, &owner.signing, &kid),
+                )
+                .await?;
+            print_json(&revoked);
+        }
+        TrustCommand::Show {
+            registry,
+            did,
+            credential_type,
+        } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let did = Did::parse(&did).map_err(Error::from)?;
+            print_json(&client.issuer(&did, credential_type.as_deref()).await?);
         }
     }
     Ok(())

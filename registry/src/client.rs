@@ -138,6 +138,39 @@ impl RegistryClient {
         .await
     }
 
+    /// Records a signed accreditation (compact JWS).
+    pub async fn accredit(&self, jws: &str) -> Result<Value, Error> {
+        self.send(
+            self.http
+                .post(self.url("accreditations")?)
+                .header(reqwest::header::CONTENT_TYPE, "application/jose")
+                .body(jws.to_owned()),
+        )
+        .await
+    }
+
+    /// Revokes accreditation `id` with a revocation signed by its accreditor.
+    pub async fn revoke_accreditation(&self, id: &str, jws: &str) -> Result<Value, Error> {
+        let url = self.url(&format!("accreditations/{id}/revoke"))?;
+        self.send(
+            self.http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/jose")
+                .body(jws.to_owned()),
+        )
+        .await
+    }
+
+    /// A DID's accreditations, or (with `credential_type`) whether it may issue that type now.
+    pub async fn issuer(&self, did: &Did, credential_type: Option<&str>) -> Result<Value, Error> {
+        let mut url = self.url(&format!("issuers/{did}"))?;
+        if let Some(credential_type) = credential_type {
+            url = self.url(&format!("issuers/{did}/authorization"))?;
+            url.query_pairs_mut().append_pair("type", credential_type);
+        }
+        self.send(self.http.get(url)).await
+    }
+
     /// A published schema by id.
     pub async fn schema(&self, id: &str) -> Result<Value, Error> {
         self.send(self.http.get(self.url(&format!("schemas/{id}"))?))

@@ -374,3 +374,144 @@ fn crash_during_writes_on_postgres() {
     let Some(url) = postgres_url() else { return };
     crash_during_writes(&["--database-url", &url, "--log-key-file", TEST_LOG_KEY]);
 }
+
+/// The trust-authority walkthrough: a root publishes a schema and accredits an agency, which
+/// accredits a district office; the authorization query follows the chain; audit is clean.
+#[test]
+fn trust_authority_walkthrough() {
+    let (_dir, path) = scratch();
+    let data = path.join("data");
+    let data = data.to_str().unwrap();
+    let keys = |name: &str| path.join(name).to_str().unwrap().to_owned();
+    let server = Server::start(Path::new(BIN), &["--data-dir", data]);
+    let registry = server.registry();
+    let root = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("root"),
+    ])
+    .trim()
+    .to_owned();
+    let listen = server.listen.clone();
+    assert!(server.signal("TERM").success());
+    let server = Server::start_on(
+        Path::new(BIN),
+        &listen,
+        &["--data-dir", data, "--trust-anchor", &root],
+    );
+    let registry = server.registry();
+    let agency = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("agency"),
+    ])
+    .trim()
+    .to_owned();
+    let district = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("district"),
+    ])
+    .trim()
+    .to_owned();
+
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/schemas/business-licence.json"
+    );
+    let id = run_ok(&[
+        "schema",
+        "publish",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("root"),
+        schema,
+    ]);
+    let shown = json(&run_ok(&[
+        "schema",
+        "show",
+        "--registry",
+        &registry,
+        id.trim(),
+    ]));
+    assert_eq!(
+        shown["vct"],
+        "https://credence.example/vct/business-licence"
+    );
+
+    let licence = "https://credence.example/vct/business-licence";
+    let until = "2099-01-01T00:00:00Z";
+    run_ok(&[
+        "trust",
+        "accredit",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("root"),
+        &agency,
+        "--type",
+        licence,
+        "--may-accredit",
+        "--until",
+        until,
+    ]);
+    run_ok(&[
+        "trust",
+        "accredit",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("agency"),
+        &district,
+        "--type",
+        licence,
+        "--until",
+        "2098-01-01T00:00:00Z",
+    ]);
+    let answer = json(&run_ok(&[
+        "trust",
+        "show",
+        "--registry",
+        &registry,
+        &district,
+        "--type",
+        licence,
+    ]));
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert_eq!(answer["chain"].as_array().unwrap().len(), 2);
+    // The district may not pass the licence on: refused, exit 1.
+    let refused = cli(
+        Path::new(BIN),
+        &[
+            "trust",
+            "accredit",
+            "--registry",
+            &registry,
+            "--keys",
+            &keys("district"),
+            &agency,
+            "--type",
+            licence,
+            "--until",
+            until,
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Not authorized"),
+        "{refused:?}"
+    );
+
+    let report = run_ok(&["audit", "--registry", &registry]);
+    assert!(report.contains("CLEAN"), "{report}");
+}
