@@ -52,6 +52,7 @@ pub struct AuditReport {
     pub entries_mirrored_from_cache: u64,
     pub dids_checked: u64,
     pub schemas_seen: u64,
+    pub status_lists_seen: u64,
     /// Accreditations and their revocations.
     pub accreditations_seen: u64,
     pub key_pinned_now: bool,
@@ -203,6 +204,7 @@ pub async fn audit(
                         .push((index, position, operation));
                 }
                 Ok(Entry::Schema { .. }) => report.schemas_seen += 1,
+                Ok(Entry::StatusList { .. }) => report.status_lists_seen += 1,
                 Ok(Entry::Accreditation { .. } | Entry::AccreditationRevocation { .. }) => {
                     report.accreditations_seen += 1
                 }

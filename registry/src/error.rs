@@ -94,6 +94,15 @@ pub enum Error {
     /// An accreditation or revocation that is not well formed.
     #[error("{0}")]
     InvalidAccreditation(String),
+    /// A status list that is malformed, too small, or inflates past the limit.
+    #[error("{0}")]
+    InvalidStatusList(String),
+    /// A status list version not newer than the current one.
+    #[error("{0}")]
+    StaleStatusList(String),
+    /// No such status list (or version).
+    #[error("{0}")]
+    StatusListNotFound(String),
     /// A `vct` already published by another party.
     #[error("{0}")]
     VctTaken(String),
@@ -253,6 +262,24 @@ impl Error {
                 S::BAD_REQUEST,
                 "invalid-accreditation",
                 "Invalid accreditation",
+                None,
+            ),
+            Self::InvalidStatusList(_) => (
+                S::BAD_REQUEST,
+                "invalid-status-list",
+                "Invalid status list",
+                None,
+            ),
+            Self::StaleStatusList(_) => (
+                S::CONFLICT,
+                "stale-status-list",
+                "Status list is not newer than the current one",
+                None,
+            ),
+            Self::StatusListNotFound(_) => (
+                S::NOT_FOUND,
+                "status-list-not-found",
+                "Status list not found",
                 None,
             ),
             Self::VctTaken(_) => (

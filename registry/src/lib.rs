@@ -21,6 +21,7 @@ pub mod registry;
 pub mod resolver;
 pub mod schemas;
 pub mod signed;
+pub mod status;
 pub mod store;
 pub mod transparency;
 pub mod trust;
@@ -72,6 +73,7 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         resolver.clone(),
         options.trust_anchors.clone(),
     ));
+    let status = Arc::new(status::StatusLists::new(store.clone(), resolver.clone()));
     let trust = Arc::new(trust::TrustRegistry::new(
         store.clone(),
         resolver.clone(),
@@ -81,6 +83,7 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         registry,
         schemas,
         trust,
+        status,
         resolver,
         transparency,
     });

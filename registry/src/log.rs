@@ -89,6 +89,13 @@ pub enum Entry {
     Accreditation { id: String, jws: String },
     /// The revocation of an accreditation, signed by its accreditor.
     AccreditationRevocation { id: String, jws: String },
+    /// A status list version (`status.rs`), as the issuer signed it.
+    StatusList {
+        key: String,
+        uri: String,
+        issuer: Did,
+        jws: String,
+    },
 }
 
 impl Entry {

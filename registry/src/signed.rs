@@ -97,9 +97,17 @@ pub async fn verify(
 
 /// Signs `payload` as a compact JWS with `key`, naming `kid` (a DID URL).
 pub fn sign(payload: &Value, key: &SecretKey, kid: &str) -> String {
+    sign_typed(payload, key, kid, None)
+}
+
+/// Like [`sign`], with a `typ` header (e.g. `statuslist+jwt`, `vc+jwt`).
+pub fn sign_typed(payload: &Value, key: &SecretKey, kid: &str, typ: Option<&str>) -> String {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = serde_json::json!({"alg": key.public().algorithm().name(), "kid": kid});
+    let mut header = serde_json::json!({"alg": key.public().algorithm().name(), "kid": kid});
+    if let Some(typ) = typ {
+        header["typ"] = Value::String(typ.to_owned());
+    }
     let signing_input = format!(
         "{}.{}",
         engine.encode(header.to_string()),

@@ -6,6 +6,7 @@ pub mod identifiers;
 pub mod log;
 pub mod schemas;
 pub mod service;
+pub mod status;
 pub mod trust;
 pub mod witness;
 
@@ -34,6 +35,7 @@ pub struct RegistryState {
     pub transparency: Arc<crate::transparency::Transparency>,
     pub schemas: Arc<crate::schemas::SchemaRegistry>,
     pub trust: Arc<crate::trust::TrustRegistry>,
+    pub status: Arc<crate::status::StatusLists>,
 }
 
 /// The registry's routes, relative to wherever they are mounted.
@@ -44,6 +46,7 @@ pub fn router(state: RegistryState) -> Router {
         .merge(log::router())
         .merge(schemas::router())
         .merge(trust::router())
+        .merge(status::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -100,6 +100,33 @@ pub struct NewAccreditation<'a> {
     pub log_entry: &'a [u8],
 }
 
+/// A status list version to publish (see `status.rs`), with its log entry.
+#[derive(Clone, Copy, Debug)]
+pub struct NewStatusList<'a> {
+    pub key: &'a str,
+    pub uri: &'a str,
+    pub issuer: &'a Did,
+    pub format: &'a str,
+    pub version: i64,
+    pub ttl_seconds: u64,
+    pub jws: &'a str,
+    pub now: DateTime<Utc>,
+    pub log_entry: &'a [u8],
+}
+
+/// A status list version as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredStatusList {
+    pub key: String,
+    pub uri: String,
+    pub issuer: Did,
+    pub format: String,
+    pub version: i64,
+    pub ttl_seconds: u64,
+    pub jws: String,
+    pub log_index: u64,
+}
+
 /// A revocation of an accreditation by its accreditor, with its log entry.
 #[derive(Clone, Copy, Debug)]
 pub struct Revocation<'a> {
@@ -148,6 +175,9 @@ pub enum StoreError {
     /// A schema's `vct` already belongs to another publisher.
     #[error("vct is published by {publisher}")]
     VctTaken { publisher: String },
+    /// A status list version not newer than the current one (`current`, Unix ms).
+    #[error("stale version; current is {current}")]
+    StaleVersion { current: i64 },
     /// A non-genesis operation for a DID that does not exist.
     #[error("no such DID")]
     NotFound,
@@ -213,6 +243,16 @@ pub trait DidStore: Send + Sync + 'static {
         subject: &Did,
     ) -> Result<Vec<StoredAccreditation>, StoreError>;
     async fn accreditation(&self, id: &str) -> Result<Option<StoredAccreditation>, StoreError>;
+    /// Publishes a status list version and its log entry atomically. `StaleVersion` if not
+    /// newer than the latest; `VctTaken` (reused: the key belongs to another issuer) if the
+    /// list's URI is already another issuer's.
+    async fn publish_status_list(&self, list: NewStatusList<'_>) -> Result<u64, StoreError>;
+    /// The latest version of a list, or the given one.
+    async fn status_list(
+        &self,
+        key: &str,
+        version: Option<i64>,
+    ) -> Result<Option<StoredStatusList>, StoreError>;
     /// Number of entries in the log.
     async fn log_size(&self) -> Result<u64, StoreError>;
     /// Stored tree hashes by stored-hash index; fails with `Corrupt` if one is missing.
@@ -475,6 +515,69 @@ macro_rules! accredit_in_transaction {
     }};
 }
 pub(crate) use accredit_in_transaction;
+
+type StatusListRow = (String, String, String, String, i64, i64, String, i64);
+
+fn decode_status_list(row: StatusListRow) -> Result<StoredStatusList, StoreError> {
+    let (key, uri, issuer, format, version, ttl, jws, log_index) = row;
+    Ok(StoredStatusList {
+        issuer: Did::parse(&issuer)
+            .map_err(|e| StoreError::Corrupt(format!("status list {key}: {e}")))?,
+        key,
+        uri,
+        format,
+        version,
+        ttl_seconds: to_u64(ttl)?,
+        jws,
+        log_index: to_u64(log_index)?,
+    })
+}
+
+/// The body of `publish_status_list`, the same for both backends.
+macro_rules! status_list_in_transaction {
+    ($tx:ident, $list:ident, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
+        let latest: Option<(String, i64)> =
+            sqlx::query_as("SELECT issuer, version FROM status_lists WHERE key = $1 ORDER BY version DESC LIMIT 1")
+                .bind($list.key)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        if let Some((issuer, current)) = latest {
+            if issuer != $list.issuer.as_str() {
+                return Err(StoreError::VctTaken { publisher: issuer });
+            }
+            if $list.version <= current {
+                return Err(StoreError::StaleVersion { current });
+            }
+        }
+        let now_ms = $list.now.timestamp_millis();
+        let (log_index, index) = super::log_append_in_transaction!(
+            $tx,
+            entry = $list.log_entry,
+            kind = "statusList",
+            now_ms = now_ms,
+            lock_log = $lock_log,
+            map_err = $map_err
+        );
+        sqlx::query(
+            "INSERT INTO status_lists (key, uri, issuer, format, version, ttl_seconds, jws, created_ms, log_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind($list.key)
+        .bind($list.uri)
+        .bind($list.issuer.as_str())
+        .bind($list.format)
+        .bind($list.version)
+        .bind(super::to_i64($list.ttl_seconds)?)
+        .bind($list.jws)
+        .bind(now_ms)
+        .bind(log_index)
+        .execute(&mut *$tx)
+        .await
+        .map_err($map_err)?;
+        index
+    }};
+}
+pub(crate) use status_list_in_transaction;
 
 /// The body of `revoke_accreditation`, the same for both backends.
 macro_rules! revoke_in_transaction {
@@ -747,7 +850,27 @@ macro_rules! read_methods {
                 row.map(super::decode_accreditation).transpose()
             }
 
-            async fn read_latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+            async fn read_status_list(&self, key: &str, version: Option<i64>) -> Result<Option<StoredStatusList>, StoreError> {
+            const COLUMNS: &str = "key, uri, issuer, format, version, ttl_seconds, jws, log_index";
+            let row: Option<super::StatusListRow> = match version {
+                Some(version) => {
+                    sqlx::query_as(&format!("SELECT {COLUMNS} FROM status_lists WHERE key = $1 AND version = $2"))
+                        .bind(key)
+                        .bind(version)
+                        .fetch_optional(&self.pool)
+                        .await?
+                }
+                None => {
+                    sqlx::query_as(&format!("SELECT {COLUMNS} FROM status_lists WHERE key = $1 ORDER BY version DESC LIMIT 1"))
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?
+                }
+            };
+            row.map(super::decode_status_list).transpose()
+        }
+
+        async fn read_latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
                 let row: Option<(i64, String)> = sqlx::query_as(super::SELECT_LATEST_CHECKPOINT)
                     .fetch_optional(&self.pool)
                     .await?;

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Append, DidRecord, DidStore, Embedded, NewAccreditation, NewSchema, Revocation, StoreError,
-    StoredAccreditation, StoredOp, StoredSchema,
+    Append, DidRecord, DidStore, Embedded, NewAccreditation, NewSchema, NewStatusList, Revocation,
+    StoreError, StoredAccreditation, StoredOp, StoredSchema, StoredStatusList,
 };
 use crate::did::Did;
 use crate::log::LogHash;
@@ -41,6 +41,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         4,
         "accreditations",
         include_str!("../../migrations/sqlite/0004_accreditations.sql"),
+    ),
+    (
+        5,
+        "status lists",
+        include_str!("../../migrations/sqlite/0005_status_lists.sql"),
     ),
 ]);
 
@@ -157,6 +162,24 @@ impl DidStore for SqliteStore {
     }
     async fn accreditation(&self, id: &str) -> Result<Option<StoredAccreditation>, StoreError> {
         self.read_accreditation(id).await
+    }
+    async fn publish_status_list(&self, list: NewStatusList<'_>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let index = super::status_list_in_transaction!(
+            tx,
+            list,
+            lock_log = "SELECT size FROM log_state WHERE id = 1",
+            map_err = StoreError::Database
+        );
+        tx.commit().await?;
+        Ok(index)
+    }
+    async fn status_list(
+        &self,
+        key: &str,
+        version: Option<i64>,
+    ) -> Result<Option<StoredStatusList>, StoreError> {
+        self.read_status_list(key, version).await
     }
     async fn current(&self, did: &Did) -> Result<Option<DidRecord>, StoreError> {
         self.read_current(did).await

@@ -8,6 +8,7 @@ mod log;
 mod ops;
 mod schemas;
 mod ssi;
+mod status;
 mod store;
 mod support;
 mod trust;

@@ -1,0 +1,85 @@
+//! `/status-lists`: publish and serve status lists at stable URLs with caching headers.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Body, RegistryState};
+use crate::error::Error;
+
+pub(super) fn router() -> Router<RegistryState> {
+    Router::new()
+        .route("/status-lists", post(publish))
+        .route("/status-lists/{key}", get(serve))
+}
+
+/// Publish a status list version: the body is the issuer's signed `statuslist+jwt` or
+/// `vc+jwt` (Bitstring Status List credential).
+#[utoipa::path(post, path = "/status-lists", request_body(content = String, content_type = "application/jose"),
+    responses((status = 201, description = "accepted"), (status = 400, body = crate::error::Problem),
+              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn publish(
+    State(state): State<RegistryState>,
+    Body(body): Body,
+) -> Result<Response, Error> {
+    let jws = std::str::from_utf8(&body)
+        .map_err(|_| Error::BadSignature("body must be a compact JWS (UTF-8 text)".into()))?;
+    let version = state.status.publish(jws).await?;
+    let mut response = (StatusCode::CREATED, axum::Json(&version)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("status-lists/{}", version.key)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    /// A specific version (its issued time in Unix milliseconds); default the latest.
+    version: Option<i64>,
+}
+
+/// The list as its issuer signed it, with the spec's media type, an ETag, and caching from
+/// the list's TTL (a pinned version is immutable).
+#[utoipa::path(get, path = "/status-lists/{key}", params(("key" = String, Path, description = "list key"), VersionQuery),
+    responses((status = 200, description = "the signed list"), (status = 304, description = "not modified"), (status = 404, body = crate::error::Problem)))]
+pub async fn serve(
+    State(state): State<RegistryState>,
+    Path(key): Path<String>,
+    query: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let Query(query) =
+        query.map_err(|e| Error::InvalidStatusList(format!("bad query: {}", e.body_text())))?;
+    let version = state.status.get(&key, query.version).await?;
+    let etag = format!("\"{}-{}\"", version.key, version.version);
+    let cache = if query.version.is_some() {
+        "public, max-age=31536000, immutable".to_owned()
+    } else {
+        format!("public, max-age={}", version.ttl_seconds)
+    };
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        version.jws.clone().into_response()
+    };
+    let out = response.headers_mut();
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(version.format.media_type()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        out.insert(header::ETAG, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        out.insert(header::CACHE_CONTROL, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,372 @@
+//! Status list hosting: issuers publish signed status lists (W3C Bitstring Status List v1.0
+//! credentials secured as `vc+jwt`, and IETF Token Status Lists as `statuslist+jwt`); the
+//! registry checks them and serves them at stable URLs, every version logged.
+//!
+//! A version is accepted only if it is signed by a key the issuer's DID document lists under
+//! `assertionMethod`, names that issuer, is newer than the version it replaces, and decodes to
+//! at least `MIN_ENTRIES` entries (herd privacy) without inflating past `MAX_DECODED_BYTES`
+//! (decompression bombs are cut off while inflating, not after).
+//!
+//! Decoding is written here with `flate2`, not taken from `ssi-status`: that crate verifies
+//! through `ssi`'s JSON-LD claim stack, which this registry does not otherwise compile; the
+//! formats are small (a zlib or gzip bit array) and are checked against the spec vectors.
+//! No HTTP and no SQL here.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeZone as _, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::did::Did;
+use crate::error::Error;
+use crate::resolver::Resolver;
+use crate::store::{DidStore, NewStatusList, StoreError, StoredStatusList};
+
+/// Fewest entries a list may have: W3C Bitstring Status List §6.1 (131,072 = 16 KiB of bits).
+pub const MIN_ENTRIES: u64 = 131_072;
+/// Most bytes a list may inflate to (2^24 entries of 8 bits).
+pub const MAX_DECODED_BYTES: u64 = 16 * 1024 * 1024;
+/// Cache lifetime when the list names no `ttl`, in seconds.
+pub const DEFAULT_TTL_SECONDS: u64 = 300;
+
+/// The two securing formats accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StatusFormat {
+    /// W3C Bitstring Status List credential as a VC-JOSE-COSE `vc+jwt`.
+    BitstringVcJwt,
+    /// IETF Token Status List as `statuslist+jwt`.
+    TokenStatusListJwt,
+}
+
+impl StatusFormat {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::BitstringVcJwt => "application/vc+jwt",
+            Self::TokenStatusListJwt => "application/statuslist+jwt",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::BitstringVcJwt => "bitstringVcJwt",
+            Self::TokenStatusListJwt => "tokenStatusListJwt",
+        }
+    }
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "bitstringVcJwt" => Some(Self::BitstringVcJwt),
+            "tokenStatusListJwt" => Some(Self::TokenStatusListJwt),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded list: the raw bytes and how many bits each status takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedList {
+    pub format: StatusFormat,
+    pub bits: u8,
+    pub bytes: Vec<u8>,
+}
+
+impl DecodedList {
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64 * 8 / u64::from(self.bits)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+    /// The status at `index`. Bit order differs by format: IETF Token Status List puts index 0
+    /// in the least significant bits of byte 0 (§4.1); the W3C bitstring in the most
+    /// significant bit (Bitstring Status List §4.2).
+    pub fn status(&self, index: u64) -> Option<u8> {
+        if index >= self.len() {
+            return None;
+        }
+        let bits = u64::from(self.bits);
+        let bit = index * bits;
+        let byte = self.bytes[usize::try_from(bit / 8).ok()?];
+        let mask = (1u16 << bits) as u8 - 1;
+        let value = match self.format {
+            StatusFormat::TokenStatusListJwt => (byte >> (bit % 8)) & mask,
+            StatusFormat::BitstringVcJwt => (byte >> (8 - bits - bit % 8)) & mask,
+        };
+        Some(value)
+    }
+}
+
+/// What a status list version says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListClaims {
+    pub format: StatusFormat,
+    /// The list's URI (`sub` / `credentialSubject.id`): its identity across versions.
+    pub uri: String,
+    pub issuer: Did,
+    /// When this version was issued (`iat` / `validFrom`).
+    pub issued: DateTime<Utc>,
+    pub ttl_seconds: u64,
+    pub list: DecodedList,
+}
+
+/// A stored version as served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusListVersion {
+    /// Stable key of the list: base32 SHA-256 of its URI, 32 characters.
+    pub key: String,
+    pub uri: String,
+    pub issuer: Did,
+    pub format: StatusFormat,
+    /// `iat`/`validFrom` in Unix milliseconds; also the version selector.
+    pub version: i64,
+    pub ttl_seconds: u64,
+    pub log_index: u64,
+    pub jws: String,
+}
+
+/// The stable key of a list URI.
+pub fn list_key(uri: &str) -> String {
+    data_encoding::BASE32_NOPAD
+        .encode(&Sha256::digest(uri.as_bytes()))
+        .to_ascii_lowercase()[..32]
+        .to_owned()
+}
+
+/// Reads the claims of a signed status list (the signature is checked by the caller).
+pub fn parse_claims(header: &Value, payload: &Value) -> Result<ListClaims, Error> {
+    let bad = |detail: String| Error::InvalidStatusList(detail);
+    let str_at =
+        |value: &Value, name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+    match header.get("typ").and_then(Value::as_str) {
+        // draft-ietf-oauth-status-list §5.1: typ statuslist+jwt; sub, iat, status_list{bits,lst}.
+        Some("statuslist+jwt") => {
+            let issuer = str_at(payload, "iss").ok_or_else(|| bad("iss is required".into()))?;
+            let uri = str_at(payload, "sub")
+                .ok_or_else(|| bad("sub (the list's URI) is required".into()))?;
+            let iat = payload
+                .get("iat")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| bad("iat is required".into()))?;
+            let status_list = payload
+                .get("status_list")
+                .ok_or_else(|| bad("status_list is required".into()))?;
+            let bits = status_list.get("bits").and_then(Value::as_u64).unwrap_or(0);
+            if !matches!(bits, 1 | 2 | 4 | 8) {
+                return Err(bad("status_list.bits must be 1, 2, 4 or 8".into()));
+            }
+            let lst = str_at(status_list, "lst")
+                .ok_or_else(|| bad("status_list.lst is required".into()))?;
+            let compressed = URL_SAFE_NO_PAD
+                .decode(lst.as_bytes())
+                .map_err(|e| bad(format!("lst is not base64url: {e}")))?;
+            let bytes = inflate(flate2::read::ZlibDecoder::new(compressed.as_slice()))?;
+            Ok(ListClaims {
+                format: StatusFormat::TokenStatusListJwt,
+                uri,
+                issuer: Did::parse(&issuer)?,
+                issued: Utc
+                    .timestamp_opt(iat, 0)
+                    .single()
+                    .ok_or_else(|| bad("iat out of range".into()))?,
+                ttl_seconds: payload
+                    .get("ttl")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(DEFAULT_TTL_SECONDS),
+                list: DecodedList {
+                    format: StatusFormat::TokenStatusListJwt,
+                    bits: bits as u8,
+                    bytes,
+                },
+            })
+        }
+        // VC-JOSE-COSE: typ vc+jwt, the payload is the credential (Bitstring Status List §2.2).
+        Some("vc+jwt") => {
+            let types = payload
+                .get("type")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !types.iter().any(|t| t == "BitstringStatusListCredential") {
+                return Err(bad("type must include BitstringStatusListCredential".into()));
+            }
+            let issuer = payload
+                .get("issuer")
+                .and_then(|i| i.as_str().map(str::to_owned).or_else(|| str_at(i, "id")))
+                .ok_or_else(|| bad("issuer is required".into()))?;
+            let subject = payload
+                .get("credentialSubject")
+                .ok_or_else(|| bad("credentialSubject is required".into()))?;
+            let uri = str_at(subject, "id")
+                .ok_or_else(|| bad("credentialSubject.id (the list's URI) is required".into()))?;
+            if str_at(subject, "type").as_deref() != Some("BitstringStatusList") {
+                return Err(bad(
+                    "credentialSubject.type must be BitstringStatusList".into()
+                ));
+            }
+            let valid_from =
+                str_at(payload, "validFrom").ok_or_else(|| bad("validFrom is required".into()))?;
+            let issued = DateTime::parse_from_rfc3339(&valid_from)
+                .map_err(|e| bad(format!("validFrom: {e}")))?
+                .with_timezone(&Utc);
+            let encoded = str_at(subject, "encodedList")
+                .ok_or_else(|| bad("encodedList is required".into()))?;
+            // §4.2: multibase base64url ('u') of the GZIP-compressed bitstring.
+            let body = encoded
+                .strip_prefix('u')
+                .ok_or_else(|| bad("encodedList must be multibase base64url ('u')".into()))?;
+            let compressed = URL_SAFE_NO_PAD
+                .decode(body.as_bytes())
+                .map_err(|e| bad(format!("encodedList is not base64url: {e}")))?;
+            let bytes = inflate(flate2::read::GzDecoder::new(compressed.as_slice()))?;
+            let bits = subject
+                .get("statusSize")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            if !matches!(bits, 1 | 2 | 4 | 8) {
+                return Err(bad("statusSize must be 1, 2, 4 or 8".into()));
+            }
+            let ttl_ms = subject.get("ttl").and_then(Value::as_u64);
+            Ok(ListClaims {
+                format: StatusFormat::BitstringVcJwt,
+                uri,
+                issuer: Did::parse(&issuer)?,
+                issued,
+                ttl_seconds: ttl_ms.map_or(DEFAULT_TTL_SECONDS, |ms| ms / 1000),
+                list: DecodedList {
+                    format: StatusFormat::BitstringVcJwt,
+                    bits: bits as u8,
+                    bytes,
+                },
+            })
+        }
+        other => Err(bad(format!(
+            "JWS typ must be statuslist+jwt or vc+jwt, not {other:?}"
+        ))),
+    }
+}
+
+/// Inflates with a hard bound: a compressed list that grows past `MAX_DECODED_BYTES` is
+/// refused as soon as it does.
+fn inflate(decoder: impl std::io::Read) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    decoder
+        .take(MAX_DECODED_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::InvalidStatusList(format!("list does not decompress: {e}")))?;
+    if bytes.len() as u64 > MAX_DECODED_BYTES {
+        return Err(Error::InvalidStatusList(format!(
+            "list inflates past {MAX_DECODED_BYTES} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The status list service.
+#[derive(Clone)]
+pub struct StatusLists {
+    store: Arc<dyn DidStore>,
+    resolver: Arc<Resolver>,
+}
+
+impl std::fmt::Debug for StatusLists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusLists").finish_non_exhaustive()
+    }
+}
+
+impl StatusLists {
+    pub fn new(store: Arc<dyn DidStore>, resolver: Arc<Resolver>) -> Self {
+        Self { store, resolver }
+    }
+
+    /// Accepts a new version of a status list.
+    pub async fn publish(&self, jws: &str) -> Result<StatusListVersion, Error> {
+        let jws = jws.trim();
+        let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
+        let header_b64 = jws.split('.').next().unwrap_or_default();
+        let header = crate::json::parse_strict(
+            &crate::keys::decode_b64url(header_b64).map_err(Error::BadSignature)?,
+        )?;
+        let claims = parse_claims(&header, &signed.payload)?;
+        if claims.issuer != signed.did {
+            return Err(Error::Forbidden(format!(
+                "the list names issuer {} but is signed by {}",
+                claims.issuer, signed.did
+            )));
+        }
+        if claims.list.len() < MIN_ENTRIES {
+            return Err(Error::InvalidStatusList(format!(
+                "the list has {} entries; at least {MIN_ENTRIES} are required for herd privacy",
+                claims.list.len()
+            )));
+        }
+        let key = list_key(&claims.uri);
+        let version = claims.issued.timestamp_millis();
+        let entry = serde_jcs::to_vec(&json!({"kind": "statusList", "key": key, "uri": claims.uri, "issuer": claims.issuer, "jws": jws}))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let record = NewStatusList {
+            key: &key,
+            uri: &claims.uri,
+            issuer: &claims.issuer,
+            format: claims.format.name(),
+            version,
+            ttl_seconds: claims.ttl_seconds,
+            jws,
+            now: Utc::now(),
+            log_entry: &entry,
+        };
+        match self.store.publish_status_list(record).await {
+            Ok(_) => {}
+            Err(StoreError::StaleVersion { current }) => {
+                return Err(Error::StaleStatusList(format!(
+                    "this version (issued {}) is not newer than the current one ({})",
+                    claims.issued,
+                    Utc.timestamp_millis_opt(current)
+                        .single()
+                        .map_or_else(|| current.to_string(), |t| t.to_rfc3339())
+                )));
+            }
+            Err(StoreError::VctTaken { publisher }) => {
+                return Err(Error::Forbidden(format!(
+                    "the list {} belongs to {publisher}",
+                    claims.uri
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        tracing::info!(key, uri = claims.uri, issuer = %claims.issuer, "status list published");
+        self.get(&key, Some(version)).await
+    }
+
+    /// The latest version of a list, or a given one.
+    pub async fn get(&self, key: &str, version: Option<i64>) -> Result<StatusListVersion, Error> {
+        let stored = self.store.status_list(key, version).await?.ok_or_else(|| {
+            Error::StatusListNotFound(format!(
+                "no status list {key:?}{}",
+                version
+                    .map(|v| format!(" at version {v}"))
+                    .unwrap_or_default()
+            ))
+        })?;
+        view(stored)
+    }
+}
+
+fn view(stored: StoredStatusList) -> Result<StatusListVersion, Error> {
+    Ok(StatusListVersion {
+        key: stored.key,
+        uri: stored.uri,
+        issuer: stored.issuer,
+        format: StatusFormat::from_name(&stored.format)
+            .ok_or_else(|| Error::Internal(format!("stored format {:?}", stored.format)))?,
+        version: stored.version,
+        ttl_seconds: stored.ttl_seconds,
+        log_index: stored.log_index,
+        jws: stored.jws,
+    })
+}

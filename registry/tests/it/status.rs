@@ -1,0 +1,311 @@
+//! Status list hosting: spec vectors decode; lists are accepted only from their issuer, big
+//! enough, newer than the last, and not bombs; they are served with media type, ETag and
+//! caching.
+
+use std::io::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use credence_registry::keys::KeyType;
+use credence_registry::ops;
+use credence_registry::status::{self, StatusFormat};
+use credence_registry::store::WriteLimits;
+use serde_json::{Value, json};
+
+use crate::support::{Owner, assert_problem, backends, get, post, post_op, send, test_app};
+
+fn testdata(name: &str) -> Value {
+    let path = format!(
+        "{}/testdata/status-lists/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Source: draft-ietf-oauth-status-list, the 1-bit example (`eNrbuRgAAhcBXQ`) and its statuses.
+#[test]
+fn token_status_list_vector_decodes() {
+    let header = json!({"typ": "statuslist+jwt"});
+    let payload = json!({"iss": "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp", "sub": "https://example.com/statuslists/1",
+        "iat": 1686920170, "status_list": {"bits": 1, "lst": "eNrbuRgAAhcBXQ"}});
+    let claims = status::parse_claims(&header, &payload).unwrap();
+    assert_eq!(claims.list.bytes, vec![0xb9, 0xa3]);
+    let expected: Vec<u8> = testdata("expected-statuses.json")["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap() as u8)
+        .collect();
+    let decoded: Vec<u8> = (0..16).map(|i| claims.list.status(i).unwrap()).collect();
+    assert_eq!(decoded, expected);
+}
+
+/// Source: W3C Bitstring Status List, example 2: 131,072 entries, all 0.
+#[test]
+fn bitstring_vector_decodes() {
+    let credential = testdata("example-2-example-bitstringstatuslistcredential.json");
+    let mut payload = credential.clone();
+    payload["issuer"] = json!("did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp");
+    payload["validFrom"] = json!("2026-01-01T00:00:00Z");
+    let claims = status::parse_claims(&json!({"typ": "vc+jwt"}), &payload).unwrap();
+    assert_eq!(claims.list.len(), status::MIN_ENTRIES);
+    assert!(
+        (0..claims.list.len())
+            .step_by(997)
+            .all(|i| claims.list.status(i) == Some(0))
+    );
+}
+
+fn zlib(bytes: &[u8]) -> String {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    URL_SAFE_NO_PAD.encode(encoder.finish().unwrap())
+}
+
+fn gzip(bytes: &[u8]) -> String {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    format!("u{}", URL_SAFE_NO_PAD.encode(encoder.finish().unwrap()))
+}
+
+struct Issuer {
+    owner: Owner,
+    did: String,
+}
+
+impl Issuer {
+    fn new() -> Self {
+        let owner = Owner::new(KeyType::Ed25519);
+        let did = ops::did_for_genesis(&owner.genesis()).to_string();
+        Self { owner, did }
+    }
+    fn token_list(&self, issuer: &str, uri: &str, iat: i64, lst: &str) -> String {
+        let payload = json!({"iss": issuer, "sub": uri, "iat": iat, "ttl": 600, "status_list": {"bits": 1, "lst": lst}});
+        credence_registry::signed::sign_typed(
+            &payload,
+            &self.owner.signing,
+            &format!("{}#key-1", self.did),
+            Some("statuslist+jwt"),
+        )
+    }
+}
+
+#[tokio::test]
+async fn issuers_publish_lists_that_are_served_with_caching_headers() {
+    for backend in backends().await {
+        let app = test_app(backend.store.clone(), WriteLimits::default());
+        let issuer = Issuer::new();
+        post_op(&app, "/registry/dids", &issuer.owner.genesis()).await;
+        let uri = format!("https://registry.example/status/{}/1", &issuer.did[13..]);
+        let mut bits = vec![0u8; 16 * 1024];
+        bits[0] = 0b0000_0100; // index 2 revoked
+        let now = Utc::now().timestamp();
+        let first = issuer.token_list(&issuer.did, &uri, now - 10, &zlib(&bits));
+        let reply = post(&app, "/registry/status-lists", first.clone()).await;
+        assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.body);
+        let key = reply.body["key"].as_str().unwrap().to_owned();
+        assert_eq!(key, status::list_key(&uri));
+
+        let served = get(&app, &format!("/registry/status-lists/{key}")).await;
+        assert_eq!(served.status, 200);
+        assert_eq!(
+            served.content_type,
+            StatusFormat::TokenStatusListJwt.media_type()
+        );
+        assert_eq!(served.body.as_str(), Some(first.as_str()));
+        assert_eq!(served.headers["cache-control"], "public, max-age=600");
+        let etag = served.headers["etag"].to_str().unwrap().to_owned();
+        let conditional = axum::http::Request::get(format!("/registry/status-lists/{key}"))
+            .header("if-none-match", &etag)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(send(&app, conditional).await.status, 304);
+
+        // A newer version replaces it; the old one stays retrievable, immutable.
+        bits[0] = 0b0000_0110;
+        let second = issuer.token_list(&issuer.did, &uri, now, &zlib(&bits));
+        assert_eq!(
+            post(&app, "/registry/status-lists", second.clone())
+                .await
+                .status,
+            201
+        );
+        assert_eq!(
+            get(&app, &format!("/registry/status-lists/{key}"))
+                .await
+                .body
+                .as_str(),
+            Some(second.as_str())
+        );
+        let old = get(
+            &app,
+            &format!("/registry/status-lists/{key}?version={}", (now - 10) * 1000),
+        )
+        .await;
+        assert_eq!(old.body.as_str(), Some(first.as_str()));
+        assert_eq!(
+            old.headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        // An older or equal version is refused.
+        assert_problem(
+            &post(
+                &app,
+                "/registry/status-lists",
+                issuer.token_list(&issuer.did, &uri, now - 5, &zlib(&bits)),
+            )
+            .await,
+            409,
+            "stale-status-list",
+        );
+        assert_problem(
+            &post(&app, "/registry/status-lists", second).await,
+            409,
+            "stale-status-list",
+        );
+
+        // A Bitstring Status List credential (vc+jwt).
+        let credential = json!({
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+            "issuer": issuer.did,
+            "validFrom": Utc::now().to_rfc3339(),
+            "credentialSubject": {"id": format!("{uri}-suspension"), "type": "BitstringStatusList", "statusPurpose": "suspension", "encodedList": gzip(&bits)}
+        });
+        let vc = credence_registry::signed::sign_typed(
+            &credential,
+            &issuer.owner.signing,
+            &format!("{}#key-1", issuer.did),
+            Some("vc+jwt"),
+        );
+        let reply = post(&app, "/registry/status-lists", vc).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let served = get(
+            &app,
+            &format!(
+                "/registry/status-lists/{}",
+                reply.body["key"].as_str().unwrap()
+            ),
+        )
+        .await;
+        assert_eq!(served.content_type, "application/vc+jwt");
+    }
+}
+
+#[tokio::test]
+async fn bad_status_lists_are_refused_and_nothing_is_written() {
+    let backend = crate::support::sqlite().await;
+    let app = test_app(backend.store.clone(), WriteLimits::default());
+    let (issuer, other) = (Issuer::new(), Issuer::new());
+    post_op(&app, "/registry/dids", &issuer.owner.genesis()).await;
+    post_op(&app, "/registry/dids", &other.owner.genesis()).await;
+    let uri = "https://registry.example/status/list";
+    let now = Utc::now().timestamp();
+    let good_bits = vec![0u8; 16 * 1024];
+    assert_eq!(
+        post(
+            &app,
+            "/registry/status-lists",
+            issuer.token_list(&issuer.did, uri, now - 100, &zlib(&good_bits))
+        )
+        .await
+        .status,
+        201
+    );
+    let size = backend.store.log_size().await.unwrap();
+
+    // Signed by another DID while naming the issuer; and another issuer reusing the list's URI.
+    assert_problem(
+        &post(
+            &app,
+            "/registry/status-lists",
+            other.token_list(&issuer.did, uri, now, &zlib(&good_bits)),
+        )
+        .await,
+        403,
+        "not-authorized",
+    );
+    assert_problem(
+        &post(
+            &app,
+            "/registry/status-lists",
+            other.token_list(&other.did, uri, now, &zlib(&good_bits)),
+        )
+        .await,
+        403,
+        "not-authorized",
+    );
+    // Too small for herd privacy.
+    assert_problem(
+        &post(
+            &app,
+            "/registry/status-lists",
+            issuer.token_list(&issuer.did, uri, now, &zlib(&[0u8; 1024])),
+        )
+        .await,
+        400,
+        "invalid-status-list",
+    );
+    // A decompression bomb: 32 MiB of zeros in a few KiB.
+    let bomb = zlib(&vec![0u8; 32 * 1024 * 1024]);
+    assert!(bomb.len() < 100_000);
+    let reply = post(
+        &app,
+        "/registry/status-lists",
+        issuer.token_list(&issuer.did, uri, now, &bomb),
+    )
+    .await;
+    assert_problem(&reply, 400, "invalid-status-list");
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("inflates past"),
+        "{}",
+        reply.body
+    );
+    // Malformed encodings.
+    assert_problem(
+        &post(
+            &app,
+            "/registry/status-lists",
+            issuer.token_list(&issuer.did, uri, now, "!!!"),
+        )
+        .await,
+        400,
+        "invalid-status-list",
+    );
+    assert_problem(
+        &post(
+            &app,
+            "/registry/status-lists",
+            issuer.token_list(&issuer.did, uri, now, &URL_SAFE_NO_PAD.encode(b"not zlib")),
+        )
+        .await,
+        400,
+        "invalid-status-list",
+    );
+    // Not a status list at all.
+    let untyped = credence_registry::signed::sign(
+        &json!({"iss": issuer.did}),
+        &issuer.owner.signing,
+        &format!("{}#key-1", issuer.did),
+    );
+    assert_problem(
+        &post(&app, "/registry/status-lists", untyped).await,
+        400,
+        "invalid-status-list",
+    );
+    assert_problem(
+        &get(&app, "/registry/status-lists/nope").await,
+        404,
+        "status-list-not-found",
+    );
+
+    assert_eq!(
+        backend.store.log_size().await.unwrap(),
+        size,
+        "nothing was written"
+    );
+}
