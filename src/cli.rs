@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: TrustCommand,
     },
+    /// Read published status lists.
+    Status {
+        #[command(subcommand)]
+        command: StatusCommand,
+    },
     /// Publish and show credential schemas (JSON Schema + SD-JWT VC type metadata).
     Schema {
         #[command(subcommand)]
@@ -136,6 +141,33 @@ enum TrustCommand {
         did: String,
         #[arg(long = "type")]
         credential_type: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StatusCommand {
+    /// Sign (with the DID in --keys) and publish a 1-bit Token Status List of 131,072 entries
+    /// for URI with the given entries set; prints the list's URL. (The issuer service will do
+    /// this for agencies; this command is for trying the registry out.)
+    Publish {
+        #[command(flatten)]
+        registry: RegistryArg,
+        #[command(flatten)]
+        keys: KeysArg,
+        /// The list's URI (its identity across versions).
+        #[arg(long)]
+        uri: String,
+        /// An entry to mark (revoked), repeatable.
+        #[arg(long = "set")]
+        set: Vec<u64>,
+    },
+    /// Fetch the status list at URL, verify its issuer's signature, print entry INDEX's status.
+    Show {
+        #[command(flatten)]
+        registry: RegistryArg,
+        url: String,
+        #[arg(long)]
+        index: u64,
     },
 }
 
@@ -351,6 +383,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Did { command } => did_command(command).await,
         Command::Schema { command } => refusals_exit_1(schema_action(command)).await,
         Command::Trust { command } => refusals_exit_1(trust_action(command)).await,
+        Command::Status { command } => refusals_exit_1(status_action(command)).await,
         Command::Audit(args) => audit_command(args).await,
         Command::Witness {
             command: WitnessCommand::Serve(args),
@@ -852,4 +885,111 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
+    let (registry, url, index) = match command {
+        StatusCommand::Show {
+            registry,
+            url,
+            index,
+        } => (registry, url, index),
+        StatusCommand::Publish {
+            registry,
+            keys,
+            uri,
+            set,
+        } => {
+            let client = RegistryClient::new(&registry.registry)?;
+            let dir = KeyDir::new(keys.keys);
+            let (did, owner) = (dir.did()?, dir.load_keys()?);
+            let mut bits = vec![0u8; (credence_registry::status::MIN_ENTRIES / 8) as usize];
+            for index in set {
+                let byte = bits
+                    .get_mut(usize::try_from(index / 8).unwrap_or(usize::MAX))
+                    .ok_or_else(|| {
+                        CommandError::Other(anyhow::anyhow!("--set {index} is outside the list"))
+                    })?;
+                // Token Status List §4.1: index 0 is the least significant bit of byte 0.
+                *byte |= 1 << (index % 8);
+            }
+            let payload = serde_json::json!({
+                "iss": did,
+                "sub": uri,
+                "iat": chrono::Utc::now().timestamp(),
+                "ttl": credence_registry::status::DEFAULT_TTL_SECONDS,
+                "status_list": {"bits": 1, "lst": credence_registry::status::compress_token_list(&bits)},
+            });
+            let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
+            let jws = credence_registry::signed::sign_typed(
+                &payload,
+                &owner.signing,
+                &kid,
+                Some("statuslist+jwt"),
+            );
+            let published = client.publish_status_list(&jws).await?;
+            let key = published["key"].as_str().unwrap_or_default();
+            print_line(&format!(
+                "{}/status-lists/{key}",
+                registry.registry.trim_end_matches('/')
+            ));
+            return Ok(());
+        }
+    };
+    let response = reqwest_get(&url).await?;
+    let resolver = Resolver::new(
+        CredenceSource::Remote(RegistryClient::new(&registry.registry)?),
+        WebResolverConfig::default(),
+    );
+    let signed = credence_registry::signed::verify(&resolver, &response, "assertionMethod").await?;
+    let header_b64 = response.split('.').next().unwrap_or_default();
+    let header_bytes =
+        credence_registry::keys::decode_b64url(header_b64).map_err(Error::BadSignature)?;
+    let header = credence_registry::json::parse_strict(&header_bytes).map_err(Error::from)?;
+    let claims = credence_registry::status::parse_claims(&header, &signed.payload)?;
+    if claims.issuer != signed.did {
+        return Err(Error::Forbidden(format!(
+            "the list names {} but is signed by {}",
+            claims.issuer, signed.did
+        ))
+        .into());
+    }
+    let status = claims.list.status(index).ok_or_else(|| {
+        CommandError::Other(anyhow::anyhow!(
+            "index {index} is outside the list ({} entries)",
+            claims.list.len()
+        ))
+    })?;
+    print_json(&serde_json::json!({
+        "list": claims.uri,
+        "issuer": claims.issuer,
+        "issued": claims.issued,
+        "entries": claims.list.len(),
+        "bitsPerEntry": claims.list.bits,
+        "index": index,
+        "status": status,
+    }));
+    Ok(())
+}
+
+/// Fetches a URL's body as text (status lists are compact JWS).
+async fn reqwest_get(url: &str) -> Result<String, CommandError> {
+    let client = credence_registry::client::plain_http_client()
+        .map_err(|e| CommandError::Other(anyhow::anyhow!("{e}")))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| CommandError::Other(anyhow::anyhow!("fetching {url}: {e}")))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| CommandError::Other(anyhow::anyhow!("reading {url}: {e}")))?;
+    if !status.is_success() {
+        return Err(CommandError::Other(anyhow::anyhow!(
+            "{url} answered {status}: {text}"
+        )));
+    }
+    Ok(text)
 }

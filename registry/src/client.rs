@@ -17,6 +17,16 @@ pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
 /// Largest response we read from a registry.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
+/// A client with the same limits as `RegistryClient` (timeout, no redirects), for fetching
+/// documents a registry points at (status lists).
+pub fn plain_http_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// A registry reached over HTTP at `base` (e.g. `http://127.0.0.1:8080/registry`).
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
@@ -169,6 +179,17 @@ impl RegistryClient {
             url.query_pairs_mut().append_pair("type", credential_type);
         }
         self.send(self.http.get(url)).await
+    }
+
+    /// Publishes a signed status list version.
+    pub async fn publish_status_list(&self, jws: &str) -> Result<Value, Error> {
+        self.send(
+            self.http
+                .post(self.url("status-lists")?)
+                .header(reqwest::header::CONTENT_TYPE, "application/jose")
+                .body(jws.to_owned()),
+        )
+        .await
     }
 
     /// A published schema by id.

@@ -250,6 +250,15 @@ pub fn parse_claims(header: &Value, payload: &Value) -> Result<ListClaims, Error
     }
 }
 
+/// The `lst` value of a Token Status List: base64url of the zlib-compressed bytes (§4.1).
+pub fn compress_token_list(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    URL_SAFE_NO_PAD.encode(encoder.finish().unwrap_or_default())
+}
+
 /// Inflates with a hard bound: a compressed list that grows past `MAX_DECODED_BYTES` is
 /// refused as soon as it does.
 fn inflate(decoder: impl std::io::Read) -> Result<Vec<u8>, Error> {

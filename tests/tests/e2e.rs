@@ -515,3 +515,70 @@ fn trust_authority_walkthrough() {
     let report = run_ok(&["audit", "--registry", &registry]);
     assert!(report.contains("CLEAN"), "{report}");
 }
+
+/// An issuer publishes a status list through the CLI; anyone reads an entry's status.
+#[test]
+fn status_list_publish_and_show() {
+    let (_dir, path) = scratch();
+    let server = Server::start(
+        Path::new(BIN),
+        &["--data-dir", path.join("data").to_str().unwrap()],
+    );
+    let registry = server.registry();
+    let keys = path.join("issuer");
+    run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    let url = run_ok(&[
+        "status",
+        "publish",
+        "--registry",
+        &registry,
+        "--keys",
+        keys.to_str().unwrap(),
+        "--uri",
+        "https://agency.example/status/1",
+        "--set",
+        "42",
+    ]);
+    let url = url.trim();
+    let revoked = json(&run_ok(&[
+        "status",
+        "show",
+        "--registry",
+        &registry,
+        url,
+        "--index",
+        "42",
+    ]));
+    assert_eq!(revoked["status"], 1, "{revoked}");
+    assert_eq!(revoked["entries"], 131_072);
+    let fine = json(&run_ok(&[
+        "status",
+        "show",
+        "--registry",
+        &registry,
+        url,
+        "--index",
+        "43",
+    ]));
+    assert_eq!(fine["status"], 0);
+    let outside = cli(
+        Path::new(BIN),
+        &[
+            "status",
+            "show",
+            "--registry",
+            &registry,
+            url,
+            "--index",
+            "200000",
+        ],
+    );
+    assert_eq!(outside.status.code(), Some(1));
+}
