@@ -10,10 +10,10 @@
 //! An existing, complete pair is reused unless `--force` is given.
 //!
 //! Every DID gets a genesis and `ops-per-did - 1` updates with real Ed25519 signatures, each
-//! checked by `ops::apply`, and is written through the public `DidStore::append`, exactly as
-//! `Registry::submit` would write it. To keep seeding affordable all DIDs share one key pair
-//! (generated once); they differ by their service endpoints, so every operation, hash and DID is
-//! distinct. Write limits are lifted while seeding.
+//! checked by `ops::apply`, and is written through the public `DidStore::append` with its
+//! transparency-log entry, as `Registry::submit` would write it. To keep seeding affordable all
+//! DIDs share one key pair (generated once); they differ by their service endpoints, so every
+//! operation, hash and DID is distinct. Write limits are lifted while seeding.
 //!
 //! The database is built in a staging directory (`/dev/shm` when it exists, so the per-commit
 //! fsyncs of `synchronous = FULL` cost nothing), then compacted with `VACUUM INTO` to the
@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use clap::Parser;
 use credence_registry::keys::KeyType;
+use credence_registry::log;
 use credence_registry::ops::{self, DidState, OpHash, ServiceSpec, SignedOperation};
 use credence_registry::owner::OwnerKeys;
 use credence_registry::store::{Append, DidStore, SqliteStore, WriteLimits};
@@ -66,7 +67,13 @@ pub(crate) struct SeedReport {
 /// `<workspace>/target/bench-data`, or `$CREDENCE_BENCH_DATA`.
 pub(crate) fn bench_data_dir() -> PathBuf {
     std::env::var_os("CREDENCE_BENCH_DATA").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data"),
+        || {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest
+                .parent()
+                .unwrap_or(manifest)
+                .join("target/bench-data")
+        },
         PathBuf::from,
     )
 }
@@ -84,12 +91,6 @@ pub(crate) fn dids_file(db: &Path) -> PathBuf {
 /// A complete data set: the DID list is written last, after the database is in place.
 pub(crate) fn is_seeded(db: &Path) -> bool {
     db.is_file() && dids_file(db).is_file()
-}
-
-/// Reads the DID list of a seeded database.
-pub(crate) fn read_dids(db: &Path) -> Result<Vec<String>, SeedError> {
-    let text = std::fs::read_to_string(dids_file(db))?;
-    Ok(text.lines().map(str::to_owned).collect())
 }
 
 /// `/dev/shm` when it is a directory (tmpfs on Linux), else `None`.
@@ -205,7 +206,8 @@ async fn build(config: &SeedConfig, staging: &Path) -> Result<Vec<String>, SeedE
     while let Some(batch) = receiver.recv().await {
         for chain in batch {
             let mut prev: Option<&OpHash> = None;
-            for (operation, hash, state) in &chain.ops {
+            for (position, (operation, hash, state)) in chain.ops.iter().enumerate() {
+                let log_entry = log::did_operation_entry(&state.did, position as u64, operation);
                 store
                     .append(Append {
                         did: &state.did,
@@ -215,6 +217,7 @@ async fn build(config: &SeedConfig, staging: &Path) -> Result<Vec<String>, SeedE
                         new_state: state,
                         now: Utc::now(),
                         limits,
+                        log_entry: &log_entry,
                     })
                     .await?;
                 prev = Some(hash);
