@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use tlog_tiles::checkpoint::Checkpoint;
 use tlog_tiles::tlog::{self, Hash, HashReader};
@@ -59,13 +58,12 @@ pub enum LogError {
 /// The canonical bytes of the log entry for a DID operation: enough to re-validate the DID's
 /// whole chain from the log alone.
 pub fn did_operation_entry(did: &Did, position: u64, operation: &SignedOperation) -> Vec<u8> {
-    let entry = json!({
-        "kind": "didOperation",
-        "did": did,
-        "position": position,
-        "operation": operation,
-    });
-    serde_jcs::to_vec(&entry).unwrap_or_else(|e| unreachable!("JCS of a log entry failed: {e}"))
+    Entry::DidOperation {
+        did: did.clone(),
+        position,
+        operation: operation.clone(),
+    }
+    .to_bytes()
 }
 
 /// A decoded log entry.
@@ -99,6 +97,13 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// The canonical bytes of the entry (JCS), as appended to the log. Anyone holding what an
+    /// entry records (e.g. an accreditation's id and JWS, as served) can rebuild them and check
+    /// an inclusion proof.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_jcs::to_vec(self).unwrap_or_else(|e| unreachable!("JCS of a log entry failed: {e}"))
+    }
+
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         let value = crate::json::parse_strict(bytes).map_err(|e| e.to_string())?;
         serde_json::from_value(value).map_err(|e| e.to_string())

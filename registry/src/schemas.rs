@@ -88,14 +88,13 @@ impl SchemaRegistry {
         if let Some(existing) = self.store.schema(&id).await? {
             return Ok((to_published(existing)?, false));
         }
-        let entry = serde_jcs::to_vec(&json!({
-            "kind": "schema",
-            "id": id,
-            "vct": vct,
-            "publisher": signed.did,
-            "jws": jws.trim(),
-        }))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        let entry = crate::log::Entry::Schema {
+            id: id.clone(),
+            vct: vct.clone(),
+            publisher: signed.did.clone(),
+            jws: jws.trim().to_owned(),
+        }
+        .to_bytes();
         let record = NewSchema {
             id: &id,
             vct: &vct,

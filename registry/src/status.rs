@@ -19,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::did::Did;
@@ -316,8 +316,13 @@ impl StatusLists {
         }
         let key = list_key(&claims.uri);
         let version = claims.issued.timestamp_millis();
-        let entry = serde_jcs::to_vec(&json!({"kind": "statusList", "key": key, "uri": claims.uri, "issuer": claims.issuer, "jws": jws}))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let entry = crate::log::Entry::StatusList {
+            key: key.clone(),
+            uri: claims.uri.clone(),
+            issuer: claims.issuer.clone(),
+            jws: jws.to_owned(),
+        }
+        .to_bytes();
         let record = NewStatusList {
             key: &key,
             uri: &claims.uri,

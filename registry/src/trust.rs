@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::did::Did;
@@ -151,9 +150,11 @@ impl TrustRegistry {
         let id = data_encoding::BASE32_NOPAD
             .encode(&Sha256::digest(jws.trim().as_bytes()))
             .to_ascii_lowercase();
-        let entry =
-            serde_jcs::to_vec(&json!({"kind": "accreditation", "id": id, "jws": jws.trim()}))
-                .map_err(|e| Error::Internal(e.to_string()))?;
+        let entry = crate::log::Entry::Accreditation {
+            id: id.clone(),
+            jws: jws.trim().to_owned(),
+        }
+        .to_bytes();
         let record = NewAccreditation {
             id: &id,
             subject: &claims.subject,
@@ -191,10 +192,11 @@ impl TrustRegistry {
                 existing.accreditor
             )));
         }
-        let entry = serde_jcs::to_vec(
-            &json!({"kind": "accreditationRevocation", "id": id, "jws": jws.trim()}),
-        )
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        let entry = crate::log::Entry::AccreditationRevocation {
+            id: id.to_owned(),
+            jws: jws.trim().to_owned(),
+        }
+        .to_bytes();
         match self
             .store
             .revoke_accreditation(Revocation {

@@ -393,3 +393,64 @@ async fn bad_accreditations_are_refused_and_nothing_is_written() {
         "nothing was written"
     );
 }
+
+/// A client proves an accreditation from the log: it rebuilds the log entry from the served
+/// accreditation and checks its inclusion against a verified checkpoint.
+#[tokio::test]
+async fn an_accreditation_is_provable_from_the_log() {
+    use credence_registry::log::{self, Entry, LogHash};
+    let backend = crate::support::sqlite().await;
+    let (root, agency) = (Party::new(), Party::new());
+    let app = setup(backend.store.clone(), &root, &[&agency]).await;
+    let recorded = post(
+        &app,
+        "/registry/accreditations",
+        root.accredit(&agency, &[LICENCE], false, (0, 10)),
+    )
+    .await
+    .body;
+    let (id, jws, index) = (
+        recorded["id"].as_str().unwrap(),
+        recorded["jws"].as_str().unwrap(),
+        recorded["logIndex"].as_u64().unwrap(),
+    );
+    let leaf = log::leaf_hash(
+        &Entry::Accreditation {
+            id: id.to_owned(),
+            jws: jws.to_owned(),
+        }
+        .to_bytes(),
+    );
+    let note = get(&app, "/registry/log/checkpoint")
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let checkpoint = log::verify_checkpoint(&note, test_signer().verifier_key()).unwrap();
+    let proof = get(
+        &app,
+        &format!(
+            "/registry/log/proof/inclusion?index={index}&size={}",
+            checkpoint.size
+        ),
+    )
+    .await
+    .body;
+    let path: Vec<LogHash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| log::hash_from_base64(h.as_str().unwrap()).unwrap())
+        .collect();
+    log::check_inclusion(&path, checkpoint.size, checkpoint.root, index, leaf).unwrap();
+    // A served accreditation that differs from what was logged would not verify.
+    let altered = log::leaf_hash(
+        &Entry::Accreditation {
+            id: id.to_owned(),
+            jws: format!("{jws}x"),
+        }
+        .to_bytes(),
+    );
+    assert!(log::check_inclusion(&path, checkpoint.size, checkpoint.root, index, altered).is_err());
+}
