@@ -29,7 +29,8 @@
 //!   other is used as it is. Skipped with a notice if unreachable.
 //! * `CREDENCE_LOG_BENCH_PROOF_DB`: the 1,000,000-leaf SQLite log, default
 //!   `target/bench-data/log-bench/proofs-1m.db` (a copy of `did-100000x10.db`, which
-//!   `examples/seed.rs` writes; see BENCHMARKS-log.md). Only read. Skipped if missing.
+//!   `examples/seed.rs` writes; see BENCHMARKS-log.md). Opening it applies pending migrations;
+//!   the benchmarks only read. Skipped if missing.
 //!
 //! SQLite writes go to a fresh file in a temporary directory under `target/bench-data` (a real
 //! disk: `synchronous = FULL` fsyncs must cost what they cost). Under `cargo test --benches`
