@@ -6,8 +6,9 @@
 #   SIZES=1000000 OPS_PER_DID=1 scripts/load.sh   # 1,000,000 DIDs of one operation each
 #
 # For each size: build (release), seed target/bench-data/did-<N>x<OPS>.db and its .dids.txt
-# unless they exist (examples/seed.rs), start `credence serve` on the file, warm up, run wrk with
-# latency percentiles, stop the server, print the results. The server and wrk share the machine.
+# unless they exist (examples/seed.rs), read the file once (warm page cache), start
+# `credence serve` on it, warm up with wrk, run wrk with latency percentiles, stop the server,
+# print the results. The server and wrk share the machine.
 #
 # Environment: SIZES, OPS_PER_DID (10), DURATION (30s), WARMUP (5s), CONNECTIONS ("16 64",
 # one wrk run per value), THREADS (2, wrk threads), PORT (18080), SKIP_BUILD (set: use the
@@ -89,6 +90,10 @@ for n in "${sizes[@]}"; do
     echo "== $n DIDs x $ops operations: $db"
     target/release/examples/seed --dids "$n" --ops-per-did "$ops" --db "$db"
 
+    # Read the file once so the run starts from a warm OS page cache (this VM's kernel also
+    # reclaims idle page cache on its own, so a data set not touched for a while is cold).
+    cat "$db" >/dev/null
+
     # The checkpoint key belongs with the database (the server checks it against the log).
     RUST_LOG=warn target/release/credence serve \
         --database-url "sqlite://$db" \
@@ -111,12 +116,14 @@ for n in "${sizes[@]}"; do
         DIDS_FILE="$dids" wrk -t"$threads" -c"$c" -d"$warmup" \
             -s "$work/random-did.lua" "http://127.0.0.1:$port" >/dev/null
         ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+        disk_before=$(awk '/^read_bytes/ {print $2}' "/proc/$server_pid/io")
         DIDS_FILE="$dids" wrk -t"$threads" -c"$c" -d"$duration" --latency \
             -s "$work/random-did.lua" "http://127.0.0.1:$port" | tee "$work/wrk.out"
         ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+        disk_after=$(awk '/^read_bytes/ {print $2}' "/proc/$server_pid/io")
         server_cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" \
             'BEGIN {printf "%.1f", t / hz}')
-        summary+=("$n DIDs x $ops ops, $c conns: $(grep '^RESULT' "$work/wrk.out" | cut -d' ' -f2-) server_cpu_s=$server_cpu")
+        summary+=("$n DIDs x $ops ops, $c conns: $(grep '^RESULT' "$work/wrk.out" | cut -d' ' -f2-) server_cpu_s=$server_cpu server_disk_read_mib=$(((disk_after - disk_before) >> 20))")
     done
 
     kill -TERM "$server_pid"
@@ -125,5 +132,6 @@ for n in "${sizes[@]}"; do
 done
 
 echo
-echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, wrk -t$threads -d$duration (server_cpu_s: server CPU time during the run)"
+echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, wrk -t$threads -d$duration"
+echo "   (server_cpu_s, server_disk_read_mib: the server's CPU time and storage reads during the run)"
 printf '%s\n' "${summary[@]}"
