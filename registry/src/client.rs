@@ -139,36 +139,18 @@ impl RegistryClient {
 
     /// Publishes a signed schema submission (compact JWS); returns the published schema.
     pub async fn publish_schema(&self, jws: &str) -> Result<Value, Error> {
-        self.send(
-            self.http
-                .post(self.url("schemas")?)
-                .header(reqwest::header::CONTENT_TYPE, "application/jose")
-                .body(jws.to_owned()),
-        )
-        .await
+        self.post_jws(self.url("schemas")?, jws).await
     }
 
     /// Records a signed accreditation (compact JWS).
     pub async fn accredit(&self, jws: &str) -> Result<Value, Error> {
-        self.send(
-            self.http
-                .post(self.url("accreditations")?)
-                .header(reqwest::header::CONTENT_TYPE, "application/jose")
-                .body(jws.to_owned()),
-        )
-        .await
+        self.post_jws(self.url("accreditations")?, jws).await
     }
 
     /// Revokes accreditation `id` with a revocation signed by its accreditor.
     pub async fn revoke_accreditation(&self, id: &str, jws: &str) -> Result<Value, Error> {
         let url = self.url(&format!("accreditations/{id}/revoke"))?;
-        self.send(
-            self.http
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/jose")
-                .body(jws.to_owned()),
-        )
-        .await
+        self.post_jws(url, jws).await
     }
 
     /// A DID's accreditations, or (with `credential_type`) whether it may issue that type now.
@@ -183,13 +165,7 @@ impl RegistryClient {
 
     /// Publishes a signed status list version.
     pub async fn publish_status_list(&self, jws: &str) -> Result<Value, Error> {
-        self.send(
-            self.http
-                .post(self.url("status-lists")?)
-                .header(reqwest::header::CONTENT_TYPE, "application/jose")
-                .body(jws.to_owned()),
-        )
-        .await
+        self.post_jws(self.url("status-lists")?, jws).await
     }
 
     /// A published schema by id.
@@ -276,6 +252,16 @@ impl RegistryClient {
                 "registry answered {status} to {path}"
             ))),
         }
+    }
+
+    /// POSTs a compact JWS (every signed submission to the registry travels this way).
+    async fn post_jws(&self, url: Url, jws: &str) -> Result<Value, Error> {
+        let request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/jose")
+            .body(jws.to_owned());
+        self.send(request).await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {

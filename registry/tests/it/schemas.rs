@@ -173,17 +173,7 @@ async fn bad_schema_submissions_are_refused_and_nothing_is_written() {
     let backend = crate::support::sqlite().await;
     let anchor = Owner::new(KeyType::Ed25519);
     let did = ops::did_for_genesis(&anchor.genesis()).to_string();
-    let app = app(
-        backend.store.clone(),
-        AppOptions {
-            registry_prefix: "/registry",
-            limits: WriteLimits::default(),
-            web: Default::default(),
-            log_signer: test_signer(),
-            witnesses: Vec::new(),
-            trust_anchors: vec![did.parse().unwrap()],
-        },
-    );
+    let app = crate::support::app_with_anchors(backend.store.clone(), &[&did]);
     post_op(&app, "/registry/dids", &anchor.genesis()).await;
     let size = backend.store.log_size().await.unwrap();
     let vct = "https://credence.example/vct/test";
@@ -286,17 +276,7 @@ async fn the_shipped_example_schemas_publish() {
     let backend = crate::support::sqlite().await;
     let anchor = Owner::new(KeyType::Ed25519);
     let did = ops::did_for_genesis(&anchor.genesis()).to_string();
-    let app = app(
-        backend.store.clone(),
-        AppOptions {
-            registry_prefix: "/registry",
-            limits: WriteLimits::default(),
-            web: Default::default(),
-            log_signer: test_signer(),
-            witnesses: Vec::new(),
-            trust_anchors: vec![did.parse().unwrap()],
-        },
-    );
+    let app = crate::support::app_with_anchors(backend.store.clone(), &[&did]);
     post_op(&app, "/registry/dids", &anchor.genesis()).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/schemas");
     let mut published = 0;

@@ -228,3 +228,21 @@ pub(crate) async fn serve_on_loopback(app: axum::Router) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{address}")
 }
+
+/// The all-in-one app with `anchors` as trust anchors.
+pub(crate) fn app_with_anchors(store: Arc<dyn DidStore>, anchors: &[&str]) -> axum::Router {
+    app(
+        store,
+        AppOptions {
+            registry_prefix: "/registry",
+            limits: WriteLimits::default(),
+            web: Default::default(),
+            log_signer: test_signer(),
+            witnesses: Vec::new(),
+            trust_anchors: anchors
+                .iter()
+                .map(|did| did.parse().expect("anchor DID"))
+                .collect(),
+        },
+    )
+}

@@ -5,8 +5,6 @@
 use chrono::{Duration, Utc};
 use credence_registry::keys::KeyType;
 use credence_registry::ops;
-use credence_registry::store::WriteLimits;
-use credence_registry::{AppOptions, app};
 use serde_json::{Value, json};
 
 use crate::support::{Owner, assert_problem, backends, get, post, post_op, test_signer};
@@ -57,17 +55,7 @@ async fn setup(
     root: &Party,
     others: &[&Party],
 ) -> axum::Router {
-    let app = app(
-        store,
-        AppOptions {
-            registry_prefix: "/registry",
-            limits: WriteLimits::default(),
-            web: Default::default(),
-            log_signer: test_signer(),
-            witnesses: Vec::new(),
-            trust_anchors: vec![root.did.parse().unwrap()],
-        },
-    );
+    let app = crate::support::app_with_anchors(store, &[&root.did]);
     for party in std::iter::once(root).chain(others.iter().copied()) {
         assert_eq!(
             post_op(&app, "/registry/dids", &party.owner.genesis())
