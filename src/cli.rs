@@ -615,11 +615,8 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             let did = Did::parse(&did).map_err(Error::from)?;
             let version = match (version_id, version_time) {
                 (Some(id), _) => VersionSelector::Id(id),
-                (None, Some(time)) => VersionSelector::Time(
-                    chrono::DateTime::parse_from_rfc3339(&time)
-                        .map_err(|e| Error::InvalidDid(format!("--version-time {time:?}: {e}")))?
-                        .with_timezone(&chrono::Utc),
-                ),
+                (None, Some(time)) => VersionSelector::at_time(&time)
+                    .map_err(|e| Error::InvalidDid(format!("--version-time {e}")))?,
                 (None, None) => VersionSelector::Latest,
             };
             let client = RegistryClient::new(&registry.registry)?;

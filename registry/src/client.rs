@@ -87,8 +87,8 @@ impl RegistryClient {
         parse_resolution(&response)
     }
 
-    /// Resolves a DID through the registry's DID Resolution endpoint.
-    pub async fn resolve(&self, did: &Did, version: &VersionSelector) -> Result<Resolution, Error> {
+    /// `1.0/identifiers/{did}` with the DID parameters that select `version`.
+    fn resolution_url(&self, did: &Did, version: &VersionSelector) -> Result<Url, Error> {
         let mut url = self.url(&format!("1.0/identifiers/{did}"))?;
         match version {
             VersionSelector::Latest => {}
@@ -100,6 +100,12 @@ impl RegistryClient {
                     .append_pair("versionTime", &timestamp(*at));
             }
         }
+        Ok(url)
+    }
+
+    /// Resolves a DID through the registry's DID Resolution endpoint.
+    pub async fn resolve(&self, did: &Did, version: &VersionSelector) -> Result<Resolution, Error> {
+        let url = self.resolution_url(did, version)?;
         let response = self.send(self.http.get(url)).await?;
         parse_resolution(&response)
     }
@@ -113,18 +119,8 @@ impl RegistryClient {
         version: &VersionSelector,
         watcher: &LogWatcher,
     ) -> Result<Resolution, Error> {
-        let mut url = self.url(&format!("1.0/identifiers/{did}"))?;
+        let mut url = self.resolution_url(did, version)?;
         url.query_pairs_mut().append_pair("proof", "true");
-        match version {
-            VersionSelector::Latest => {}
-            VersionSelector::Id(id) => {
-                url.query_pairs_mut().append_pair("versionId", id);
-            }
-            VersionSelector::Time(at) => {
-                url.query_pairs_mut()
-                    .append_pair("versionTime", &timestamp(*at));
-            }
-        }
         let body = self.send(self.http.get(url)).await?;
         let resolution = parse_resolution(&body)?;
         let proof: crate::transparency::LogProof = serde_json::from_value(

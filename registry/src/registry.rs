@@ -25,6 +25,15 @@ pub enum VersionSelector {
     Time(DateTime<Utc>),
 }
 
+impl VersionSelector {
+    /// The version current at `text`, an RFC 3339 date-time (the `versionTime` parameter).
+    pub fn at_time(text: &str) -> Result<Self, String> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| Self::Time(at.with_timezone(&Utc)))
+            .map_err(|e| format!("{text:?} is not an RFC 3339 date-time: {e}"))
+    }
+}
+
 /// DID document metadata (DID Core §7.1.3).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -242,11 +242,4 @@ fn to_published(stored: crate::store::StoredSchema) -> Result<PublishedSchema, E
         log_index: stored.log_index,
         jws: stored.jws,
     })
-}
-
-/// When a schema was published, for callers that only need the time.
-pub fn created_at(schema: &PublishedSchema) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(&schema.created)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }

@@ -6,7 +6,7 @@ use axum::extract::{Query, RawPathParams, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
+
 use serde::Deserialize;
 
 use super::{RESOLUTION_MEDIA_TYPE, RegistryState, did_from_path, resolution_body};
@@ -56,15 +56,8 @@ pub async fn resolve(
             ));
         }
         (Some(id), None) => VersionSelector::Id(id),
-        (None, Some(time)) => VersionSelector::Time(
-            DateTime::parse_from_rfc3339(&time)
-                .map_err(|e| {
-                    Error::InvalidDid(format!(
-                        "versionTime {time:?} is not an RFC 3339 date-time: {e}"
-                    ))
-                })?
-                .with_timezone(&Utc),
-        ),
+        (None, Some(time)) => VersionSelector::at_time(&time)
+            .map_err(|e| Error::InvalidDid(format!("versionTime {e}")))?,
         (None, None) => VersionSelector::Latest,
     };
     let resolution = state.resolver.resolve(&did, &version).await?;

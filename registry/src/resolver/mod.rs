@@ -111,11 +111,8 @@ impl ssi_dids_core::DIDResolver for Resolver {
             &options.parameters.version_time,
         ) {
             (Some(id), _) => VersionSelector::Id(id.clone()),
-            (None, Some(time)) => VersionSelector::Time(
-                chrono::DateTime::parse_from_rfc3339(time)
-                    .map_err(|e| E::internal(format!("versionTime {time:?}: {e}")))?
-                    .with_timezone(&chrono::Utc),
-            ),
+            (None, Some(time)) => VersionSelector::at_time(time)
+                .map_err(|e| E::internal(format!("versionTime {e}")))?,
             (None, None) => VersionSelector::Latest,
         };
         let resolution = match self.resolve(&ours, &version).await {
