@@ -134,13 +134,16 @@ enum TrustCommand {
         keys: KeysArg,
         id: String,
     },
-    /// Show a DID's accreditations, or with --type whether it may issue that type now.
+    /// Show a DID's accreditations, or with --type whether it may issue that type now (and
+    /// the chain); with --log-key, each accreditation shown is proven from the log.
     Show {
         #[command(flatten)]
         registry: RegistryArg,
         did: String,
         #[arg(long = "type")]
         credential_type: Option<String>,
+        #[command(flatten)]
+        proof: LogProofArgs,
     },
 }
 
@@ -161,13 +164,16 @@ enum StatusCommand {
         #[arg(long = "set")]
         set: Vec<u64>,
     },
-    /// Fetch the status list at URL, verify its issuer's signature, print entry INDEX's status.
+    /// Fetch the status list at URL, verify its issuer's signature, print entry INDEX's status;
+    /// with --log-key, also prove the version served is the one the registry logged.
     Show {
         #[command(flatten)]
         registry: RegistryArg,
         url: String,
         #[arg(long)]
         index: u64,
+        #[command(flatten)]
+        proof: LogProofArgs,
     },
 }
 
@@ -183,11 +189,13 @@ enum SchemaCommand {
         /// JSON file with "schema" (JSON Schema 2020-12) and "typeMetadata" (SD-JWT VC).
         file: std::path::PathBuf,
     },
-    /// Print a published schema.
+    /// Print a published schema; with --log-key, proven from the log.
     Show {
         #[command(flatten)]
         registry: RegistryArg,
         id: String,
+        #[command(flatten)]
+        proof: LogProofArgs,
     },
 }
 
@@ -305,17 +313,58 @@ enum DidCommand {
         /// Resolve the version current at this RFC 3339 time.
         #[arg(long, conflicts_with = "version_id")]
         version_time: Option<String>,
-        /// The registry log's verifier key: when given, did:credence answers must carry a log
-        /// proof that verifies against a checkpoint signed by this key.
-        #[arg(long, env = "CREDENCE_LOG_KEY")]
-        log_key: Option<String>,
-        /// Verifier key of a witness whose cosignature counts (repeatable).
-        #[arg(long = "witness-key")]
-        witness_keys: Vec<String>,
-        /// How many of the --witness-key witnesses must have cosigned.
-        #[arg(long, default_value_t = 0)]
-        min_witnesses: usize,
+        #[command(flatten)]
+        proof: LogProofArgs,
     },
+}
+
+/// Demanding log proofs: with `--log-key`, what is shown must be proven to be in the registry's
+/// log under a checkpoint signed by that key (and cosigned by enough witnesses).
+#[derive(Debug, clap::Args)]
+struct LogProofArgs {
+    /// The registry log's verifier key (<origin>+<id>+<base64>, from GET /registry/log/key);
+    /// when given, what is shown is proven to be in the log, or the command fails.
+    #[arg(long, env = "CREDENCE_LOG_KEY")]
+    log_key: Option<String>,
+    /// Verifier key of a witness whose cosignature counts (repeatable).
+    #[arg(long = "witness-key")]
+    witness_keys: Vec<String>,
+    /// How many of the --witness-key witnesses must have cosigned.
+    #[arg(long, default_value_t = 0)]
+    min_witnesses: usize,
+}
+
+impl LogProofArgs {
+    fn watcher(self) -> Option<std::sync::Arc<credence_registry::client::LogWatcher>> {
+        self.log_key.map(|key| {
+            std::sync::Arc::new(credence_registry::client::LogWatcher::new(
+                &key,
+                self.witness_keys,
+                self.min_witnesses,
+            ))
+        })
+    }
+}
+
+/// Proves that each served item is the log entry at its `logIndex` (when a watcher is given)
+/// and adds `"logProof": {"index", "treeSize"}` to it.
+async fn prove_items<T: serde::de::DeserializeOwned>(
+    client: &RegistryClient,
+    watcher: Option<&credence_registry::client::LogWatcher>,
+    items: &mut [serde_json::Value],
+    entry: impl Fn(&T) -> (credence_registry::log::Entry, u64),
+) -> Result<(), CommandError> {
+    let Some(watcher) = watcher else {
+        return Ok(());
+    };
+    for item in items {
+        let view: T = serde_json::from_value(item.clone())
+            .map_err(|e| Error::Upstream(format!("registry answer: {e}")))?;
+        let (entry, index) = entry(&view);
+        let checkpoint = client.prove_entry(&entry, index, watcher).await?;
+        item["logProof"] = serde_json::json!({"index": index, "treeSize": checkpoint.size});
+    }
+    Ok(())
 }
 
 fn parse_service(text: &str) -> Result<ServiceSpec, String> {
@@ -608,9 +657,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             registry,
             version_id,
             version_time,
-            log_key,
-            witness_keys,
-            min_witnesses,
+            proof,
         } => {
             let did = Did::parse(&did).map_err(Error::from)?;
             let version = match (version_id, version_time) {
@@ -620,15 +667,8 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                 (None, None) => VersionSelector::Latest,
             };
             let client = RegistryClient::new(&registry.registry)?;
-            let source = match log_key {
-                Some(key) => CredenceSource::VerifiedRemote(
-                    client,
-                    std::sync::Arc::new(credence_registry::client::LogWatcher::new(
-                        &key,
-                        witness_keys,
-                        min_witnesses,
-                    )),
-                ),
+            let source = match proof.watcher() {
+                Some(watcher) => CredenceSource::VerifiedRemote(client, watcher),
                 None => CredenceSource::Remote(client),
             };
             let resolver = Resolver::new(source, WebResolverConfig::default());
@@ -801,9 +841,23 @@ async fn schema_action(command: SchemaCommand) -> Result<(), CommandError> {
             let published = client.publish_schema(&jws).await?;
             print_line(published["id"].as_str().unwrap_or_default());
         }
-        SchemaCommand::Show { registry, id } => {
+        SchemaCommand::Show {
+            registry,
+            id,
+            proof,
+        } => {
             let client = RegistryClient::new(&registry.registry)?;
-            print_json(&client.schema(&id).await?);
+            let mut shown = [client.schema(&id).await?];
+            prove_items(
+                &client,
+                proof.watcher().as_deref(),
+                &mut shown,
+                |view: &credence_registry::schemas::PublishedSchema| {
+                    (view.log_entry(), view.log_index)
+                },
+            )
+            .await?;
+            print_json(&shown[0]);
         }
     }
     Ok(())
@@ -875,22 +929,41 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
             registry,
             did,
             credential_type,
+            proof,
         } => {
             let client = RegistryClient::new(&registry.registry)?;
             let did = Did::parse(&did).map_err(Error::from)?;
-            print_json(&client.issuer(&did, credential_type.as_deref()).await?);
+            let mut answer = client.issuer(&did, credential_type.as_deref()).await?;
+            let list = if credential_type.is_some() {
+                "chain"
+            } else {
+                "accreditations"
+            };
+            if let Some(items) = answer.get_mut(list).and_then(|v| v.as_array_mut()) {
+                prove_items(
+                    &client,
+                    proof.watcher().as_deref(),
+                    items,
+                    |view: &credence_registry::trust::AccreditationView| {
+                        (view.log_entry(), view.log_index)
+                    },
+                )
+                .await?;
+            }
+            print_json(&answer);
         }
     }
     Ok(())
 }
 
 async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
-    let (registry, url, index) = match command {
+    let (registry, url, index, proof) = match command {
         StatusCommand::Show {
             registry,
             url,
             index,
-        } => (registry, url, index),
+            proof,
+        } => (registry, url, index, proof),
         StatusCommand::Publish {
             registry,
             keys,
@@ -933,9 +1006,10 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
             return Ok(());
         }
     };
-    let response = reqwest_get(&url).await?;
+    let (response, log_index) = reqwest_get(&url).await?;
+    let client = RegistryClient::new(&registry.registry)?;
     let resolver = Resolver::new(
-        CredenceSource::Remote(RegistryClient::new(&registry.registry)?),
+        CredenceSource::Remote(client.clone()),
         WebResolverConfig::default(),
     );
     let signed = credence_registry::signed::verify(&resolver, &response, "assertionMethod").await?;
@@ -957,7 +1031,7 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
             claims.list.len()
         ))
     })?;
-    print_json(&serde_json::json!({
+    let mut shown = serde_json::json!({
         "list": claims.uri,
         "issuer": claims.issuer,
         "issued": claims.issued,
@@ -965,12 +1039,27 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
         "bitsPerEntry": claims.list.bits,
         "index": index,
         "status": status,
-    }));
+    });
+    if let Some(watcher) = proof.watcher() {
+        let log_index = log_index.ok_or_else(|| {
+            Error::LogVerification(format!("{url} did not say where the list is logged"))
+        })?;
+        let entry = credence_registry::log::Entry::StatusList {
+            key: credence_registry::status::list_key(&claims.uri),
+            uri: claims.uri.clone(),
+            issuer: claims.issuer.clone(),
+            jws: response.trim().to_owned(),
+        };
+        let checkpoint = client.prove_entry(&entry, log_index, &watcher).await?;
+        shown["logProof"] = serde_json::json!({"index": log_index, "treeSize": checkpoint.size});
+    }
+    print_json(&shown);
     Ok(())
 }
 
-/// Fetches a URL's body as text (status lists are compact JWS).
-async fn reqwest_get(url: &str) -> Result<String, CommandError> {
+/// Fetches a URL's body as text (status lists are compact JWS), with the log index the
+/// registry states for it (`Credence-Log-Index`), if any.
+async fn reqwest_get(url: &str) -> Result<(String, Option<u64>), CommandError> {
     let client = credence_registry::client::plain_http_client()
         .map_err(|e| CommandError::Other(anyhow::anyhow!("{e}")))?;
     let response = client
@@ -979,6 +1068,10 @@ async fn reqwest_get(url: &str) -> Result<String, CommandError> {
         .await
         .map_err(|e| CommandError::Other(anyhow::anyhow!("fetching {url}: {e}")))?;
     let status = response.status();
+    let log_index = response
+        .headers()
+        .get(credence_registry::status::LOG_INDEX_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
     let text = response
         .text()
         .await
@@ -988,5 +1081,5 @@ async fn reqwest_get(url: &str) -> Result<String, CommandError> {
             "{url} answered {status}: {text}"
         )));
     }
-    Ok(text)
+    Ok((text, log_index))
 }

@@ -133,6 +133,38 @@ impl RegistryClient {
         Ok(resolution)
     }
 
+    /// Proves that `entry` is entry `index` of the registry's log: takes the latest checkpoint
+    /// through `watcher` (signature, witnesses, extends what was seen before), fetches an
+    /// inclusion proof and checks it against the entry's leaf hash. Returns the checkpoint the
+    /// proof holds under.
+    pub async fn prove_entry(
+        &self,
+        entry: &crate::log::Entry,
+        index: u64,
+        watcher: &LogWatcher,
+    ) -> Result<crate::log::VerifiedCheckpoint, Error> {
+        let fail = |e: crate::log::LogError| Error::LogVerification(e.to_string());
+        let checkpoint = watcher.accept(&self.checkpoint().await?, self).await?;
+        if index >= checkpoint.size {
+            return Err(Error::LogVerification(format!(
+                "entry {index} is not yet under the latest checkpoint ({} entries); try again \
+                 after the next one",
+                checkpoint.size
+            )));
+        }
+        let proof = self.inclusion(index, checkpoint.size).await?;
+        let path = proof
+            .proof
+            .iter()
+            .map(|h| crate::log::hash_from_base64(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        let leaf = crate::log::leaf_hash(&entry.to_bytes());
+        crate::log::check_inclusion(&path, checkpoint.size, checkpoint.root, index, leaf)
+            .map_err(fail)?;
+        Ok(checkpoint)
+    }
+
     /// Publishes a signed schema submission (compact JWS); returns the published schema.
     pub async fn publish_schema(&self, jws: &str) -> Result<Value, Error> {
         self.post_jws(self.url("schemas")?, jws).await

@@ -7,6 +7,7 @@
 //! ARCHITECTURE.md for the map and the invariants.
 
 pub mod audit;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod did;
@@ -68,17 +69,17 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         options.log_signer,
         options.witnesses,
     ));
-    let schemas = Arc::new(schemas::SchemaRegistry::new(
-        store.clone(),
-        resolver.clone(),
-        options.trust_anchors.clone(),
-    ));
-    let status = Arc::new(status::StatusLists::new(store.clone(), resolver.clone()));
     let trust = Arc::new(trust::TrustRegistry::new(
         store.clone(),
         resolver.clone(),
         options.trust_anchors,
     ));
+    let schemas = Arc::new(schemas::SchemaRegistry::new(
+        store.clone(),
+        resolver.clone(),
+        trust.clone(),
+    ));
+    let status = Arc::new(status::StatusLists::new(store.clone(), resolver.clone()));
     let registry_routes = http::router(RegistryState {
         registry,
         schemas,

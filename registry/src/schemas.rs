@@ -4,9 +4,10 @@
 //! log entry.
 //!
 //! A publication is a compact JWS by the publisher's DID (`assertionMethod`) over
-//! `{"schema": ..., "typeMetadata": ...}`. Today only configured trust anchors may publish;
-//! accredited issuers will be allowed once the trust registry exists. The first publisher of a
-//! `vct` owns it: later versions of that type must come from the same DID.
+//! `{"schema": ..., "typeMetadata": ...}`. The registry's trust anchors may publish any type;
+//! an issuer may publish a type it is accredited to issue (now, through a chain to an anchor).
+//! The first publisher of a `vct` owns it: later versions of that type must come from the same
+//! DID.
 //!
 //! No HTTP and no SQL here.
 
@@ -21,6 +22,7 @@ use crate::did::Did;
 use crate::error::Error;
 use crate::resolver::Resolver;
 use crate::store::{DidStore, NewSchema, StoreError};
+use crate::trust::TrustRegistry;
 
 /// Largest canonical `{"schema", "typeMetadata"}` accepted.
 pub const MAX_SCHEMA_BYTES: usize = 32 * 1024;
@@ -41,6 +43,19 @@ pub struct PublishedSchema {
     pub jws: String,
 }
 
+impl PublishedSchema {
+    /// The log entry that recorded it, rebuilt from what is served (see
+    /// `RegistryClient::prove_entry`).
+    pub fn log_entry(&self) -> crate::log::Entry {
+        crate::log::Entry::Schema {
+            id: self.id.clone(),
+            vct: self.vct.clone(),
+            publisher: self.publisher.clone(),
+            jws: self.jws.clone(),
+        }
+    }
+}
+
 /// The payload a publisher signs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -54,23 +69,27 @@ struct Submission {
 pub struct SchemaRegistry {
     store: Arc<dyn DidStore>,
     resolver: Arc<Resolver>,
-    anchors: Arc<Vec<Did>>,
+    trust: Arc<TrustRegistry>,
 }
 
 impl std::fmt::Debug for SchemaRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SchemaRegistry")
-            .field("anchors", &self.anchors)
+            .field("trust", &self.trust)
             .finish_non_exhaustive()
     }
 }
 
 impl SchemaRegistry {
-    pub fn new(store: Arc<dyn DidStore>, resolver: Arc<Resolver>, anchors: Vec<Did>) -> Self {
+    pub fn new(
+        store: Arc<dyn DidStore>,
+        resolver: Arc<Resolver>,
+        trust: Arc<TrustRegistry>,
+    ) -> Self {
         Self {
             store,
             resolver,
-            anchors: Arc::new(anchors),
+            trust,
         }
     }
 
@@ -78,13 +97,16 @@ impl SchemaRegistry {
     /// identical content is idempotent and writes nothing).
     pub async fn publish(&self, jws: &str) -> Result<(PublishedSchema, bool), Error> {
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
-        if !self.anchors.contains(&signed.did) {
-            return Err(Error::Forbidden(format!(
-                "{} may not publish schemas: only the registry's trust anchors may (accredited issuers later)",
-                signed.did
-            )));
-        }
         let (id, vct, content) = check_submission(signed.payload)?;
+        if !self.trust.is_anchor(&signed.did) {
+            if let Err(reason) = self.trust.check_authorized_now(&signed.did, &vct).await? {
+                return Err(Error::Forbidden(format!(
+                    "{} may not publish a schema for {vct}: only the registry's trust anchors \
+                     and issuers accredited for the type may ({reason})",
+                    signed.did
+                )));
+            }
+        }
         if let Some(existing) = self.store.schema(&id).await? {
             return Ok((to_published(existing)?, false));
         }

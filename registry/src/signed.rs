@@ -3,9 +3,16 @@
 //! `Resolver`), finding that method, checking it is authorized for the purpose asked (e.g.
 //! `assertionMethod`), and checking the signature strictly (`keys`).
 //!
-//! Used for everything a party publishes to the registry besides DID operations: schemas now,
-//! status lists and accreditations next.
+//! Used for everything a party publishes to the registry besides DID operations: schemas,
+//! status lists and accreditations.
+//!
+//! A payload that says when it was signed (a status list's `iat`, an accreditation's
+//! `validFrom`) is also checked against the signer's DID document *as it was then*
+//! ([`check_authorized_at`]): the key must be authorized now (a key rotated out cannot sign
+//! anything more) and must already have been authorized at that time (a key cannot vouch for a
+//! time before it was added).
 
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::did::Did;
@@ -20,8 +27,13 @@ pub struct SignedByDid {
     pub did: Did,
     /// The full DID URL of the verification method that signed.
     pub kid: String,
+    /// The key that verified the signature.
+    pub key: PublicKey,
     pub payload: Value,
 }
+
+/// How far in the future a signing time may lie (clock skew between signer and registry).
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 /// Verifies `compact` as signed by a key the signer's DID document lists under `purpose`
 /// (a verification relationship such as `assertionMethod`).
@@ -48,7 +60,7 @@ pub async fn verify(
         .and_then(Value::as_str)
         .ok_or_else(|| bad("JWS header has no kid".into()))?
         .to_owned();
-    let (did_text, fragment) = kid
+    let (did_text, _) = kid
         .split_once('#')
         .ok_or_else(|| bad(format!("kid {kid:?} must be a DID URL with a fragment")))?;
     let did = Did::parse(did_text)?;
@@ -59,7 +71,69 @@ pub async fn verify(
         }
         Err(other) => return Err(other),
     };
-    let document = &resolution.document;
+    let key = authorized_key(&resolution.document, &did, &kid, purpose)?;
+    key.verify_jws(compact.trim(), None)
+        .map_err(|e| bad(e.to_string()))?;
+    let payload = crate::json::parse_strict(
+        &decode_b64url(payload_b64).map_err(|e| bad(format!("JWS payload: {e}")))?,
+    )?;
+    Ok(SignedByDid {
+        did,
+        kid,
+        key,
+        payload,
+    })
+}
+
+/// Checks that the key that made `signed` was already authorized for `purpose` at `at`, the
+/// time the payload says it was signed, and that `at` is not in the future. [`verify`] has
+/// checked it is authorized now. DIDs without history (did:key, did:jwk, did:web) have one
+/// document, so only the time is checked for them.
+pub async fn check_authorized_at(
+    resolver: &Resolver,
+    signed: &SignedByDid,
+    purpose: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    if at > Utc::now() + MAX_CLOCK_SKEW {
+        return Err(Error::Forbidden(format!(
+            "the payload says it was signed at {at}, in the future: not yet valid"
+        )));
+    }
+    if signed.did.method() != crate::ops::METHOD {
+        return Ok(());
+    }
+    let then = match resolver
+        .resolve(&signed.did, &VersionSelector::Time(at))
+        .await
+    {
+        Ok(resolution) => resolution,
+        Err(Error::VersionNotFound(_) | Error::NotFound(_)) => {
+            return Err(Error::Forbidden(format!(
+                "{} did not exist at {at}, when the payload says it was signed",
+                signed.did
+            )));
+        }
+        Err(other) => return Err(other),
+    };
+    match authorized_key(&then.document, &signed.did, &signed.kid, purpose) {
+        Ok(key) if key == signed.key => Ok(()),
+        _ => Err(Error::Forbidden(format!(
+            "{} was not yet authorized for {purpose} at {at}, when the payload says it was \
+             signed (the key was added to {} later)",
+            signed.kid, signed.did
+        ))),
+    }
+}
+
+/// The public key of verification method `kid` if `document` lists it under `purpose`.
+fn authorized_key(
+    document: &Value,
+    did: &Did,
+    kid: &str,
+    purpose: &str,
+) -> Result<PublicKey, Error> {
+    let fragment = kid.split_once('#').map_or("", |(_, fragment)| fragment);
     let matches = |id: &str| id == kid || id == format!("#{fragment}");
     let authorized = document
         .get(purpose)
@@ -79,20 +153,14 @@ pub async fn verify(
                 .find(|m| m.get("id").and_then(Value::as_str).is_some_and(matches))
         })
         .ok_or_else(|| Error::Forbidden(format!("{kid} is not a verification method of {did}")))?;
-    let key = match (
+    match (
         method.get("publicKeyMultibase").and_then(Value::as_str),
         method.get("publicKeyJwk"),
     ) {
-        (Some(multibase), _) => PublicKey::from_multikey(multibase)?,
-        (None, Some(jwk)) => PublicKey::from_jwk(jwk)?,
-        (None, None) => return Err(Error::Forbidden(format!("{kid} has no public key"))),
-    };
-    key.verify_jws(compact.trim(), None)
-        .map_err(|e| bad(e.to_string()))?;
-    let payload = crate::json::parse_strict(
-        &decode_b64url(payload_b64).map_err(|e| bad(format!("JWS payload: {e}")))?,
-    )?;
-    Ok(SignedByDid { did, kid, payload })
+        (Some(multibase), _) => Ok(PublicKey::from_multikey(multibase)?),
+        (None, Some(jwk)) => Ok(PublicKey::from_jwk(jwk)?),
+        (None, None) => Err(Error::Forbidden(format!("{kid} has no public key"))),
+    }
 }
 
 /// Signs `payload` as a compact JWS with `key`, naming `kid` (a DID URL).

@@ -3,7 +3,7 @@
 //! registry checks them and serves them at stable URLs, every version logged.
 //!
 //! A version is accepted only if it is signed by a key the issuer's DID document lists under
-//! `assertionMethod`, names that issuer, is newer than the version it replaces, and decodes to
+//! `assertionMethod` both now and at the list's issuance time, names that issuer, is newer than the version it replaces, and decodes to
 //! at least `MIN_ENTRIES` entries (herd privacy) without inflating past `MAX_DECODED_BYTES`
 //! (decompression bombs are cut off while inflating, not after).
 //!
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use crate::cache::{FreshCache, SHARED_STORE_STALENESS};
 use crate::did::Did;
 use crate::error::Error;
 use crate::resolver::Resolver;
@@ -31,6 +32,9 @@ use crate::store::{DidStore, NewStatusList, StoreError, StoredStatusList};
 pub const MIN_ENTRIES: u64 = 131_072;
 /// Most bytes a list may inflate to (2^24 entries of 8 bits).
 pub const MAX_DECODED_BYTES: u64 = 16 * 1024 * 1024;
+/// Response header naming the log index of the version served, so a client can prove it
+/// (`RegistryClient::prove_entry` with `StatusListVersion::log_entry`).
+pub const LOG_INDEX_HEADER: &str = "credence-log-index";
 /// Cache lifetime when the list names no `ttl`, in seconds.
 pub const DEFAULT_TTL_SECONDS: u64 = 300;
 
@@ -127,6 +131,19 @@ pub struct StatusListVersion {
     pub ttl_seconds: u64,
     pub log_index: u64,
     pub jws: String,
+}
+
+impl StatusListVersion {
+    /// The log entry that recorded this version, rebuilt from what is served (see
+    /// `RegistryClient::prove_entry`).
+    pub fn log_entry(&self) -> crate::log::Entry {
+        crate::log::Entry::StatusList {
+            key: self.key.clone(),
+            uri: self.uri.clone(),
+            issuer: self.issuer.clone(),
+            jws: self.jws.clone(),
+        }
+    }
 }
 
 /// The stable key of a list URI.
@@ -275,12 +292,19 @@ fn inflate(decoder: impl std::io::Read) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// The status list service.
+/// The status list service. Reads are served from memory: the latest version of a list for up
+/// to `cache::SHARED_STORE_STALENESS` (a publication through this process replaces it at
+/// once), pinned versions until evicted (they never change).
 #[derive(Clone)]
 pub struct StatusLists {
     store: Arc<dyn DidStore>,
     resolver: Arc<Resolver>,
+    latest: Arc<FreshCache<String, StatusListVersion>>,
+    pinned: Arc<FreshCache<(String, i64), StatusListVersion>>,
 }
+
+/// Lists (and pinned versions) kept in memory.
+const CACHED_LISTS: usize = 4096;
 
 impl std::fmt::Debug for StatusLists {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -290,11 +314,16 @@ impl std::fmt::Debug for StatusLists {
 
 impl StatusLists {
     pub fn new(store: Arc<dyn DidStore>, resolver: Arc<Resolver>) -> Self {
-        Self { store, resolver }
+        Self {
+            store,
+            resolver,
+            latest: Arc::new(FreshCache::new(CACHED_LISTS, Some(SHARED_STORE_STALENESS))),
+            pinned: Arc::new(FreshCache::new(CACHED_LISTS, None)),
+        }
     }
 
     /// Accepts a new version of a status list.
-    pub async fn publish(&self, jws: &str) -> Result<StatusListVersion, Error> {
+    pub async fn publish(&self, jws: &str) -> Result<Arc<StatusListVersion>, Error> {
         let jws = jws.trim();
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let header_b64 = jws.split('.').next().unwrap_or_default();
@@ -308,6 +337,15 @@ impl StatusLists {
                 claims.issuer, signed.did
             )));
         }
+        // Signed by a key authorized now (checked by `verify`) that was already authorized
+        // when the list says it was issued, and not issued in the future.
+        crate::signed::check_authorized_at(
+            &self.resolver,
+            &signed,
+            "assertionMethod",
+            claims.issued,
+        )
+        .await?;
         if claims.list.len() < MIN_ENTRIES {
             return Err(Error::InvalidStatusList(format!(
                 "the list has {} entries; at least {MIN_ENTRIES} are required for herd privacy",
@@ -354,11 +392,31 @@ impl StatusLists {
             Err(other) => return Err(other.into()),
         }
         tracing::info!(key, uri = claims.uri, issuer = %claims.issuer, "status list published");
+        self.latest.invalidate(&key);
         self.get(&key, Some(version)).await
     }
 
     /// The latest version of a list, or a given one.
-    pub async fn get(&self, key: &str, version: Option<i64>) -> Result<StatusListVersion, Error> {
+    pub async fn get(
+        &self,
+        key: &str,
+        version: Option<i64>,
+    ) -> Result<Arc<StatusListVersion>, Error> {
+        match version {
+            None => {
+                self.latest
+                    .get_or_load(&key.to_owned(), self.load(key, None))
+                    .await
+            }
+            Some(version) => {
+                self.pinned
+                    .get_or_load(&(key.to_owned(), version), self.load(key, Some(version)))
+                    .await
+            }
+        }
+    }
+
+    async fn load(&self, key: &str, version: Option<i64>) -> Result<StatusListVersion, Error> {
         let stored = self.store.status_list(key, version).await?.ok_or_else(|| {
             Error::StatusListNotFound(format!(
                 "no status list {key:?}{}",

@@ -8,6 +8,11 @@
 //! their revocations are log entries. They never contain personal data: subjects are
 //! organisations' DIDs.
 //!
+//! An accreditation takes effect when the registry records it, or at `validFrom` if that is
+//! later: an answer about time t never depends on anything recorded after t. So an accreditor
+//! whose own accreditation was revoked cannot backdate a new one into the time it was still
+//! trusted, and a verifier asking about a past date gets the answer the registry gave then.
+//!
 //! The query "was X allowed to issue T at time t?" walks the chain back to an anchor and
 //! returns it with the log indexes that prove each link. No HTTP and no SQL here.
 
@@ -17,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::cache::{FreshCache, SHARED_STORE_STALENESS};
 use crate::did::Did;
 use crate::error::Error;
 use crate::resolver::Resolver;
@@ -62,12 +68,25 @@ pub struct AccreditationView {
     pub may_accredit: bool,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
+    /// When the registry recorded it; it takes effect at the later of this and `validFrom`.
+    pub recorded: DateTime<Utc>,
     pub log_index: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_log_index: Option<u64>,
     pub jws: String,
+}
+
+impl AccreditationView {
+    /// The log entry that recorded it, rebuilt from what is served: a client checks its
+    /// inclusion at `log_index` to prove the accreditation was logged as served.
+    pub fn log_entry(&self) -> crate::log::Entry {
+        crate::log::Entry::Accreditation {
+            id: self.id.clone(),
+            jws: self.jws.clone(),
+        }
+    }
 }
 
 /// The answer to "may `issuer` issue `credential_type` at `at`?".
@@ -90,7 +109,13 @@ pub struct TrustRegistry {
     store: Arc<dyn DidStore>,
     resolver: Arc<Resolver>,
     anchors: Arc<Vec<Did>>,
+    /// Each DID's accreditations, for chain walks: invalidated when this process records or
+    /// revokes one, at most `cache::SHARED_STORE_STALENESS` old otherwise.
+    by_subject: Arc<FreshCache<Did, Vec<AccreditationView>>>,
 }
+
+/// Subjects whose accreditations are kept in memory.
+const CACHED_SUBJECTS: usize = 16_384;
 
 impl std::fmt::Debug for TrustRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +131,10 @@ impl TrustRegistry {
             store,
             resolver,
             anchors: Arc::new(anchors),
+            by_subject: Arc::new(FreshCache::new(
+                CACHED_SUBJECTS,
+                Some(SHARED_STORE_STALENESS),
+            )),
         }
     }
 
@@ -126,11 +155,13 @@ impl TrustRegistry {
             ));
         }
         if !self.is_anchor(&signed.did) {
-            // Every listed type must be within a valid chain that lets the accreditor accredit
-            // it, and that chain's first link must cover the whole new window.
+            // Every listed type must be within a chain that lets the accreditor accredit it
+            // when the new accreditation takes effect (now, or validFrom if later), and that
+            // chain's first link must cover the whole new window.
+            let takes_effect = claims.valid_from.max(Utc::now());
             for credential_type in &claims.credential_types {
                 let chain = self
-                    .chain(&signed.did, credential_type, claims.valid_from, true)
+                    .chain(&signed.did, credential_type, takes_effect, true, true)
                     .await?
                     .map_err(|reason| {
                         Error::Forbidden(format!(
@@ -171,6 +202,7 @@ impl TrustRegistry {
             Ok(_) | Err(StoreError::AlreadyExists) => {}
             Err(other) => return Err(other.into()),
         }
+        self.by_subject.invalidate(&claims.subject);
         tracing::info!(id, subject = %claims.subject, accreditor = %signed.did, "accreditation recorded");
         self.get(&id).await
     }
@@ -214,6 +246,7 @@ impl TrustRegistry {
             }
             Err(other) => return Err(other.into()),
         }
+        self.by_subject.invalidate(&existing.subject);
         self.get(id).await
     }
 
@@ -228,13 +261,31 @@ impl TrustRegistry {
 
     /// Every accreditation naming `did`.
     pub async fn list(&self, did: &Did) -> Result<Vec<AccreditationView>, Error> {
-        Ok(self
-            .store
-            .accreditations_for(did)
-            .await?
-            .into_iter()
-            .map(view)
-            .collect())
+        Ok(self.accreditations_of(did, false).await?.to_vec())
+    }
+
+    /// `did`'s accreditations, from memory unless `fresh` (writes decide on the store's
+    /// current answer, never on a cached one).
+    async fn accreditations_of(
+        &self,
+        did: &Did,
+        fresh: bool,
+    ) -> Result<Arc<Vec<AccreditationView>>, Error> {
+        if fresh {
+            self.by_subject.invalidate(did);
+        }
+        self.by_subject
+            .get_or_load(did, async {
+                Ok::<_, Error>(
+                    self.store
+                        .accreditations_for(did)
+                        .await?
+                        .into_iter()
+                        .map(view)
+                        .collect(),
+                )
+            })
+            .await
     }
 
     /// Was `issuer` allowed to issue `credential_type` at `at`?
@@ -244,7 +295,9 @@ impl TrustRegistry {
         credential_type: &str,
         at: DateTime<Utc>,
     ) -> Result<Authorization, Error> {
-        let outcome = self.chain(issuer, credential_type, at, false).await?;
+        let outcome = self
+            .chain(issuer, credential_type, at, false, false)
+            .await?;
         let (allowed, chain, reason) = match outcome {
             Ok(chain) => (true, chain, None),
             Err(reason) => (false, Vec::new(), Some(reason)),
@@ -259,28 +312,44 @@ impl TrustRegistry {
         })
     }
 
+    /// Whether `issuer` may issue `credential_type` now, decided on the store's current state
+    /// (for writes that depend on it, such as publishing the type's schema); `Err` of the inner
+    /// result says why not.
+    pub async fn check_authorized_now(
+        &self,
+        issuer: &Did,
+        credential_type: &str,
+    ) -> Result<Result<(), String>, Error> {
+        Ok(self
+            .chain(issuer, credential_type, Utc::now(), false, true)
+            .await?
+            .map(|_| ()))
+    }
+
     /// The chain that authorizes `did` for `credential_type` at `at` (to accredit it, if
-    /// `to_accredit`), or why there is none. `Err` of the outer result: the lookup failed.
+    /// `to_accredit`), or why there is none; read from the store if `fresh` (for writes),
+    /// else possibly from memory. `Err` of the outer result: the lookup failed.
     async fn chain(
         &self,
         did: &Did,
         credential_type: &str,
         at: DateTime<Utc>,
         to_accredit: bool,
+        fresh: bool,
     ) -> Result<Result<Vec<AccreditationView>, String>, Error> {
         let mut chain = Vec::new();
         let mut subject = did.clone();
         let mut need_accredit = to_accredit;
         for _ in 0..MAX_CHAIN {
-            let candidates = self.store.accreditations_for(&subject).await?;
-            let valid = candidates.into_iter().map(view).find(|a| {
+            let candidates = self.accreditations_of(&subject, fresh).await?;
+            let valid = candidates.iter().find(|a| {
                 a.credential_types.iter().any(|t| t == credential_type)
-                    && a.valid_from <= at
+                    && a.valid_from.max(a.recorded) <= at
                     && at <= a.valid_until
                     && a.revoked.is_none_or(|revoked| at < revoked)
                     && (!need_accredit || a.may_accredit)
             });
-            let Some(link) = valid else {
+            let Some(link) = valid.cloned() else {
                 let what = if need_accredit {
                     "accredited to accredit"
                 } else {
@@ -322,6 +391,9 @@ fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {
     if claims.valid_until <= claims.valid_from {
         return bad("validUntil must be after validFrom");
     }
+    if claims.valid_until <= Utc::now() {
+        return bad("validUntil is in the past: the accreditation would never take effect");
+    }
     Ok(())
 }
 
@@ -334,6 +406,7 @@ fn view(stored: StoredAccreditation) -> AccreditationView {
         may_accredit: stored.may_accredit,
         valid_from: stored.valid_from,
         valid_until: stored.valid_until,
+        recorded: stored.created,
         log_index: stored.log_index,
         revoked: stored.revoked,
         revoked_log_index: stored.revoked_log_index,

@@ -28,7 +28,7 @@ pub async fn publish(
     let jws = std::str::from_utf8(&body)
         .map_err(|_| Error::BadSignature("body must be a compact JWS (UTF-8 text)".into()))?;
     let version = state.status.publish(jws).await?;
-    let mut response = (StatusCode::CREATED, axum::Json(&version)).into_response();
+    let mut response = (StatusCode::CREATED, axum::Json(&*version)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("status-lists/{}", version.key)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -81,5 +81,9 @@ pub async fn serve(
     if let Ok(value) = HeaderValue::from_str(&cache) {
         out.insert(header::CACHE_CONTROL, value);
     }
+    out.insert(
+        crate::status::LOG_INDEX_HEADER,
+        HeaderValue::from(version.log_index),
+    );
     Ok(response)
 }

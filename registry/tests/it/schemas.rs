@@ -170,13 +170,18 @@ fn urlencode(text: &str) -> String {
 
 #[tokio::test]
 async fn bad_schema_submissions_are_refused_and_nothing_is_written() {
-    let backend = crate::support::sqlite().await;
+    for backend in backends().await {
+        bad_schema_submissions_on(&backend).await;
+    }
+}
+
+async fn bad_schema_submissions_on(backend: &crate::support::Backend) {
     let anchor = Owner::new(KeyType::Ed25519);
     let did = ops::did_for_genesis(&anchor.genesis()).to_string();
     let app = crate::support::app_with_anchors(backend.store.clone(), &[&did]);
     post_op(&app, "/registry/dids", &anchor.genesis()).await;
-    let size = backend.store.log_size().await.unwrap();
-    let vct = "https://credence.example/vct/test";
+    let size = backend.exclusive_log_size().await;
+    let vct = &format!("https://credence.example/vct/test/{}", &did[13..]);
     let check = |payload: Value, status: u16, kind: &'static str| {
         let (app, jws) = (app.clone(), sign(&anchor, &did, &payload));
         async move { assert_problem(&post(&app, "/registry/schemas", jws).await, status, kind) }
@@ -264,10 +269,93 @@ async fn bad_schema_submissions_are_refused_and_nothing_is_written() {
         "invalid-schema",
     );
     assert_eq!(
-        backend.store.log_size().await.unwrap(),
+        backend.exclusive_log_size().await,
         size,
         "nothing was written"
     );
+    assert_problem(
+        &get(
+            &app,
+            &format!("/registry/type-metadata?vct={}", urlencode(vct)),
+        )
+        .await,
+        404,
+        "schema-not-found",
+    );
+}
+
+/// An issuer accredited for a type may publish that type's schema, and no other.
+#[tokio::test]
+async fn accredited_issuers_publish_schemas_for_their_types() {
+    for backend in backends().await {
+        let (anchor, agency) = (Owner::new(KeyType::Ed25519), Owner::new(KeyType::Ed25519));
+        let anchor_did = ops::did_for_genesis(&anchor.genesis()).to_string();
+        let agency_did = ops::did_for_genesis(&agency.genesis()).to_string();
+        let app = crate::support::app_with_anchors(backend.store.clone(), &[&anchor_did]);
+        for owner in [&anchor, &agency] {
+            assert_eq!(
+                post_op(&app, "/registry/dids", &owner.genesis())
+                    .await
+                    .status,
+                201
+            );
+        }
+        let licence = format!("https://credence.example/vct/licence/{}", &agency_did[13..]);
+        let degree = format!("https://credence.example/vct/degree/{}", &agency_did[13..]);
+        let now = chrono::Utc::now();
+        let accreditation = sign(
+            &anchor,
+            &anchor_did,
+            &json!({"type": "Accreditation", "subject": agency_did, "credentialTypes": [licence],
+                "validFrom": now.to_rfc3339(), "validUntil": (now + chrono::Duration::days(30)).to_rfc3339()}),
+        );
+        let accredited = post(&app, "/registry/accreditations", accreditation).await;
+        assert_eq!(accredited.status, 201, "{}", accredited.body);
+
+        let published = post(
+            &app,
+            "/registry/schemas",
+            sign(&agency, &agency_did, &submission(&licence, "status")),
+        )
+        .await;
+        assert_eq!(
+            published.status, 201,
+            "{}: {}",
+            backend.name, published.body
+        );
+        assert_eq!(published.body["publisher"], agency_did.as_str());
+
+        let size = backend.exclusive_log_size().await;
+        let refused = post(
+            &app,
+            "/registry/schemas",
+            sign(&agency, &agency_did, &submission(&degree, "status")),
+        )
+        .await;
+        assert_problem(&refused, 403, "not-authorized");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not accredited"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(
+            backend.exclusive_log_size().await,
+            size,
+            "nothing was written"
+        );
+        assert_problem(
+            &get(
+                &app,
+                &format!("/registry/type-metadata?vct={}", urlencode(&degree)),
+            )
+            .await,
+            404,
+            "schema-not-found",
+        );
+    }
 }
 
 /// Every example in examples/schemas publishes (they are used by the README walkthrough).

@@ -7,8 +7,10 @@ use std::io::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use credence_registry::keys::KeyType;
-use credence_registry::ops;
+use credence_registry::keys::{KeyType, SecretKey};
+use credence_registry::ops::{
+    self, OperationBody, Purpose, SignedOperation, VerificationMethodSpec,
+};
 use credence_registry::status::{self, StatusFormat};
 use credence_registry::store::WriteLimits;
 use serde_json::{Value, json};
@@ -81,11 +83,23 @@ impl Issuer {
         Self { owner, did }
     }
     fn token_list(&self, issuer: &str, uri: &str, iat: i64, lst: &str) -> String {
+        self.token_list_by(&self.owner.signing, "key-1", issuer, uri, iat, lst)
+    }
+    /// A Token Status List signed by `key` as verification method `#fragment`.
+    fn token_list_by(
+        &self,
+        key: &SecretKey,
+        fragment: &str,
+        issuer: &str,
+        uri: &str,
+        iat: i64,
+        lst: &str,
+    ) -> String {
         let payload = json!({"iss": issuer, "sub": uri, "iat": iat, "ttl": 600, "status_list": {"bits": 1, "lst": lst}});
         credence_registry::signed::sign_typed(
             &payload,
-            &self.owner.signing,
-            &format!("{}#key-1", self.did),
+            key,
+            &format!("{}#{fragment}", self.did),
             Some("statuslist+jwt"),
         )
     }
@@ -101,7 +115,7 @@ async fn issuers_publish_lists_that_are_served_with_caching_headers() {
         let mut bits = vec![0u8; 16 * 1024];
         bits[0] = 0b0000_0100; // index 2 revoked
         let now = Utc::now().timestamp();
-        let first = issuer.token_list(&issuer.did, &uri, now - 10, &zlib(&bits));
+        let first = issuer.token_list(&issuer.did, &uri, now, &zlib(&bits));
         let reply = post(&app, "/registry/status-lists", first.clone()).await;
         assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.body);
         let key = reply.body["key"].as_str().unwrap().to_owned();
@@ -124,7 +138,7 @@ async fn issuers_publish_lists_that_are_served_with_caching_headers() {
 
         // A newer version replaces it; the old one stays retrievable, immutable.
         bits[0] = 0b0000_0110;
-        let second = issuer.token_list(&issuer.did, &uri, now, &zlib(&bits));
+        let second = issuer.token_list(&issuer.did, &uri, now + 2, &zlib(&bits));
         assert_eq!(
             post(&app, "/registry/status-lists", second.clone())
                 .await
@@ -140,7 +154,7 @@ async fn issuers_publish_lists_that_are_served_with_caching_headers() {
         );
         let old = get(
             &app,
-            &format!("/registry/status-lists/{key}?version={}", (now - 10) * 1000),
+            &format!("/registry/status-lists/{key}?version={}", now * 1000),
         )
         .await;
         assert_eq!(old.body.as_str(), Some(first.as_str()));
@@ -153,7 +167,7 @@ async fn issuers_publish_lists_that_are_served_with_caching_headers() {
             &post(
                 &app,
                 "/registry/status-lists",
-                issuer.token_list(&issuer.did, &uri, now - 5, &zlib(&bits)),
+                issuer.token_list(&issuer.did, &uri, now + 1, &zlib(&bits)),
             )
             .await,
             409,
@@ -195,25 +209,27 @@ async fn issuers_publish_lists_that_are_served_with_caching_headers() {
 
 #[tokio::test]
 async fn bad_status_lists_are_refused_and_nothing_is_written() {
-    let backend = crate::support::sqlite().await;
+    for backend in backends().await {
+        bad_status_lists_on(&backend).await;
+    }
+}
+
+async fn bad_status_lists_on(backend: &crate::support::Backend) {
     let app = test_app(backend.store.clone(), WriteLimits::default());
     let (issuer, other) = (Issuer::new(), Issuer::new());
     post_op(&app, "/registry/dids", &issuer.owner.genesis()).await;
     post_op(&app, "/registry/dids", &other.owner.genesis()).await;
-    let uri = "https://registry.example/status/list";
+    let uri = &format!("https://registry.example/status/{}/list", &issuer.did[13..]);
     let now = Utc::now().timestamp();
     let good_bits = vec![0u8; 16 * 1024];
+    let good = issuer.token_list(&issuer.did, uri, now, &zlib(&good_bits));
     assert_eq!(
-        post(
-            &app,
-            "/registry/status-lists",
-            issuer.token_list(&issuer.did, uri, now - 100, &zlib(&good_bits))
-        )
-        .await
-        .status,
+        post(&app, "/registry/status-lists", good.clone())
+            .await
+            .status,
         201
     );
-    let size = backend.store.log_size().await.unwrap();
+    let size = backend.exclusive_log_size().await;
 
     // Signed by another DID while naming the issuer; and another issuer reusing the list's URI.
     assert_problem(
@@ -304,8 +320,132 @@ async fn bad_status_lists_are_refused_and_nothing_is_written() {
     );
 
     assert_eq!(
-        backend.store.log_size().await.unwrap(),
+        backend.exclusive_log_size().await,
         size,
         "nothing was written"
     );
+    let key = status::list_key(uri);
+    let latest = get(&app, &format!("/registry/status-lists/{key}")).await;
+    assert_eq!(
+        latest.body.as_str(),
+        Some(good.as_str()),
+        "{}",
+        backend.name
+    );
+}
+
+/// A list must be signed by a key the issuer's DID document authorizes now and already
+/// authorized when the list says it was issued: a rotated-out (revoked) key, a key added after
+/// `iat`, an `iat` before the DID existed and an `iat` in the future are each refused, and
+/// nothing is written; the current key with a current `iat` is accepted.
+#[tokio::test]
+async fn status_lists_are_checked_against_the_issuers_key_history() {
+    for backend in backends().await {
+        let app = test_app(backend.store.clone(), WriteLimits::default());
+        let issuer = Issuer::new();
+        let created = post_op(&app, "/registry/dids", &issuer.owner.genesis()).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let genesis_time = chrono::DateTime::parse_from_rfc3339(
+            created.body["didDocumentMetadata"]["created"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+        .timestamp();
+        // Versions are selected at whole seconds: rotate in a later second than the genesis.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let new_key = SecretKey::generate(KeyType::Ed25519);
+        let rotation = SignedOperation::sign(
+            OperationBody::Update {
+                prev: ops::OpHash::parse(
+                    created.body["didDocumentMetadata"]["versionId"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .unwrap(),
+                rotation_keys: vec![issuer.owner.rotation.public().to_did_key()],
+                verification_methods: vec![VerificationMethodSpec {
+                    id: "key-2".into(),
+                    kind: "Multikey".into(),
+                    public_key_multibase: Some(new_key.public().to_multikey()),
+                    public_key_jwk: None,
+                    purposes: vec![Purpose::AssertionMethod],
+                }],
+                services: vec![],
+            },
+            &issuer.owner.rotation,
+        );
+        let rotated = post_op(
+            &app,
+            &format!("/registry/dids/{}/ops", issuer.did),
+            &rotation,
+        )
+        .await;
+        assert_eq!(rotated.status, 201, "{}", rotated.body);
+        let size = backend.exclusive_log_size().await;
+        let uri = &format!(
+            "https://registry.example/status/{}/history",
+            &issuer.did[13..]
+        );
+        let key = status::list_key(uri);
+        let lst = zlib(&vec![0u8; 16 * 1024]);
+        let now = Utc::now().timestamp();
+
+        // The key rotated out (revoked), even with a current iat.
+        let reply = post(
+            &app,
+            "/registry/status-lists",
+            issuer.token_list(&issuer.did, uri, now, &lst),
+        )
+        .await;
+        assert_problem(&reply, 403, "not-authorized");
+        // The new key, vouching for a time before it was added.
+        let reply = post(
+            &app,
+            "/registry/status-lists",
+            issuer.token_list_by(&new_key, "key-2", &issuer.did, uri, genesis_time, &lst),
+        )
+        .await;
+        assert_problem(&reply, 403, "not-authorized");
+        assert!(
+            reply.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not yet authorized"),
+            "{}",
+            reply.body
+        );
+        // Before the DID existed; and in the future.
+        for iat in [genesis_time - 3600, now + 3600] {
+            assert_problem(
+                &post(
+                    &app,
+                    "/registry/status-lists",
+                    issuer.token_list_by(&new_key, "key-2", &issuer.did, uri, iat, &lst),
+                )
+                .await,
+                403,
+                "not-authorized",
+            );
+        }
+        assert_eq!(
+            backend.exclusive_log_size().await,
+            size,
+            "nothing was written"
+        );
+        assert_problem(
+            &get(&app, &format!("/registry/status-lists/{key}")).await,
+            404,
+            "status-list-not-found",
+        );
+
+        // The current key, now.
+        let reply = post(
+            &app,
+            "/registry/status-lists",
+            issuer.token_list_by(&new_key, "key-2", &issuer.did, uri, now, &lst),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.body);
+    }
 }

@@ -27,6 +27,18 @@ pub(crate) struct Backend {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Backend {
+    /// The log's size where this test owns the database (SQLite); `None` on a shared
+    /// PostgreSQL database, where other tests append concurrently. "Nothing was written" checks
+    /// compare this, and check the records they target on every backend.
+    pub(crate) async fn exclusive_log_size(&self) -> Option<u64> {
+        match self.name {
+            "sqlite" => Some(self.store.log_size().await.expect("log size")),
+            _ => None,
+        }
+    }
+}
+
 /// A fresh SQLite store in a temporary directory.
 pub(crate) async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().expect("tempdir");

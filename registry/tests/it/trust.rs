@@ -187,7 +187,12 @@ async fn a_three_level_chain_authorizes_and_revocation_ends_it() {
 
 #[tokio::test]
 async fn bad_accreditations_are_refused_and_nothing_is_written() {
-    let backend = crate::support::sqlite().await;
+    for backend in backends().await {
+        bad_accreditations_on(&backend).await;
+    }
+}
+
+async fn bad_accreditations_on(backend: &crate::support::Backend) {
     let (root, agency, district, stranger) =
         (Party::new(), Party::new(), Party::new(), Party::new());
     let app = setup(
@@ -217,7 +222,7 @@ async fn bad_accreditations_are_refused_and_nothing_is_written() {
         .status,
         201
     );
-    let size = backend.store.log_size().await.unwrap();
+    let size = backend.exclusive_log_size().await;
 
     // A DID that is not accredited to accredit anything.
     let reply = post(
@@ -376,10 +381,97 @@ async fn bad_accreditations_are_refused_and_nothing_is_written() {
     );
 
     assert_eq!(
-        backend.store.log_size().await.unwrap(),
+        backend.exclusive_log_size().await,
         size,
         "nothing was written"
     );
+    for (party, count) in [(&root, 0), (&agency, 2), (&district, 0), (&stranger, 0)] {
+        let listed = get(&app, &format!("/registry/issuers/{}", party.did))
+            .await
+            .body;
+        let accreditations = listed["accreditations"].as_array().unwrap();
+        assert_eq!(accreditations.len(), count, "{}: {listed}", backend.name);
+        assert!(accreditations.iter().all(|a| a["revoked"].is_null()));
+    }
+}
+
+/// An accreditation takes effect when it is recorded: an accreditor whose accreditation was
+/// revoked cannot backdate a new one into the time it was still trusted, and nothing recorded
+/// now answers for a past date.
+#[tokio::test]
+async fn accreditations_cannot_be_backdated() {
+    for backend in backends().await {
+        let (root, agency, district) = (Party::new(), Party::new(), Party::new());
+        let app = setup(backend.store.clone(), &root, &[&agency, &district]).await;
+        let to_agency = post(
+            &app,
+            "/registry/accreditations",
+            root.accredit(&agency, &[LICENCE], true, (-30, 100)),
+        )
+        .await;
+        assert_eq!(to_agency.status, 201, "{}", to_agency.body);
+        // Recorded now, with validFrom a week ago: it answers from now, not from last week.
+        let backdated = post(
+            &app,
+            "/registry/accreditations",
+            agency.accredit(&district, &[LICENCE], false, (-7, 10)),
+        )
+        .await;
+        assert_eq!(backdated.status, 201, "{}", backdated.body);
+        assert!(backdated.body["recorded"].is_string());
+        let yesterday = Utc::now() - Duration::days(1);
+        let answer = get(
+            &app,
+            &authorization_uri(&district.did, LICENCE, Some(yesterday)),
+        )
+        .await
+        .body;
+        assert_eq!(answer["allowed"], false, "{answer}");
+        assert_eq!(
+            get(&app, &authorization_uri(&district.did, LICENCE, None))
+                .await
+                .body["allowed"],
+            true
+        );
+
+        // Once revoked, the agency cannot accredit anyone, not even for last week.
+        let id = to_agency.body["id"].as_str().unwrap();
+        let revoked = post(
+            &app,
+            &format!("/registry/accreditations/{id}/revoke"),
+            root.sign(&json!({"type": "AccreditationRevocation", "accreditation": id})),
+        )
+        .await;
+        assert_eq!(revoked.status, 200, "{}", revoked.body);
+        let size = backend.exclusive_log_size().await;
+        let other = Party::new();
+        assert_eq!(
+            post_op(&app, "/registry/dids", &other.owner.genesis())
+                .await
+                .status,
+            201
+        );
+        let size = size.map(|s| s + 1);
+        assert_problem(
+            &post(
+                &app,
+                "/registry/accreditations",
+                agency.accredit(&other, &[LICENCE], false, (-7, 10)),
+            )
+            .await,
+            403,
+            "not-authorized",
+        );
+        assert_eq!(
+            backend.exclusive_log_size().await,
+            size,
+            "nothing was written"
+        );
+        let listed = get(&app, &format!("/registry/issuers/{}", other.did))
+            .await
+            .body;
+        assert_eq!(listed["accreditations"], json!([]), "{listed}");
+    }
 }
 
 /// A client proves an accreditation from the log: it rebuilds the log entry from the served
