@@ -75,10 +75,8 @@ impl Server {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("server exited before becoming ready: {status} (its stderr is above)");
             }
-            if let Ok(response) = reqwest::blocking_get(&url) {
-                if response {
-                    return;
-                }
+            if let Ok((200, _)) = http::get(&url) {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -126,14 +124,19 @@ pub fn scratch() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-mod reqwest {
-    //! A minimal blocking readiness probe over std's TcpStream, so the harness needs no HTTP
-    //! client runtime of its own.
+/// `GET url` over plain HTTP/1.1 (loopback test servers): the status code and the body.
+pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
+    http::get(url)
+}
+
+mod http {
+    //! A minimal blocking HTTP GET over std's TcpStream, so the harness needs no HTTP client
+    //! runtime of its own (readiness probes, reading a log key).
     use std::io::{Read as _, Write as _};
     use std::net::TcpStream;
     use std::time::Duration;
 
-    pub(super) fn blocking_get(url: &str) -> std::io::Result<bool> {
+    pub(super) fn get(url: &str) -> std::io::Result<(u16, String)> {
         let rest = url.strip_prefix("http://").unwrap_or(url);
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
         let mut stream = TcpStream::connect(host)?;
@@ -144,6 +147,14 @@ mod reqwest {
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
-        Ok(response.starts_with("HTTP/1.1 200"))
+        let status = response
+            .get(9..12)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
+            .to_owned();
+        Ok((status, body))
     }
 }

@@ -428,6 +428,10 @@ fn trust_authority_walkthrough() {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/schemas/business-licence.json"
     );
+    let degree_schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/schemas/university-degree.json"
+    );
     let id = run_ok(&[
         "schema",
         "publish",
@@ -450,6 +454,7 @@ fn trust_authority_walkthrough() {
     );
 
     let licence = "https://credence.example/vct/business-licence";
+    let degree = "https://credence.example/vct/university-degree";
     let until = "2099-01-01T00:00:00Z";
     run_ok(&[
         "trust",
@@ -461,9 +466,21 @@ fn trust_authority_walkthrough() {
         &agency,
         "--type",
         licence,
+        "--type",
+        degree,
         "--may-accredit",
         "--until",
         until,
+    ]);
+    // Accredited for degrees, the agency publishes the degree schema itself.
+    let degree_id = run_ok(&[
+        "schema",
+        "publish",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("agency"),
+        degree_schema,
     ]);
     run_ok(&[
         "trust",
@@ -510,6 +527,89 @@ fn trust_authority_walkthrough() {
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("Not authorized"),
         "{refused:?}"
+    );
+
+    // The district publishes a status list. A client holding the log's key proves each fact
+    // (the accreditation chain, the agency's schema, the status list) from the log.
+    let url = run_ok(&[
+        "status",
+        "publish",
+        "--registry",
+        &registry,
+        "--keys",
+        &keys("district"),
+        "--uri",
+        "https://district.example/status/1",
+        "--set",
+        "7",
+    ]);
+    let (status, log_key) = credence_tests::http_get(&format!("{registry}/log/key")).unwrap();
+    assert_eq!(status, 200);
+    let log_key = log_key.trim();
+    let proven_chain = json(&run_ok(&[
+        "trust",
+        "show",
+        "--registry",
+        &registry,
+        &district,
+        "--type",
+        licence,
+        "--log-key",
+        log_key,
+    ]));
+    let chain = proven_chain["chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 2);
+    for link in chain {
+        assert_eq!(link["logProof"]["index"], link["logIndex"], "{link}");
+        assert!(link["logProof"]["treeSize"].as_u64().unwrap() > 0);
+    }
+    let proven_schema = json(&run_ok(&[
+        "schema",
+        "show",
+        "--registry",
+        &registry,
+        degree_id.trim(),
+        "--log-key",
+        log_key,
+    ]));
+    assert_eq!(proven_schema["publisher"], agency.as_str());
+    assert_eq!(
+        proven_schema["logProof"]["index"],
+        proven_schema["logIndex"]
+    );
+    let proven_list = json(&run_ok(&[
+        "status",
+        "show",
+        "--registry",
+        &registry,
+        url.trim(),
+        "--index",
+        "7",
+        "--log-key",
+        log_key,
+    ]));
+    assert_eq!(proven_list["status"], 1);
+    assert!(proven_list["logProof"]["index"].is_u64(), "{proven_list}");
+    // Against another log's key, nothing is proven: exit 1.
+    let (other_log, _) =
+        credence_registry::log::CheckpointSigner::generate("credence.localhost/registry").unwrap();
+    let other_key = other_log.verifier_key();
+    let unproven = cli(
+        Path::new(BIN),
+        &[
+            "schema",
+            "show",
+            "--registry",
+            &registry,
+            degree_id.trim(),
+            "--log-key",
+            other_key,
+        ],
+    );
+    assert_eq!(unproven.status.code(), Some(1), "{unproven:?}");
+    assert!(
+        String::from_utf8_lossy(&unproven.stderr).contains("signature does not verify"),
+        "{unproven:?}"
     );
 
     let report = run_ok(&["audit", "--registry", &registry]);
