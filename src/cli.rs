@@ -973,22 +973,19 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
             let (did, owner) = (dir.did()?, dir.load_keys()?);
-            let mut bits = vec![0u8; (credence_registry::status::MIN_ENTRIES / 8) as usize];
-            for index in set {
-                let byte = bits
-                    .get_mut(usize::try_from(index / 8).unwrap_or(usize::MAX))
-                    .ok_or_else(|| {
-                        CommandError::Other(anyhow::anyhow!("--set {index} is outside the list"))
-                    })?;
-                // Token Status List §4.1: index 0 is the least significant bit of byte 0.
-                *byte |= 1 << (index % 8);
-            }
+            let list = credence_registry::status::one_bit_token_list(
+                credence_registry::status::MIN_ENTRIES as usize,
+                set,
+            )
+            .map_err(|index| {
+                CommandError::Other(anyhow::anyhow!("--set {index} is outside the list"))
+            })?;
             let payload = serde_json::json!({
                 "iss": did,
                 "sub": uri,
                 "iat": chrono::Utc::now().timestamp(),
                 "ttl": credence_registry::status::DEFAULT_TTL_SECONDS,
-                "status_list": {"bits": 1, "lst": credence_registry::status::compress_token_list(&bits)},
+                "status_list": {"bits": 1, "lst": credence_registry::status::compress_token_list(&list)},
             });
             let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
             let jws = credence_registry::signed::sign_typed(
@@ -1036,7 +1033,7 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
         "issuer": claims.issuer,
         "issued": claims.issued,
         "entries": claims.list.len(),
-        "bitsPerEntry": claims.list.bits,
+        "bitsPerEntry": claims.list.bits(),
         "index": index,
         "status": status,
     });

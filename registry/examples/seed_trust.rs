@@ -146,11 +146,11 @@ pub(crate) async fn seed(
             accredit(&agency, office, false, 2000),
         )
         .await?;
-        let mut bits = vec![0u8; (status::MIN_ENTRIES / 8) as usize];
-        for _ in 0..status::MIN_ENTRIES / 200 {
-            let index = next(&mut rng) % status::MIN_ENTRIES;
-            bits[(index / 8) as usize] |= 1 << (index % 8);
-        }
+        let revoked: Vec<u64> = (0..status::MIN_ENTRIES / 200)
+            .map(|_| next(&mut rng) % status::MIN_ENTRIES)
+            .collect();
+        let list = status::one_bit_token_list(status::MIN_ENTRIES as usize, revoked)
+            .map_err(|index| format!("entry {index} outside the list"))?;
         let uri = format!("https://district-{n}.example/status/1");
         let list = office.sign(
             &json!({
@@ -158,7 +158,7 @@ pub(crate) async fn seed(
                 "sub": uri,
                 "iat": Utc::now().timestamp(),
                 "ttl": 600,
-                "status_list": {"bits": 1, "lst": status::compress_token_list(&bits)},
+                "status_list": {"bits": 1, "lst": status::compress_token_list(&list)},
             }),
             Some("statuslist+jwt"),
         );

@@ -7,10 +7,14 @@
 //! at least `MIN_ENTRIES` entries (herd privacy) without inflating past `MAX_DECODED_BYTES`
 //! (decompression bombs are cut off while inflating, not after).
 //!
-//! Decoding is written here with `flate2`, not taken from `ssi-status`: that crate verifies
-//! through `ssi`'s JSON-LD claim stack, which this registry does not otherwise compile; the
-//! formats are small (a zlib or gzip bit array) and are checked against the spec vectors.
-//! No HTTP and no SQL here.
+//! The lists themselves are `ssi-status`'s bit strings (`token_status_list::BitString`,
+//! `bitstring_status_list::SizedBitString`): they own each format's bit order and status sizes,
+//! and build lists for issuers. Only the transport decoding is ours, because `ssi-status` 0.8's
+//! decoders are looser than the specs and than a registry must be: `JsonStatusList::decode`
+//! expects *padded* base64url (the Token Status List's own example `eNrbuRgAAhcBXQ` fails),
+//! `EncodedList::decode` accepts any multibase prefix where the W3C spec requires `u`, and both
+//! cut output at the limit silently instead of refusing a list that inflates past it. Ours
+//! refuses each of those. Checked against the spec vectors. No HTTP and no SQL here.
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -21,6 +25,8 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+
+use ssi_status::{bitstring_status_list, token_status_list};
 
 use crate::cache::{FreshCache, SHARED_STORE_STALENESS};
 use crate::did::Did;
@@ -70,42 +76,79 @@ impl StatusFormat {
     }
 }
 
-/// A decoded list: the raw bytes and how many bits each status takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodedList {
-    pub format: StatusFormat,
-    pub bits: u8,
-    pub bytes: Vec<u8>,
+/// A decoded list, in `ssi-status`'s representation of its format. Bit order differs: the IETF
+/// Token Status List puts index 0 in the least significant bits of byte 0 (§4.1), the W3C
+/// bitstring in the most significant bit (Bitstring Status List §4.2).
+#[derive(Debug, Clone)]
+pub enum DecodedList {
+    Token(token_status_list::BitString),
+    Bitstring(bitstring_status_list::SizedBitString),
 }
 
 impl DecodedList {
-    pub fn len(&self) -> u64 {
-        self.bytes.len() as u64 * 8 / u64::from(self.bits)
+    fn new(format: StatusFormat, bits: u64, bytes: Vec<u8>) -> Result<Self, Error> {
+        let bits = u8::try_from(bits)
+            .ok()
+            .filter(|b| matches!(b, 1 | 2 | 4 | 8))
+            .ok_or_else(|| {
+                Error::InvalidStatusList("bits per status must be 1, 2, 4 or 8".into())
+            })?;
+        let invalid = || Error::InvalidStatusList(format!("bits per status {bits}"));
+        Ok(match format {
+            StatusFormat::TokenStatusListJwt => {
+                Self::Token(token_status_list::BitString::from_parts(
+                    bits.try_into().map_err(|_| invalid())?,
+                    bytes,
+                ))
+            }
+            StatusFormat::BitstringVcJwt => {
+                Self::Bitstring(bitstring_status_list::SizedBitString::from_bytes(
+                    bits.try_into().map_err(|_| invalid())?,
+                    bytes,
+                ))
+            }
+        })
     }
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-    /// The status at `index`. Bit order differs by format: IETF Token Status List puts index 0
-    /// in the least significant bits of byte 0 (§4.1); the W3C bitstring in the most
-    /// significant bit (Bitstring Status List §4.2).
-    pub fn status(&self, index: u64) -> Option<u8> {
-        if index >= self.len() {
-            return None;
+
+    pub fn format(&self) -> StatusFormat {
+        match self {
+            Self::Token(_) => StatusFormat::TokenStatusListJwt,
+            Self::Bitstring(_) => StatusFormat::BitstringVcJwt,
         }
-        let bits = u64::from(self.bits);
-        let bit = index * bits;
-        let byte = self.bytes[usize::try_from(bit / 8).ok()?];
-        let mask = (1u16 << bits) as u8 - 1;
-        let value = match self.format {
-            StatusFormat::TokenStatusListJwt => (byte >> (bit % 8)) & mask,
-            StatusFormat::BitstringVcJwt => (byte >> (8 - bits - bit % 8)) & mask,
-        };
-        Some(value)
+    }
+
+    /// Bits per status.
+    pub fn bits(&self) -> u8 {
+        match self {
+            Self::Token(list) => list.status_size().into(),
+            Self::Bitstring(list) => list.status_size().into(),
+        }
+    }
+
+    /// Number of statuses.
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Token(list) => list.len() as u64,
+            Self::Bitstring(list) => list.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The status at `index`, `None` outside the list.
+    pub fn status(&self, index: u64) -> Option<u8> {
+        let index = usize::try_from(index).ok()?;
+        match self {
+            Self::Token(list) => list.get(index),
+            Self::Bitstring(list) => list.get(index),
+        }
     }
 }
 
 /// What a status list version says about itself.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ListClaims {
     pub format: StatusFormat,
     /// The list's URI (`sub` / `credentialSubject.id`): its identity across versions.
@@ -173,9 +216,6 @@ pub fn parse_claims(header: &Value, payload: &Value) -> Result<ListClaims, Error
                 .get("status_list")
                 .ok_or_else(|| bad("status_list is required".into()))?;
             let bits = status_list.get("bits").and_then(Value::as_u64).unwrap_or(0);
-            if !matches!(bits, 1 | 2 | 4 | 8) {
-                return Err(bad("status_list.bits must be 1, 2, 4 or 8".into()));
-            }
             let lst = str_at(status_list, "lst")
                 .ok_or_else(|| bad("status_list.lst is required".into()))?;
             let compressed = URL_SAFE_NO_PAD
@@ -194,11 +234,7 @@ pub fn parse_claims(header: &Value, payload: &Value) -> Result<ListClaims, Error
                     .get("ttl")
                     .and_then(Value::as_u64)
                     .unwrap_or(DEFAULT_TTL_SECONDS),
-                list: DecodedList {
-                    format: StatusFormat::TokenStatusListJwt,
-                    bits: bits as u8,
-                    bytes,
-                },
+                list: DecodedList::new(StatusFormat::TokenStatusListJwt, bits, bytes)?,
             })
         }
         // VC-JOSE-COSE: typ vc+jwt, the payload is the credential (Bitstring Status List §2.2).
@@ -244,9 +280,6 @@ pub fn parse_claims(header: &Value, payload: &Value) -> Result<ListClaims, Error
                 .get("statusSize")
                 .and_then(Value::as_u64)
                 .unwrap_or(1);
-            if !matches!(bits, 1 | 2 | 4 | 8) {
-                return Err(bad("statusSize must be 1, 2, 4 or 8".into()));
-            }
             let ttl_ms = subject.get("ttl").and_then(Value::as_u64);
             Ok(ListClaims {
                 format: StatusFormat::BitstringVcJwt,
@@ -254,11 +287,7 @@ pub fn parse_claims(header: &Value, payload: &Value) -> Result<ListClaims, Error
                 issuer: Did::parse(&issuer)?,
                 issued,
                 ttl_seconds: ttl_ms.map_or(DEFAULT_TTL_SECONDS, |ms| ms / 1000),
-                list: DecodedList {
-                    format: StatusFormat::BitstringVcJwt,
-                    bits: bits as u8,
-                    bytes,
-                },
+                list: DecodedList::new(StatusFormat::BitstringVcJwt, bits, bytes)?,
             })
         }
         other => Err(bad(format!(
@@ -267,13 +296,26 @@ pub fn parse_claims(header: &Value, payload: &Value) -> Result<ListClaims, Error
     }
 }
 
-/// The `lst` value of a Token Status List: base64url of the zlib-compressed bytes (§4.1).
-pub fn compress_token_list(bytes: &[u8]) -> String {
-    use std::io::Write as _;
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    URL_SAFE_NO_PAD.encode(encoder.finish().unwrap_or_default())
+/// A 1-bit Token Status List of `entries` statuses with the entries in `set` set to 1
+/// (INVALID); `Err` names an entry outside the list.
+pub fn one_bit_token_list(
+    entries: usize,
+    set: impl IntoIterator<Item = u64>,
+) -> Result<token_status_list::BitString, u64> {
+    let one_bit = token_status_list::StatusSize::try_from(1u8).map_err(|_| 0u64)?;
+    let mut list = token_status_list::BitString::new_zeroed(one_bit, entries);
+    for index in set {
+        let position = usize::try_from(index).map_err(|_| index)?;
+        list.set(position, token_status_list::INVALID)
+            .map_err(|_| index)?;
+    }
+    Ok(list)
+}
+
+/// The `lst` value of a Token Status List: base64url (unpadded) of the zlib-compressed bytes
+/// (§4.1).
+pub fn compress_token_list(list: &token_status_list::BitString) -> String {
+    URL_SAFE_NO_PAD.encode(list.to_compressed_bytes(ssi_status::Compression::best()))
 }
 
 /// Inflates with a hard bound: a compressed list that grows past `MAX_DECODED_BYTES` is

@@ -71,11 +71,17 @@ async fn checkpoints_tiles_and_proofs_agree() {
     for backend in backends().await {
         let app = test_app(backend.store.clone(), WriteLimits::default());
         let key = text(&app, "/registry/log/key").await;
+        // Exact sizes only where the test owns the database: PostgreSQL runs share one log
+        // with the tests running beside this one.
+        let exclusive = backend.exclusive_log_size().await.is_some();
         let before = backend.store.log_size().await.unwrap();
         let first =
             log::verify_checkpoint(&text(&app, "/registry/log/checkpoint").await, key.trim())
                 .unwrap();
-        assert_eq!(first.size, before);
+        assert!(first.size >= before);
+        if exclusive {
+            assert_eq!(first.size, before);
+        }
 
         // Three DIDs, one of them updated: four entries.
         let mut dids = Vec::new();
@@ -103,7 +109,10 @@ async fn checkpoints_tiles_and_proofs_agree() {
             log::verify_checkpoint(&text(&app, "/registry/log/checkpoint").await, key.trim())
                 .unwrap();
         assert_eq!(checkpoint.origin, "test.credence/log");
-        assert_eq!(checkpoint.size, before + 4, "{}", backend.name);
+        assert!(checkpoint.size >= before + 4, "{}", backend.name);
+        if exclusive {
+            assert_eq!(checkpoint.size, before + 4);
+        }
 
         // The log's own view of each DID operation carries its index.
         let log_view = get(&app, &format!("/registry/dids/{did}/ops")).await.body;

@@ -32,7 +32,7 @@ fn token_status_list_vector_decodes() {
     let payload = json!({"iss": "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp", "sub": "https://example.com/statuslists/1",
         "iat": 1686920170, "status_list": {"bits": 1, "lst": "eNrbuRgAAhcBXQ"}});
     let claims = status::parse_claims(&header, &payload).unwrap();
-    assert_eq!(claims.list.bytes, vec![0xb9, 0xa3]);
+    assert_eq!(claims.list.len(), 16);
     let expected: Vec<u8> = testdata("expected-statuses.json")["statuses"]
         .as_array()
         .unwrap()
@@ -41,6 +41,55 @@ fn token_status_list_vector_decodes() {
         .collect();
     let decoded: Vec<u8> = (0..16).map(|i| claims.list.status(i).unwrap()).collect();
     assert_eq!(decoded, expected);
+}
+
+/// The two formats number bits differently (Token Status List §4.1: index 0 is the least
+/// significant bit of byte 0; Bitstring Status List §4.2: the most significant), and a list
+/// built with `one_bit_token_list` reads back through the registry's decoder.
+#[test]
+fn bit_order_follows_each_format() {
+    let mut bytes = vec![0u8; 16 * 1024];
+    bytes[0] = 0b0000_0110;
+    let token = status::parse_claims(
+        &json!({"typ": "statuslist+jwt"}),
+        &json!({"iss": "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp", "sub": "https://example.com/l",
+            "iat": 1, "status_list": {"bits": 1, "lst": zlib(&bytes)}}),
+    )
+    .unwrap();
+    let set: Vec<u64> = (0..8)
+        .filter(|&i| token.list.status(i) == Some(1))
+        .collect();
+    assert_eq!(set, vec![1, 2]);
+    let bitstring = status::parse_claims(
+        &json!({"typ": "vc+jwt"}),
+        &json!({"type": ["VerifiableCredential", "BitstringStatusListCredential"],
+            "issuer": "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp", "validFrom": "2026-01-01T00:00:00Z",
+            "credentialSubject": {"id": "https://example.com/b", "type": "BitstringStatusList", "encodedList": gzip(&bytes)}}),
+    )
+    .unwrap();
+    let set: Vec<u64> = (0..8)
+        .filter(|&i| bitstring.list.status(i) == Some(1))
+        .collect();
+    assert_eq!(set, vec![5, 6]);
+    assert_eq!(bitstring.list.status(status::MIN_ENTRIES), None);
+
+    let built = status::one_bit_token_list(status::MIN_ENTRIES as usize, [3, 131_071]).unwrap();
+    let read = status::parse_claims(
+        &json!({"typ": "statuslist+jwt"}),
+        &json!({"iss": "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp", "sub": "https://example.com/l",
+            "iat": 1, "status_list": {"bits": 1, "lst": status::compress_token_list(&built)}}),
+    )
+    .unwrap();
+    assert_eq!(read.list.len(), status::MIN_ENTRIES);
+    let set: Vec<u64> = (0..status::MIN_ENTRIES)
+        .filter(|&i| read.list.status(i) == Some(1))
+        .collect();
+    assert_eq!(set, vec![3, 131_071]);
+    assert_eq!(
+        status::one_bit_token_list(16, [16]).unwrap_err(),
+        16,
+        "outside the list"
+    );
 }
 
 /// Source: W3C Bitstring Status List, example 2: 131,072 entries, all 0.
