@@ -12,7 +12,7 @@ require_tools() {
 }
 
 # A wrk script: each request GETs a uniformly random line of $PATHS_FILE; at the end one
-# "RESULT ..." line with throughput and latency percentiles.
+# "RESULT ..." line (write_result_lua).
 write_random_paths_lua() {
     cat >"$1" <<'LUA'
 local paths = {}
@@ -33,6 +33,14 @@ end
 function request()
   return wrk.format("GET", paths[math.random(#paths)])
 end
+LUA
+    write_result_lua "$1"
+}
+
+# Appends to a wrk script the done() that prints one "RESULT ..." line: throughput, latency
+# percentiles and errors, which run_wrk picks up.
+write_result_lua() {
+    cat >>"$1" <<'LUA'
 
 function done(summary, latency, requests)
   local e = summary.errors
@@ -50,22 +58,23 @@ LUA
 server_pid=""
 
 # start_server PORT LOGFILE ARGS...: runs `target/release/credence serve ARGS` on 127.0.0.1:PORT
-# and waits for /health.
+# and waits for /health (30 s at most). Returns 1, with the server's log on stderr, if the
+# server exits instead.
 start_server() {
     local port="$1" log="$2"
     shift 2
     RUST_LOG=warn target/release/credence serve --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
     server_pid=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
         kill -0 "$server_pid" 2>/dev/null || {
             server_pid=""
             cat "$log" >&2
-            exit 1
+            return 1
         }
         sleep 0.1
     done
-    echo "error: the server did not answer /health" >&2
+    echo "error: the server did not answer /health within 30 s" >&2
     exit 1
 }
 
@@ -79,15 +88,18 @@ stop_server() {
 
 # run_wrk URL PATHS_FILE LUA THREADS CONNECTIONS WARMUP DURATION: a warm-up run, then the
 # measured run with latency percentiles; prints wrk's output and sets $result to the RESULT
-# fields plus the server's CPU seconds during the run.
+# fields plus the server's CPU seconds and storage reads (MiB) during the measured run.
 run_wrk() {
     local url="$1" paths="$2" lua="$3" threads="$4" c="$5" warmup="$6" duration="$7"
     PATHS_FILE="$paths" wrk -t"$threads" -c"$c" -d"$warmup" -s "$lua" "$url" >/dev/null
-    local ticks_before ticks_after out
+    local ticks_before ticks_after disk_before disk_after out
     ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+    disk_before=$(awk '/^read_bytes/ {print $2}' "/proc/$server_pid/io")
     out="$(PATHS_FILE="$paths" wrk -t"$threads" -c"$c" -d"$duration" --latency -s "$lua" "$url")"
     ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+    disk_after=$(awk '/^read_bytes/ {print $2}' "/proc/$server_pid/io")
     echo "$out"
     result="$(grep '^RESULT' <<<"$out" | cut -d' ' -f2-) server_cpu_s=$(awk \
         -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}')"
+    result+=" server_disk_read_mib=$(((disk_after - disk_before) >> 20))"
 }

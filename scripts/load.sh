@@ -26,12 +26,9 @@ threads="${THREADS:-2}"
 port="${PORT:-18080}"
 data="${CREDENCE_BENCH_DATA:-$root/target/bench-data}"
 
-for tool in wrk curl; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found (apt-get install -y $tool)" >&2
-        exit 1
-    }
-done
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+require_tools wrk curl
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
     cargo build --release -p credence --bin credence
@@ -39,49 +36,8 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
 fi
 
 work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Each wrk thread loads the DID list and asks for uniformly random DIDs.
-cat >"$work/random-did.lua" <<'LUA'
-local dids = {}
-for line in io.lines(os.getenv("DIDS_FILE")) do
-  dids[#dids + 1] = line
-end
-local prefix = "/registry/1.0/identifiers/"
-local threads = 0
-
-function setup(thread)
-  threads = threads + 1
-  thread:set("thread_id", threads)
-end
-
-function init(args)
-  math.randomseed(os.time() * 1000 + (thread_id or 0))
-end
-
-function request()
-  return wrk.format("GET", prefix .. dids[math.random(#dids)])
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT requests=%d seconds=%.1f req_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f " ..
-    "p99.9_ms=%.2f max_ms=%.2f socket_errors=%d non_2xx=%d\n",
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency:percentile(99.9) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-LUA
+trap 'stop_server; rm -rf "$work"' EXIT
+write_random_paths_lua "$work/random.lua"
 
 summary=()
 for n in "${sizes[@]}"; do
@@ -95,40 +51,19 @@ for n in "${sizes[@]}"; do
     cat "$db" >/dev/null
 
     # The checkpoint key belongs with the database (the server checks it against the log).
-    RUST_LOG=warn target/release/credence serve \
+    start_server "$port" "$work/server.log" \
         --database-url "sqlite://$db" \
-        --log-key-file "${db%.db}.log-key" \
-        --listen "127.0.0.1:$port" \
-        >"$work/server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-        kill -0 "$server_pid" 2>/dev/null || {
-            cat "$work/server.log" >&2
-            exit 1
-        }
-        sleep 0.1
-    done
+        --log-key-file "${db%.db}.log-key"
     curl -fsS -o /dev/null "http://127.0.0.1:$port/registry/1.0/identifiers/$(head -n1 "$dids")"
+    sed 's|^|/registry/1.0/identifiers/|' "$dids" >"$work/paths.txt"
 
     for c in "${connections[@]}"; do
         echo "-- $c connections; load before the run: $(uptime)"
-        DIDS_FILE="$dids" wrk -t"$threads" -c"$c" -d"$warmup" \
-            -s "$work/random-did.lua" "http://127.0.0.1:$port" >/dev/null
-        ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
-        disk_before=$(awk '/^read_bytes/ {print $2}' "/proc/$server_pid/io")
-        DIDS_FILE="$dids" wrk -t"$threads" -c"$c" -d"$duration" --latency \
-            -s "$work/random-did.lua" "http://127.0.0.1:$port" | tee "$work/wrk.out"
-        ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
-        disk_after=$(awk '/^read_bytes/ {print $2}' "/proc/$server_pid/io")
-        server_cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" \
-            'BEGIN {printf "%.1f", t / hz}')
-        summary+=("$n DIDs x $ops ops, $c conns: $(grep '^RESULT' "$work/wrk.out" | cut -d' ' -f2-) server_cpu_s=$server_cpu server_disk_read_mib=$(((disk_after - disk_before) >> 20))")
+        run_wrk "http://127.0.0.1:$port" "$work/paths.txt" "$work/random.lua" \
+            "$threads" "$c" "$warmup" "$duration"
+        summary+=("$n DIDs x $ops ops, $c conns: $result")
     done
-
-    kill -TERM "$server_pid"
-    wait "$server_pid" || true
-    server_pid=""
+    stop_server
 done
 
 echo

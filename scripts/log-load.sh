@@ -39,12 +39,9 @@ threads="${THREADS:-2}"
 port="${PORT:-18081}"
 audit="${AUDIT:-0}"
 
-for tool in wrk curl sqlite3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found (apt-get install -y $tool)" >&2
-        exit 1
-    }
-done
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+require_tools wrk curl sqlite3
 
 cargo build --release -p credence --bin credence
 
@@ -62,47 +59,18 @@ if [[ ! -f "$db" ]]; then
 fi
 
 work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-start_server() {
-    RUST_LOG=warn target/release/credence serve \
-        --database-url "sqlite://$db" \
-        --log-key-file "$key" \
-        --listen "127.0.0.1:$port" \
-        >"$work/server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 300); do
-        curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
-        kill -0 "$server_pid" 2>/dev/null || {
-            server_pid=""
-            return 1
-        }
-        sleep 0.1
-    done
-    echo "error: the server did not come up" >&2
-    cat "$work/server.log" >&2
-    exit 1
+trap 'stop_server; rm -rf "$work"' EXIT
+serve() {
+    start_server "$port" "$work/server.log" --database-url "sqlite://$db" --log-key-file "$key"
 }
 
-if ! start_server; then
+if ! serve; then
     if grep -q "not signed by this log key" "$work/server.log"; then
         # The copy's checkpoints were signed with another key: only the copy is touched.
         echo "the copy's checkpoints are from another key; clearing log_checkpoints in $db"
         sqlite3 "$db" "DELETE FROM log_checkpoints;"
-        start_server || {
-            cat "$work/server.log" >&2
-            exit 1
-        }
+        serve || exit 1
     else
-        cat "$work/server.log" >&2
         exit 1
     fi
 fi
@@ -155,18 +123,8 @@ function request()
   if flip then return inclusion() end
   return consistency()
 end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT requests=%d seconds=%.1f req_per_s=%.0f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f " ..
-    "p99.9_ms=%.2f max_ms=%.2f socket_errors=%d non_2xx=%d\n",
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency:percentile(99.9) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
 LUA
+write_result_lua "$work/proofs.lua"
 
 # One sanity request of each kind: they must answer 200 with a proof.
 curl -fsS "$base/log/proof/inclusion?index=12345&size=$size" | head -c 200
@@ -178,15 +136,9 @@ summary=()
 for kind in "${kinds[@]}"; do
     for c in "${connections[@]}"; do
         echo "-- $kind, $c connections, sizes $size_mode; load before the run: $(uptime)"
-        KIND="$kind" SIZE_MODE="$size_mode" LOG_SIZE="$size" wrk -t"$threads" -c"$c" -d"$warmup" \
-            -s "$work/proofs.lua" "http://127.0.0.1:$port" >/dev/null
-        ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
-        KIND="$kind" SIZE_MODE="$size_mode" LOG_SIZE="$size" wrk -t"$threads" -c"$c" -d"$duration" \
-            --latency -s "$work/proofs.lua" "http://127.0.0.1:$port" | tee "$work/wrk.out"
-        ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
-        server_cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" \
-            'BEGIN {printf "%.1f", t / hz}')
-        summary+=("$kind ($size_mode sizes), $c conns: $(grep '^RESULT' "$work/wrk.out" | cut -d' ' -f2-) server_cpu_s=$server_cpu")
+        KIND="$kind" SIZE_MODE="$size_mode" LOG_SIZE="$size" run_wrk "http://127.0.0.1:$port" \
+            /dev/null "$work/proofs.lua" "$threads" "$c" "$warmup" "$duration"
+        summary+=("$kind ($size_mode sizes), $c conns: $result")
     done
 done
 
@@ -204,9 +156,7 @@ if [[ "$audit" == 1 ]]; then
     summary+=("audit: ${verified:-?} entries in ${seconds}s = $(awk -v n="${verified:-0}" -v s="$seconds" 'BEGIN {printf "%.0f", n / s}') entries/s; $(grep '^result' "$audit_out" | tr -s ' ')")
 fi
 
-kill -TERM "$server_pid"
-wait "$server_pid" || true
-server_pid=""
+stop_server
 
 echo
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, log of $size leaves, wrk -t$threads -d$duration (server_cpu_s: server CPU time during the run)"

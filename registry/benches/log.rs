@@ -37,6 +37,9 @@
 //! (criterion's test mode, each benchmark once) everything runs on tiny temporary stores and
 //! PostgreSQL only if `CREDENCE_LOG_BENCH_DATABASE_URL` names it.
 
+#[allow(dead_code)]
+mod common;
+
 use std::cell::{Cell, OnceCell};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -57,6 +60,8 @@ use credence_registry::transparency::Transparency;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use tokio::runtime::Runtime;
 
+use common::{Rng, bench_mode, current_thread_runtime};
+
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/credence_bench_log";
 /// Concurrent submitters of `log_append`.
 const SUBMITTERS: [usize; 4] = [1, 16, 64, 256];
@@ -66,13 +71,6 @@ const BATCH_SIZES: [usize; 4] = [1, 16, 64, 256];
 const LEAVES_PER_PUBLISH: usize = 16;
 /// Random (index, size) or (from, to) pairs asked of the proof benchmarks.
 const PROOF_SAMPLES: usize = 10_000;
-
-/// Criterion runs benchmarks only under `cargo bench` (which passes `--bench`); under
-/// `cargo test --benches` it runs each once as a test, and so do we, on tiny data.
-fn bench_mode() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-}
 
 /// `<workspace>/target/bench-data`, or `$CREDENCE_BENCH_DATA`.
 fn bench_data_dir() -> PathBuf {
@@ -88,33 +86,8 @@ fn bench_data_dir() -> PathBuf {
     )
 }
 
-/// A small deterministic generator (xorshift64*), so every run asks the same questions.
-struct Rng(Cell<u64>);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(Cell::new(seed.max(1)))
-    }
-    /// Uniform-enough in `0..n` (`n > 0`).
-    fn below(&self, n: u64) -> u64 {
-        let mut x = self.0.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 fn multi_thread_runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-fn current_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime")

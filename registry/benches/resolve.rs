@@ -22,11 +22,13 @@
 //! mode, each benchmark runs once) the data sets are tiny temporary stores, and PostgreSQL is used
 //! only if `CREDENCE_BENCH_DATABASE_URL` or `CREDENCE_TEST_DATABASE_URL` names it.
 
+#[allow(dead_code)]
+mod common;
 #[path = "../examples/seed.rs"]
 #[allow(dead_code)]
 mod seed;
 
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,7 +40,8 @@ use credence_registry::owner::OwnerKeys;
 use credence_registry::registry::{Registry, VersionSelector};
 use credence_registry::store::{DidStore, PostgresStore, SqliteStore, WriteLimits};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use tokio::runtime::Runtime;
+
+use common::{Rng, bench_mode, current_thread_runtime};
 
 /// The data set of the read benchmarks.
 const DIDS: usize = 100_000;
@@ -47,39 +50,8 @@ const OPS_PER_DID: usize = 10;
 const VERSION_SAMPLES: usize = 2_000;
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-/// Criterion runs benchmarks only under `cargo bench` (which passes `--bench`); under
-/// `cargo test --benches` it runs each once as a test, and so do we, on tiny data.
-fn bench_mode() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-}
-
-/// A small deterministic generator (xorshift64*), so every run asks for the same DIDs.
-struct Rng(Cell<u64>);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(Cell::new(seed.max(1)))
-    }
-    fn below(&self, n: usize) -> usize {
-        let mut x = self.0.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0.set(x);
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
-}
-
 fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
-}
-
-fn current_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 /// A seeded store and what to ask it.
@@ -151,10 +123,10 @@ async fn resolve_fixture(bench: bool) -> ResolveFixture {
     let rng = Rng::new(0x5eed);
     let mut versions = Vec::with_capacity(VERSION_SAMPLES);
     for _ in 0..VERSION_SAMPLES {
-        let did = &dids[rng.below(dids.len())];
+        let did = rng.pick(&dids);
         let ops = store.ops(did).await.expect("read operations");
         assert_eq!(ops.len(), config.ops_per_did, "{did} has a full history");
-        let hash = ops[rng.below(ops.len())].hash.as_str().to_owned();
+        let hash = rng.pick(&ops).hash.as_str().to_owned();
         versions.push((did.clone(), VersionSelector::Id(hash)));
     }
     ResolveFixture {
@@ -180,7 +152,7 @@ fn resolve_benches(c: &mut Criterion, bench: bool) {
         let fixture = fixture();
         let rng = Rng::new(1);
         b.to_async(&runtime).iter(|| {
-            let did = &fixture.dids[rng.below(fixture.dids.len())];
+            let did = rng.pick(&fixture.dids);
             async move {
                 black_box(
                     fixture
@@ -209,7 +181,7 @@ fn resolve_benches(c: &mut Criterion, bench: bool) {
         let fixture = fixture();
         let rng = Rng::new(2);
         b.to_async(&runtime).iter(|| {
-            let (did, version) = &fixture.versions[rng.below(fixture.versions.len())];
+            let (did, version) = rng.pick(&fixture.versions);
             async move {
                 black_box(
                     fixture

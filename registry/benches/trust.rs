@@ -18,11 +18,12 @@
 //!
 //! Under `cargo test --benches` each runs once on five districts.
 
+#[allow(dead_code)]
+mod common;
 #[path = "../examples/seed_trust.rs"]
 #[allow(dead_code)]
 mod seed_trust;
 
-use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,33 +37,21 @@ use credence_registry::store::WriteLimits;
 use credence_registry::trust::TrustRegistry;
 use criterion::{Criterion, Throughput};
 
+use common::{Rng, bench_mode, current_thread_runtime};
+
 const DISTRICTS: usize = 1_000;
 
-fn bench_mode() -> bool {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
-}
-
-/// xorshift64*, so every run asks for the same sequence.
-struct Rng(Cell<u64>);
-
-impl Rng {
-    fn below(&self, n: usize) -> usize {
-        let mut x = self.0.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0.set(x);
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
+fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
 }
 
 fn main() {
     let bench = bench_mode();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = current_thread_runtime();
     let scratch = tempfile::tempdir().expect("tempdir");
     let districts = if bench { DISTRICTS } else { 5 };
     let seeded = runtime
@@ -89,15 +78,11 @@ fn main() {
 
     let mut criterion = Criterion::default().configure_from_args();
     let mut group = criterion.benchmark_group("authorization_3_level");
-    group
-        .throughput(Throughput::Elements(1))
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(8));
+    configure(&mut group);
     group.bench_function("cached", |b| {
-        let rng = Rng(Cell::new(7));
+        let rng = Rng::new(7);
         b.to_async(&runtime).iter(|| {
-            let did = &dids[rng.below(dids.len())];
+            let did = rng.pick(&dids);
             let trust = &trust;
             async move {
                 let answer = trust
@@ -110,9 +95,9 @@ fn main() {
         });
     });
     group.bench_function("store", |b| {
-        let rng = Rng(Cell::new(7));
+        let rng = Rng::new(7);
         b.to_async(&runtime).iter(|| {
-            let did = &dids[rng.below(dids.len())];
+            let did = rng.pick(&dids);
             let trust = &trust;
             async move {
                 let answer = trust
@@ -127,23 +112,19 @@ fn main() {
     group.finish();
 
     let mut group = criterion.benchmark_group("status_list_latest");
-    group
-        .throughput(Throughput::Elements(1))
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(8));
+    configure(&mut group);
     group.bench_function("cached", |b| {
-        let rng = Rng(Cell::new(11));
+        let rng = Rng::new(11);
         b.to_async(&runtime).iter(|| {
-            let key = &seeded.list_keys[rng.below(seeded.list_keys.len())];
+            let key = rng.pick(&seeded.list_keys);
             let lists = &lists;
             async move { black_box(lists.get(key, None).await.expect("list")) }
         });
     });
     group.bench_function("store", |b| {
-        let rng = Rng(Cell::new(11));
+        let rng = Rng::new(11);
         b.to_async(&runtime).iter(|| {
-            let key = &seeded.list_keys[rng.below(seeded.list_keys.len())];
+            let key = rng.pick(&seeded.list_keys);
             let store = &store;
             async move {
                 black_box(
