@@ -10,6 +10,9 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cache::FreshCache;
 use crate::error::Error;
 use crate::log::{self, CheckpointSigner, TileRequest, TwoPass as _};
 use crate::store::DidStore;
@@ -84,7 +87,16 @@ pub struct Transparency {
     /// What each witness last cosigned, as far as we know (learned from 409 answers).
     witnessed: Arc<tokio::sync::Mutex<std::collections::HashMap<String, u64>>>,
     http: reqwest::Client,
+    /// The largest log size seen: the log only grows, so a size at or below it needs no read.
+    known_size: Arc<AtomicU64>,
+    /// Stored hashes by index. A stored hash never changes once written, so entries need no
+    /// age limit; proofs and tiles read what is missing from the store.
+    hashes: Arc<FreshCache<u64, log::LogHash>>,
 }
+
+/// Stored hashes kept in memory (about 100 bytes each): the upper levels every proof shares
+/// and the most recently asked lower ones.
+const CACHED_HASHES: usize = 1 << 20;
 
 impl std::fmt::Debug for Transparency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,6 +128,8 @@ impl Transparency {
             witnesses: Arc::new(witnesses),
             witnessed: Arc::default(),
             http,
+            known_size: Arc::default(),
+            hashes: Arc::new(FreshCache::new(CACHED_HASHES, None)),
         }
     }
 
@@ -256,16 +270,47 @@ impl Transparency {
         Err("witness kept refusing the size".into())
     }
 
+    /// The stored hashes at `indexes`, from memory where they were read before.
+    async fn stored_hashes(
+        &self,
+        indexes: &[u64],
+    ) -> Result<std::collections::HashMap<u64, log::LogHash>, Error> {
+        let mut found = std::collections::HashMap::with_capacity(indexes.len());
+        let mut missing = Vec::new();
+        for &index in indexes {
+            match self.hashes.get(&index) {
+                Some(hash) => {
+                    found.insert(index, *hash);
+                }
+                None => missing.push(index),
+            }
+        }
+        if !missing.is_empty() {
+            for (index, hash) in self.store.read_hashes(&missing).await? {
+                self.hashes.insert(index, Arc::new(hash));
+                found.insert(index, hash);
+            }
+        }
+        Ok(found)
+    }
+
     async fn root(&self, size: u64) -> Result<log::LogHash, Error> {
         let computation = log::TreeHash(size);
-        let hashes = self.store.read_hashes(&computation.needs()).await?;
+        let hashes = self.stored_hashes(&computation.needs()).await?;
         computation
             .compute(&hashes)
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
     async fn check_size(&self, size: u64, name: &str) -> Result<u64, Error> {
-        let log_size = self.store.log_size().await?;
+        let known = self.known_size.load(Ordering::Relaxed);
+        let log_size = if size <= known {
+            known
+        } else {
+            let read = self.store.log_size().await?;
+            self.known_size.fetch_max(read, Ordering::Relaxed);
+            read
+        };
         if size == 0 || size > log_size.min(MAX_TREE_SIZE) {
             return Err(Error::InvalidLogRequest(format!(
                 "{name}={size} is outside the log (1..={log_size})"
@@ -290,7 +335,7 @@ impl Transparency {
         needed.push(leaf_index);
         needed.sort_unstable();
         needed.dedup();
-        let hashes = self.store.read_hashes(&needed).await?;
+        let hashes = self.stored_hashes(&needed).await?;
         let corrupt = |e: log::LogError| Error::Internal(e.to_string());
         let proof = proof_computation.compute(&hashes).map_err(corrupt)?;
         let root = root_computation.compute(&hashes).map_err(corrupt)?;
@@ -318,7 +363,7 @@ impl Transparency {
         needed.extend(to_root.needs());
         needed.sort_unstable();
         needed.dedup();
-        let hashes = self.store.read_hashes(&needed).await?;
+        let hashes = self.stored_hashes(&needed).await?;
         let corrupt = |e: log::LogError| Error::Internal(e.to_string());
         Ok(ConsistencyProofBody {
             from,
@@ -359,7 +404,7 @@ impl Transparency {
             }
             Some(_) => {
                 let indexes = request.hash_indexes();
-                let hashes = self.store.read_hashes(&indexes).await?;
+                let hashes = self.stored_hashes(&indexes).await?;
                 indexes.iter().flat_map(|i| hashes[i].0).collect()
             }
         };
