@@ -57,13 +57,14 @@ LUA
 
 server_pid=""
 
-# start_server PORT LOGFILE ARGS...: runs `target/release/credence serve ARGS` on 127.0.0.1:PORT
-# and waits for /health (30 s at most). Returns 1, with the server's log on stderr, if the
-# server exits instead.
+# start_server PORT LOGFILE ARGS...: runs `$CREDENCE_BIN serve ARGS` (default
+# target/release/credence; another build, for side-by-side runs) on 127.0.0.1:PORT and waits
+# for /health (30 s at most). Returns 1, with the server's log on stderr, if the server exits
+# instead.
 start_server() {
     local port="$1" log="$2"
     shift 2
-    RUST_LOG=warn target/release/credence serve --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
+    RUST_LOG=warn "${CREDENCE_BIN:-target/release/credence}" serve --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 300); do
         curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0

@@ -21,7 +21,9 @@
 #
 # Environment: SOURCE_DB (the seeded database), DB (the copy), KINDS ("inclusion consistency
 # mixed"), SIZE_MODE (random|whole), DURATION (20s), WARMUP (5s), CONNECTIONS ("16 64"), THREADS
-# (2, wrk threads), PORT (18081), AUDIT (0|1). Needs wrk (apt-get install -y wrk), curl, sqlite3.
+# (2, wrk threads), PORT (18081), AUDIT (0|1), SKIP_BUILD (set: no cargo build), CREDENCE_BIN
+# (the binary to serve and audit with; default target/release/credence). Needs wrk
+# (apt-get install -y wrk), curl, sqlite3.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +45,7 @@ audit="${AUDIT:-0}"
 source scripts/lib.sh
 require_tools wrk curl sqlite3
 
-cargo build --release -p credence --bin credence
+[[ -n "${SKIP_BUILD:-}" ]] || cargo build --release -p credence --bin credence
 
 if [[ ! -f "$db" ]]; then
     [[ -f "$source_db" ]] || {
@@ -146,7 +148,7 @@ if [[ "$audit" == 1 ]]; then
     echo "-- credence audit of the whole log; load before the run: $(uptime)"
     audit_out="$work/audit.out"
     start=$(date +%s.%N)
-    /usr/bin/time -v target/release/credence audit --registry "$base" --skip-served-check \
+    /usr/bin/time -v "${CREDENCE_BIN:-target/release/credence}" audit --registry "$base" --skip-served-check \
         >"$audit_out" 2>"$work/audit.time" || true
     end=$(date +%s.%N)
     cat "$audit_out"

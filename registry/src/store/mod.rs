@@ -670,12 +670,20 @@ macro_rules! append_in_transaction {
                 .bind(did)
                 .bind(since)
         };
-        let recent_hour = count(now_ms - 3_600_000).fetch_one(&mut *$tx).await?;
-        let recent_day = count(now_ms - 86_400_000).fetch_one(&mut *$tx).await?;
-        let hash_seen: i64 = sqlx::query_scalar(super::HASH_EXISTS)
-            .bind($append.hash.as_str())
-            .fetch_one(&mut *$tx)
-            .await?;
+        // A DID that does not exist yet has no recent operations, and no stored operation can
+        // share its genesis hash (the hash derives the DID): three round trips saved per
+        // create. UNIQUE constraints back this up.
+        let (recent_hour, recent_day, hash_seen) = if existing.is_none() {
+            (0, 0, 0)
+        } else {
+            let recent_hour = count(now_ms - 3_600_000).fetch_one(&mut *$tx).await?;
+            let recent_day = count(now_ms - 86_400_000).fetch_one(&mut *$tx).await?;
+            let hash_seen: i64 = sqlx::query_scalar(super::HASH_EXISTS)
+                .bind($append.hash.as_str())
+                .fetch_one(&mut *$tx)
+                .await?;
+            (recent_hour, recent_day, hash_seen)
+        };
         let position =
             super::check_append(&$append, existing, recent_hour, recent_day, hash_seen > 0)?;
 
