@@ -199,7 +199,13 @@ impl Transparency {
         let index = stored
             .log_index
             .ok_or_else(|| Error::Internal("operation has no log index".into()))?;
-        let (size, checkpoint) = self.latest().await?;
+        // A stored checkpoint that already covers the operation serves (it is the largest
+        // stored, so no client has seen a larger one); only a newer operation makes a read
+        // sign a checkpoint.
+        let (size, checkpoint) = match self.store.latest_checkpoint().await? {
+            Some((size, note)) if size > index => (size, note),
+            _ => self.latest().await?,
+        };
         Ok(LogProof {
             position: stored.position,
             operation: stored.operation.clone(),
