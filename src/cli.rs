@@ -1009,19 +1009,7 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
         CredenceSource::Remote(client.clone()),
         WebResolverConfig::default(),
     );
-    let signed = credence_registry::signed::verify(&resolver, &response, "assertionMethod").await?;
-    let header_b64 = response.split('.').next().unwrap_or_default();
-    let header_bytes =
-        credence_registry::keys::decode_b64url(header_b64).map_err(Error::BadSignature)?;
-    let header = credence_registry::json::parse_strict(&header_bytes).map_err(Error::from)?;
-    let claims = credence_registry::status::parse_claims(&header, &signed.payload)?;
-    if claims.issuer != signed.did {
-        return Err(Error::Forbidden(format!(
-            "the list names {} but is signed by {}",
-            claims.issuer, signed.did
-        ))
-        .into());
-    }
+    let (_, claims) = credence_registry::status::verify_list(&resolver, &response).await?;
     let status = claims.list.status(index).ok_or_else(|| {
         CommandError::Other(anyhow::anyhow!(
             "index {index} is outside the list ({} entries)",
@@ -1041,13 +1029,9 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
         let log_index = log_index.ok_or_else(|| {
             Error::LogVerification(format!("{url} did not say where the list is logged"))
         })?;
-        let entry = credence_registry::log::Entry::StatusList {
-            key: credence_registry::status::list_key(&claims.uri),
-            uri: claims.uri.clone(),
-            issuer: claims.issuer.clone(),
-            jws: response.trim().to_owned(),
-        };
-        let checkpoint = client.prove_entry(&entry, log_index, &watcher).await?;
+        let checkpoint = client
+            .prove_entry(&claims.log_entry(&response), log_index, &watcher)
+            .await?;
         shown["logProof"] = serde_json::json!({"index": log_index, "treeSize": checkpoint.size});
     }
     print_json(&shown);

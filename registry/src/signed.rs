@@ -29,6 +29,8 @@ pub struct SignedByDid {
     pub kid: String,
     /// The key that verified the signature.
     pub key: PublicKey,
+    /// The JWS protected header (`typ` tells a payload's format).
+    pub header: Value,
     pub payload: Value,
 }
 
@@ -81,6 +83,7 @@ pub async fn verify(
         did,
         kid,
         key,
+        header,
         payload,
     })
 }

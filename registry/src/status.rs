@@ -312,6 +312,36 @@ pub fn one_bit_token_list(
     Ok(list)
 }
 
+/// Verifies a signed status list (either format) against its issuer's current DID document and
+/// reads it: the signer must be the issuer the list names. What publishers and readers share;
+/// publication checks more (`StatusLists::publish`).
+pub async fn verify_list(
+    resolver: &Resolver,
+    jws: &str,
+) -> Result<(crate::signed::SignedByDid, ListClaims), Error> {
+    let signed = crate::signed::verify(resolver, jws, "assertionMethod").await?;
+    let claims = parse_claims(&signed.header, &signed.payload)?;
+    if claims.issuer != signed.did {
+        return Err(Error::Forbidden(format!(
+            "the list names issuer {} but is signed by {}",
+            claims.issuer, signed.did
+        )));
+    }
+    Ok((signed, claims))
+}
+
+impl ListClaims {
+    /// The log entry that records this list as signed (`jws`).
+    pub fn log_entry(&self, jws: &str) -> crate::log::Entry {
+        crate::log::Entry::StatusList {
+            key: list_key(&self.uri),
+            uri: self.uri.clone(),
+            issuer: self.issuer.clone(),
+            jws: jws.trim().to_owned(),
+        }
+    }
+}
+
 /// The `lst` value of a Token Status List: base64url (unpadded) of the zlib-compressed bytes
 /// (§4.1).
 pub fn compress_token_list(list: &token_status_list::BitString) -> String {
@@ -367,18 +397,7 @@ impl StatusLists {
     /// Accepts a new version of a status list.
     pub async fn publish(&self, jws: &str) -> Result<Arc<StatusListVersion>, Error> {
         let jws = jws.trim();
-        let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
-        let header_b64 = jws.split('.').next().unwrap_or_default();
-        let header = crate::json::parse_strict(
-            &crate::keys::decode_b64url(header_b64).map_err(Error::BadSignature)?,
-        )?;
-        let claims = parse_claims(&header, &signed.payload)?;
-        if claims.issuer != signed.did {
-            return Err(Error::Forbidden(format!(
-                "the list names issuer {} but is signed by {}",
-                claims.issuer, signed.did
-            )));
-        }
+        let (signed, claims) = verify_list(&self.resolver, jws).await?;
         // Signed by a key authorized now (checked by `verify`) that was already authorized
         // when the list says it was issued, and not issued in the future.
         crate::signed::check_authorized_at(
@@ -396,13 +415,7 @@ impl StatusLists {
         }
         let key = list_key(&claims.uri);
         let version = claims.issued.timestamp_millis();
-        let entry = crate::log::Entry::StatusList {
-            key: key.clone(),
-            uri: claims.uri.clone(),
-            issuer: claims.issuer.clone(),
-            jws: jws.to_owned(),
-        }
-        .to_bytes();
+        let entry = claims.log_entry(jws).to_bytes();
         let record = NewStatusList {
             key: &key,
             uri: &claims.uri,
