@@ -16,6 +16,8 @@ use crate::registry::{DocumentMetadata, Resolution, VersionSelector, timestamp};
 pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
 /// Largest response we read from a registry.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest tile or entry bundle we read from a registry.
+pub const MAX_TILE_RESPONSE_BYTES: usize = MAX_RESPONSE_BYTES;
 
 /// A client with the same limits as `RegistryClient` (timeout, no redirects), for fetching
 /// documents a registry points at (status lists).

@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::process::Command;
 
 use credence_tests::{Server, cli, postgres_url, scratch};
 use serde_json::Value;
@@ -681,4 +682,389 @@ fn status_list_publish_and_show() {
         ],
     );
     assert_eq!(outside.status.code(), Some(1));
+}
+
+/// A private copy of the shared test log key: `serve` refuses a key file others can read.
+fn private_test_log_key(dir: &Path) -> String {
+    let copy = dir.join("log-signing.key");
+    std::fs::copy(TEST_LOG_KEY, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
+    copy.to_str().unwrap().to_owned()
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Regression (issue 8, item 9): a `did create` that failed (registry down) left its keys, then
+/// `did create` said the directory already held keys and `did update` that it held no DID. The
+/// same command, run again once the registry is up, finishes the creation.
+fn did_create_resumes_after_the_registry_was_down(extra: &[&str]) {
+    let (_dir, path) = scratch();
+    let listen = credence_tests::free_loopback_address();
+    let registry = format!("http://{listen}/registry");
+    let keys = path.join("keys");
+    let keys = keys.to_str().unwrap();
+    let create = [
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        keys,
+        "--service",
+        "site=LinkedDomains=https://agency.example",
+    ];
+    let down = cli(Path::new(BIN), &create);
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    assert!(stderr_of(&down).contains("unreachable"), "{down:?}");
+    assert!(
+        stderr_of(&down).contains("again"),
+        "says how to finish: {down:?}"
+    );
+
+    let server = Server::start_on(Path::new(BIN), &listen, extra);
+    let did = run_ok(&create);
+    let did = did.trim();
+    assert!(did.starts_with("did:credence:"), "{did}");
+    let resolved = json(&run_ok(&["did", "resolve", did, "--registry", &registry]));
+    assert_eq!(
+        resolved["didDocument"]["service"][0]["serviceEndpoint"],
+        "https://agency.example"
+    );
+    run_ok(&[
+        "did",
+        "update",
+        "--registry",
+        &server.registry(),
+        "--keys",
+        keys,
+    ]);
+    // Once registered, the directory is taken.
+    let again = cli(Path::new(BIN), &create);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr_of(&again).contains("already holds"), "{again:?}");
+}
+
+#[test]
+fn did_create_resumes_after_the_registry_was_down_on_sqlite() {
+    let (_dir, path) = scratch();
+    did_create_resumes_after_the_registry_was_down(&["--data-dir", path.to_str().unwrap()]);
+}
+
+#[test]
+fn did_create_resumes_after_the_registry_was_down_on_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (_dir, path) = scratch();
+    let key = private_test_log_key(&path);
+    did_create_resumes_after_the_registry_was_down(&[
+        "--database-url",
+        &url,
+        "--log-key-file",
+        &key,
+    ]);
+}
+
+/// Regression (issue 8, item 9): a `did create` the registry refused left keys nobody could
+/// use; a refused creation leaves the directory as it found it, so a corrected command works.
+#[test]
+fn a_refused_did_create_leaves_nothing_behind() {
+    let (_dir, path) = scratch();
+    let server = Server::start(
+        Path::new(BIN),
+        &["--data-dir", path.join("data").to_str().unwrap()],
+    );
+    let keys = path.join("keys");
+    let keys = keys.to_str().unwrap();
+    let too_many: Vec<String> = (0..40)
+        .map(|i| format!("s{i}=LinkedDomains=https://agency.example/{i}"))
+        .collect();
+    let mut args = vec![
+        "did",
+        "create",
+        "--registry",
+        &server.registry(),
+        "--keys",
+        keys,
+    ];
+    let registry = server.registry();
+    for service in &too_many {
+        args.extend(["--service", service.as_str()]);
+    }
+    let refused = cli(Path::new(BIN), &args);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(stderr_of(&refused).starts_with("refused: "), "{refused:?}");
+    let did = run_ok(&["did", "create", "--registry", &registry, "--keys", keys]);
+    assert!(did.trim().starts_with("did:credence:"), "{did}");
+}
+
+/// Regression (issue 11): `write_secret` followed a symlink planted at its temporary name, so
+/// the private key went wherever the link pointed.
+#[test]
+fn key_files_are_not_written_through_planted_symlinks() {
+    let (_dir, path) = scratch();
+    let keys = path.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let stolen = path.join("stolen");
+    std::fs::write(&stolen, "").unwrap();
+    for file in [".rotation-key.jwk.tmp", ".signing-key.jwk.tmp"] {
+        std::os::unix::fs::symlink(&stolen, keys.join(file)).unwrap();
+    }
+    let _ = cli(
+        Path::new(BIN),
+        &[
+            "did",
+            "create",
+            "--registry",
+            &format!(
+                "http://{}/registry",
+                credence_tests::free_loopback_address()
+            ),
+            "--keys",
+            keys.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&stolen).unwrap(), "", "key leaked");
+    let mode = std::fs::metadata(keys.join("rotation-key.jwk"))
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o600);
+    assert_eq!(mode, 0o600);
+}
+
+/// Regression (issue 11): an existing log key file's permissions were never checked.
+#[test]
+fn serve_refuses_a_log_key_file_others_can_read() {
+    let (_dir, path) = scratch();
+    let key = path.join("log.key");
+    std::fs::copy(TEST_LOG_KEY, &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = cli(
+        Path::new(BIN),
+        &[
+            "serve",
+            "--listen",
+            &credence_tests::free_loopback_address(),
+            "--data-dir",
+            path.join("data").to_str().unwrap(),
+            "--log-key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr_of(&output).contains("chmod 600"), "{output:?}");
+}
+
+/// Regression (issue 8, item 9): `status publish --uri` with something that is not an http(s)
+/// URL exited 0 and was logged for ever. The registry refuses; the CLI says so and exits 1.
+#[test]
+fn status_publish_of_a_bad_uri_is_refused() {
+    let (_dir, path) = scratch();
+    let server = Server::start(
+        Path::new(BIN),
+        &["--data-dir", path.join("data").to_str().unwrap()],
+    );
+    let registry = server.registry();
+    let keys = path.join("issuer");
+    let keys = keys.to_str().unwrap();
+    run_ok(&["did", "create", "--registry", &registry, "--keys", keys]);
+    for uri in ["garbage", "", "ftp://x y"] {
+        let refused = cli(
+            Path::new(BIN),
+            &[
+                "status",
+                "publish",
+                "--registry",
+                &registry,
+                "--keys",
+                keys,
+                "--uri",
+                uri,
+            ],
+        );
+        assert_eq!(refused.status.code(), Some(1), "{uri:?}: {refused:?}");
+        assert!(stderr_of(&refused).starts_with("refused: "), "{refused:?}");
+    }
+}
+
+/// Regression (issue 8, item 9): CLI errors in one style (README, "Errors"): no made-up status
+/// code for failures on the client's side, the cause and a hint when the registry is
+/// unreachable, a problem's title and detail rather than raw JSON, usage errors exit 2.
+#[test]
+fn cli_errors_have_one_style() {
+    let down = format!(
+        "http://{}/registry",
+        credence_tests::free_loopback_address()
+    );
+    let unregistered = &format!("did:credence:{}", "a".repeat(32));
+    let unreachable = cli(
+        Path::new(BIN),
+        &["did", "resolve", unregistered, "--registry", &down],
+    );
+    assert_eq!(unreachable.status.code(), Some(1));
+    let text = stderr_of(&unreachable);
+    assert!(text.starts_with("error: registry unreachable"), "{text}");
+    assert!(text.contains(&down), "names the URL: {text}");
+    assert!(text.contains("onnection refused"), "says the cause: {text}");
+    assert!(text.contains("is it running"), "gives a hint: {text}");
+    assert!(!text.contains("(502)"), "{text}");
+
+    let unsupported = cli(Path::new(BIN), &["did", "resolve", "did:example:123"]);
+    assert_eq!(unsupported.status.code(), Some(1));
+    assert!(!stderr_of(&unsupported).contains("(50"), "{unsupported:?}");
+    assert!(
+        stderr_of(&unsupported).contains("not supported"),
+        "{unsupported:?}"
+    );
+
+    // A malformed --log-key is a usage error, like any other bad argument.
+    let bad_key = cli(
+        Path::new(BIN),
+        &["did", "resolve", unregistered, "--log-key", "not-a-key"],
+    );
+    assert_eq!(bad_key.status.code(), Some(2), "{bad_key:?}");
+    assert!(stderr_of(&bad_key).contains("--log-key"), "{bad_key:?}");
+
+    let garbage = cli(
+        Path::new(BIN),
+        &["status", "show", "garbage", "--index", "0"],
+    );
+    assert_eq!(garbage.status.code(), Some(1));
+    assert!(
+        !stderr_of(&garbage).contains("builder error"),
+        "{garbage:?}"
+    );
+    assert!(stderr_of(&garbage).contains("not a URL"), "{garbage:?}");
+
+    let (_dir, path) = scratch();
+    let server = Server::start(
+        Path::new(BIN),
+        &["--data-dir", path.join("data").to_str().unwrap()],
+    );
+    let registry = server.registry();
+    let not_found = cli(
+        Path::new(BIN),
+        &["did", "resolve", unregistered, "--registry", &registry],
+    );
+    assert_eq!(not_found.status.code(), Some(1));
+    let text = stderr_of(&not_found);
+    assert!(text.starts_with("refused: DID not found: "), "{text}");
+    assert!(!text.contains('{'), "no raw JSON: {text}");
+
+    let keys = path.join("keys");
+    let keys = keys.to_str().unwrap();
+    run_ok(&["did", "create", "--registry", &registry, "--keys", keys]);
+    let revoke = cli(
+        Path::new(BIN),
+        &[
+            "trust",
+            "revoke",
+            "--registry",
+            &registry,
+            "--keys",
+            keys,
+            &"a".repeat(52),
+        ],
+    );
+    assert_eq!(revoke.status.code(), Some(1));
+    let text = stderr_of(&revoke);
+    assert!(
+        text.starts_with("refused: Accreditation not found: "),
+        "{text}"
+    );
+}
+
+/// Regression (issue 8, item 9): `serve` on a taken port created the data directory and a new
+/// log signing key before failing to bind.
+#[test]
+fn serve_on_a_taken_port_creates_nothing() {
+    let (_dir, path) = scratch();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = path.join("data");
+    let output = cli(
+        Path::new(BIN),
+        &[
+            "serve",
+            "--listen",
+            &taken.local_addr().unwrap().to_string(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr_of(&output).contains("binding"), "{output:?}");
+    assert!(!data.exists(), "the data directory was created");
+}
+
+/// Regression (issue 8, item 9): an unreachable PostgreSQL URL hung 30 s, then printed a pool
+/// timeout without the cause.
+#[test]
+fn serve_with_an_unreachable_database_fails_fast_with_the_cause() {
+    let nothing_there = credence_tests::free_loopback_address();
+    let started = std::time::Instant::now();
+    let output = cli(
+        Path::new(BIN),
+        &[
+            "serve",
+            "--listen",
+            &credence_tests::free_loopback_address(),
+            "--database-url",
+            &format!("postgres://postgres@{nothing_there}/credence"),
+            "--log-key-file",
+            TEST_LOG_KEY,
+        ],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "took {elapsed:?}"
+    );
+    assert!(
+        stderr_of(&output).contains("onnection refused"),
+        "{output:?}"
+    );
+}
+
+/// Regression (issue 8, item 9): unknown paths answered an empty 404, not a problem body.
+#[test]
+fn unknown_paths_answer_a_problem() {
+    let (_dir, path) = scratch();
+    let server = Server::start(Path::new(BIN), &["--data-dir", path.to_str().unwrap()]);
+    for unknown in ["/nope", "/registry/nope"] {
+        let (status, body) =
+            credence_tests::http_get(&format!("{}{unknown}", server.base)).unwrap();
+        assert_eq!(status, 404, "{unknown}");
+        let problem = json(&body);
+        assert_eq!(
+            problem["type"], "https://credence.example/problems/route-not-found",
+            "{unknown}: {problem}"
+        );
+        assert_eq!(problem["status"], 404);
+    }
+}
+
+/// Regression (issue 8, item 9): ANSI colours went into log files. Logs carry none when stderr
+/// is not a terminal, nor in JSON.
+#[test]
+fn logs_carry_no_colours_when_not_on_a_terminal() {
+    let (_dir, path) = scratch();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (log, _) =
+        credence_registry::log::CheckpointSigner::generate("credence.localhost/registry").unwrap();
+    for format in ["text", "json"] {
+        let output = Command::new(BIN)
+            .args(["--log-format", format, "witness", "serve", "--listen"])
+            .arg(taken.local_addr().unwrap().to_string())
+            .args(["--log", log.verifier_key()])
+            .arg("--key-file")
+            .arg(path.join("w.key"))
+            .arg("--state-file")
+            .arg(path.join("w.json"))
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        let text = stderr_of(&output);
+        assert!(text.contains("witness key"), "{format}: {text}");
+        assert!(!text.contains('\u{1b}'), "{format}: {text:?}");
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use credence_registry::audit::{AuditOptions, AuditReport, audit};
 use credence_registry::client::RegistryClient;
 use credence_registry::keys::KeyType;
-use credence_registry::log::CheckpointSigner;
+use credence_registry::log::{CheckpointSigner, TileRequest};
 use credence_registry::ops::OpHash;
 use credence_registry::store::{DidStore, WriteLimits};
 use credence_registry::{AppOptions, app};
@@ -147,7 +147,8 @@ async fn tampering_with_the_database_is_caught() {
         .execute(&db)
         .await
         .unwrap();
-    let report = run(&base, Some(state.path())).await;
+    // A fresh auditor (no mirror: a mirror holds entries already verified, and is not refetched).
+    let report = run(&base, None).await;
     assert_found(&report, "do not hash to the checkpoint's root");
     sqlx::query("UPDATE log_entries SET entry = $1 WHERE idx = 1")
         .bind(&entry)
@@ -160,7 +161,7 @@ async fn tampering_with_the_database_is_caught() {
         .execute(&db)
         .await
         .unwrap();
-    let report = run(&base, Some(state.path())).await;
+    let report = run(&base, None).await;
     assert_found(&report, "entry bundle could not be fetched");
 }
 
@@ -185,4 +186,131 @@ async fn rollback_and_split_view_are_caught() {
     populate(&other_base, 2).await;
     let report = run(&other_base, Some(state.path())).await;
     assert_found(&report, "history was rewritten");
+}
+
+/// Counts requests for entry bundles, and answers `oversized` bundles with more bytes than any
+/// client accepts (a stand-in for a registry whose bundles grew past the bound).
+fn counting_app(
+    store: Arc<dyn DidStore>,
+    fetched: Arc<std::sync::atomic::AtomicUsize>,
+    oversized: &'static [&'static str],
+) -> axum::Router {
+    crate::support::test_app(store, WriteLimits::default()).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let fetched = fetched.clone();
+            async move {
+                let path = request.uri().path().to_owned();
+                if path.contains("/log/tile/entries/") {
+                    fetched.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if oversized.iter().any(|bundle| path.ends_with(bundle)) {
+                        let too_many = credence_registry::client::MAX_TILE_RESPONSE_BYTES + 1;
+                        return axum::response::IntoResponse::into_response(vec![0u8; too_many]);
+                    }
+                }
+                next.run(request).await
+            }
+        },
+    ))
+}
+
+/// Regression (issue 8, item 9): `credence audit` did not resume: the second run reported 0
+/// entries from the local mirror (a partial bundle was never kept) and fetched them again.
+#[tokio::test]
+async fn a_second_audit_reads_its_mirror_and_fetches_nothing_again() {
+    for backend in backends().await {
+        let fetched = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let base =
+            serve_on_loopback(counting_app(backend.store.clone(), fetched.clone(), &[])).await;
+        populate(&base, 3).await;
+        let state = tempfile::tempdir().unwrap();
+        let first = run(&base, Some(state.path())).await;
+        assert!(
+            first.is_clean(),
+            "{}: {:?}",
+            backend.name,
+            first.discrepancies
+        );
+        assert!(fetched.load(std::sync::atomic::Ordering::SeqCst) > 0);
+        fetched.store(0, std::sync::atomic::Ordering::SeqCst);
+        let second = run(&base, Some(state.path())).await;
+        assert!(
+            second.is_clean(),
+            "{}: {:?}",
+            backend.name,
+            second.discrepancies
+        );
+        if backend.exclusive_log_size().await.is_some() {
+            // This test owns the log: nothing changed, so everything comes from the mirror.
+            assert_eq!(second.entries_mirrored_from_cache, second.checkpoint_size);
+            assert_eq!(
+                fetched.load(std::sync::atomic::Ordering::SeqCst),
+                0,
+                "refetched"
+            );
+        } else {
+            // A shared log grows meanwhile; what the first run saw in full bundles is mirrored.
+            let full = first.checkpoint_size / credence_registry::log::TILE_WIDTH
+                * credence_registry::log::TILE_WIDTH;
+            assert!(
+                second.entries_mirrored_from_cache >= full,
+                "{}",
+                backend.name
+            );
+        }
+    }
+}
+
+/// Regression (issue 8, item 10): one entry bundle larger than the client accepts (or that could
+/// not be fetched) ended every later audit. The audit reports it and verifies everything else;
+/// the tree still checks against the root through the bundle's hash tile.
+#[tokio::test]
+async fn an_unfetchable_entry_bundle_does_not_stop_the_audit() {
+    let backend = sqlite().await;
+    let fetched = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let base = serve_on_loopback(counting_app(
+        backend.store.clone(),
+        fetched,
+        &["/log/tile/entries/000"],
+    ))
+    .await;
+    let width = credence_registry::log::TILE_WIDTH as usize;
+    populate(&base, width + 3).await;
+    let report = run(&base, None).await;
+    let size = report.checkpoint_size;
+    assert!(size > width as u64, "{size}");
+    assert_found(&report, "entry bundle could not be fetched");
+    assert_eq!(
+        report.discrepancies.len(),
+        1,
+        "only the unfetchable bundle is a finding: {:?}",
+        report.discrepancies
+    );
+    assert_eq!(report.entries_verified, size - width as u64);
+    assert!(report.dids_checked >= 3, "{report:?}");
+}
+
+/// Regression (issue 8, item 10): client responses were read whole before the size check, so an
+/// endless body held the client until its timeout. Refused once the cap is passed.
+#[tokio::test]
+async fn an_endless_registry_response_is_cut_off_at_the_cap() {
+    let endless = axum::Router::new().fallback(|| async {
+        let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+        axum::body::Body::from_stream(futures::stream::repeat(Ok::<_, std::io::Error>(chunk)))
+    });
+    let base = serve_on_loopback(endless).await;
+    let client = RegistryClient::new(&format!("{base}/registry")).unwrap();
+    let started = std::time::Instant::now();
+    let error = client.checkpoint().await.unwrap_err();
+    assert!(error.to_string().contains("too large"), "{error}");
+    let tile = TileRequest {
+        level: None,
+        index: 0,
+        partial_width: None,
+    };
+    let error = client.tile(&tile).await.unwrap_err();
+    assert!(error.to_string().contains("too large"), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(14),
+        "cut off at the cap, not by the 15 s timeout"
+    );
 }

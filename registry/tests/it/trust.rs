@@ -534,3 +534,59 @@ async fn an_accreditation_is_provable_from_the_log() {
     );
     assert!(log::check_inclusion(&path, checkpoint.size, checkpoint.root, index, altered).is_err());
 }
+
+/// Regression (issue 8, item 9): an accreditation of a well-formed did:credence that was never
+/// registered was recorded and logged for ever. The subject must resolve; nothing is written.
+#[tokio::test]
+async fn an_accreditation_of_an_unregistered_did_is_refused_and_nothing_is_written() {
+    for backend in backends().await {
+        let (root, unregistered) = (Party::new(), Party::new());
+        let app = setup(backend.store.clone(), &root, &[]).await;
+        let size = backend.exclusive_log_size().await;
+        assert_problem(
+            &post(
+                &app,
+                "/registry/accreditations",
+                root.accredit(&unregistered, &[LICENCE], false, (0, 10)),
+            )
+            .await,
+            400,
+            "invalid-accreditation",
+        );
+        assert_eq!(backend.exclusive_log_size().await, size, "{}", backend.name);
+        let subject: credence_registry::did::Did = unregistered.did.parse().unwrap();
+        assert!(
+            backend
+                .store
+                .accreditations_for(&subject)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: nothing recorded for the unregistered subject",
+            backend.name
+        );
+    }
+}
+
+/// Regression (issue 8, item 9): revoking an accreditation that does not exist answered "DID
+/// not found"; it is the accreditation that was not found.
+#[tokio::test]
+async fn revoking_an_unknown_accreditation_says_the_accreditation_was_not_found() {
+    for backend in backends().await {
+        let root = Party::new();
+        let app = setup(backend.store.clone(), &root, &[]).await;
+        let size = backend.exclusive_log_size().await;
+        let id = "a".repeat(52);
+        let revocation =
+            root.sign(&json!({"type": "AccreditationRevocation", "accreditation": id}));
+        let reply = post(
+            &app,
+            &format!("/registry/accreditations/{id}/revoke"),
+            revocation,
+        )
+        .await;
+        assert_problem(&reply, 404, "accreditation-not-found");
+        assert_eq!(reply.body["title"], "Accreditation not found");
+        assert_eq!(backend.exclusive_log_size().await, size, "{}", backend.name);
+    }
+}

@@ -202,3 +202,88 @@ async fn the_witness_http_api_answers_with_the_spec_status_codes() {
     assert_eq!(conflict.text().await.unwrap().trim(), "1");
     assert_eq!(post("x".repeat(70_000)).await.unwrap().status(), 413);
 }
+
+/// Regression (issue 8, item 9): after a restart with `--witness` on an idle log, the checkpoint
+/// was cosigned only once the log grew, so `audit --min-witnesses 1` failed. The publisher asks
+/// a witness when it has not cosigned the latest checkpoint: at start (its first tick) and, for a
+/// witness that was down, on a later tick. A cosignature is added once.
+#[tokio::test]
+async fn an_idle_log_is_cosigned_by_a_witness_added_later_even_one_that_was_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = sqlite().await;
+    let plain = crate::support::test_app(backend.store.clone(), WriteLimits::default());
+    for _ in 0..2 {
+        post_op(
+            &plain,
+            "/registry/dids",
+            &Owner::new(KeyType::Ed25519).genesis(),
+        )
+        .await;
+    }
+    // Published without any witness; the log then stays idle.
+    get(&plain, "/registry/log/checkpoint").await;
+    // The witness's address, free now: it is down when the log first asks.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let log = Transparency::with_witnesses(
+        backend.store.clone(),
+        test_signer(),
+        vec![format!("http://{address}").parse().unwrap()],
+    );
+    let size = log.publish().await.unwrap();
+    let log_key = test_signer().verifier_key().to_owned();
+    let note = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    assert!(verify_cosigned(&note, &log_key, &[], 0).is_ok());
+
+    let (_, secret) = CheckpointSigner::generate("witness.test").unwrap();
+    let witness =
+        Arc::new(Witness::open(&secret, &[log_key.clone()], dir.path().join("w.json")).unwrap());
+    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+    let router = credence_registry::http::witness::router(witness.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    // The publisher's next tick, with no write in between.
+    assert_eq!(log.publish().await.unwrap(), size);
+    let note = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    let witness_key = witness.verifier_key().to_owned();
+    verify_cosigned(&note, &log_key, std::slice::from_ref(&witness_key), 1)
+        .unwrap_or_else(|e| panic!("{e}\n{note}"));
+    assert_eq!(witness.latest_size("test.credence/log").await, size);
+    // A new process (nothing remembered) asks again: the note does not gain a second copy.
+    let restarted = Transparency::with_witnesses(
+        backend.store.clone(),
+        test_signer(),
+        vec![format!("http://{address}").parse().unwrap()],
+    );
+    restarted.publish().await.unwrap();
+    let again = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    assert_eq!(again, note);
+}
+
+/// Regression (issue 8, item 10): a witness's reply was read whole and appended to the
+/// checkpoint; a reply larger than any signature lines is refused while reading.
+#[tokio::test]
+async fn an_oversized_witness_reply_is_refused() {
+    let backend = sqlite().await;
+    let plain = crate::support::test_app(backend.store.clone(), WriteLimits::default());
+    post_op(
+        &plain,
+        "/registry/dids",
+        &Owner::new(KeyType::Ed25519).genesis(),
+    )
+    .await;
+    let flood = axum::Router::new()
+        .fallback(|| async { format!("— flood.witness {}\n", "A".repeat(2 * 1024 * 1024)) });
+    let base = serve_on_loopback(flood).await;
+    let log = Transparency::with_witnesses(
+        backend.store.clone(),
+        test_signer(),
+        vec![base.parse().unwrap()],
+    );
+    log.publish().await.unwrap();
+    let note = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    assert!(!note.contains("flood.witness"), "{} bytes", note.len());
+    assert!(note.len() < 4096, "{} bytes", note.len());
+}
