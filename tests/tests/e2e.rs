@@ -153,9 +153,10 @@ fn walkthrough_on_sqlite() {
 fn walkthrough_on_postgres() {
     let Some(url) = postgres_url() else { return };
     let (_dir, path) = scratch();
+    let key = private_test_log_key(&path);
     let server = Server::start(
         Path::new(BIN),
-        &["--database-url", &url, "--log-key-file", TEST_LOG_KEY],
+        &["--database-url", &url, "--log-key-file", &key],
     );
     walkthrough(&server, &path.join("keys"));
 }
@@ -373,7 +374,9 @@ fn crash_during_writes_on_sqlite() {
 #[test]
 fn crash_during_writes_on_postgres() {
     let Some(url) = postgres_url() else { return };
-    crash_during_writes(&["--database-url", &url, "--log-key-file", TEST_LOG_KEY]);
+    let (_dir, path) = scratch();
+    let key = private_test_log_key(&path);
+    crash_during_writes(&["--database-url", &url, "--log-key-file", &key]);
 }
 
 /// The trust-authority walkthrough: a root publishes a schema and accredits an agency, which
@@ -928,7 +931,7 @@ fn cli_errors_have_one_style() {
         Path::new(BIN),
         &["status", "show", "garbage", "--index", "0"],
     );
-    assert_eq!(garbage.status.code(), Some(1));
+    assert_eq!(garbage.status.code(), Some(2), "a bad argument");
     assert!(
         !stderr_of(&garbage).contains("builder error"),
         "{garbage:?}"
@@ -948,6 +951,25 @@ fn cli_errors_have_one_style() {
     assert_eq!(not_found.status.code(), Some(1));
     let text = stderr_of(&not_found);
     assert!(text.starts_with("refused: DID not found: "), "{text}");
+    assert!(!text.contains('{'), "no raw JSON: {text}");
+    let no_list = cli(
+        Path::new(BIN),
+        &[
+            "status",
+            "show",
+            "--registry",
+            &registry,
+            &format!("{registry}/status-lists/{}", "a".repeat(32)),
+            "--index",
+            "0",
+        ],
+    );
+    assert_eq!(no_list.status.code(), Some(1));
+    let text = stderr_of(&no_list);
+    assert!(
+        text.starts_with("refused: Status list not found: "),
+        "{text}"
+    );
     assert!(!text.contains('{'), "no raw JSON: {text}");
 
     let keys = path.join("keys");

@@ -356,7 +356,7 @@ async fn bad_accreditations_on(backend: &crate::support::Backend) {
     assert_problem(
         &get(&app, "/registry/accreditations/nope").await,
         404,
-        "not-found",
+        "accreditation-not-found",
     );
     assert_problem(
         &get(
