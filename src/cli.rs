@@ -90,13 +90,13 @@ struct AuditArgs {
     #[arg(long, env = "CREDENCE_AUDIT_STATE")]
     state: Option<std::path::PathBuf>,
     /// The log's verifier key (<origin>+<id>+<base64>), if known out of band.
-    #[arg(long, env = "CREDENCE_LOG_KEY")]
+    #[arg(long, env = "CREDENCE_LOG_KEY", value_parser = verifier_key)]
     log_key: Option<String>,
     /// Skip comparing each DID's served operations with the log (faster on large logs).
     #[arg(long)]
     skip_served_check: bool,
     /// Verifier key of a witness whose cosignature counts (repeatable).
-    #[arg(long = "witness-key")]
+    #[arg(long = "witness-key", value_parser = verifier_key)]
     witness_keys: Vec<String>,
     /// How many of the --witness-key witnesses must have cosigned the checkpoint.
     #[arg(long, default_value_t = 0)]
@@ -169,6 +169,8 @@ enum StatusCommand {
     Show {
         #[command(flatten)]
         registry: RegistryArg,
+        /// The list's URL (http or https), as `status publish` printed it.
+        #[arg(value_parser = http_url)]
         url: String,
         #[arg(long)]
         index: u64,
@@ -236,7 +238,7 @@ struct WitnessArgs {
     )]
     state_file: std::path::PathBuf,
     /// Verifier key of a log to follow (`<origin>+<id>+<key>`, from GET /registry/log/key); repeatable.
-    #[arg(long = "log", required = true)]
+    #[arg(long = "log", required = true, value_parser = verifier_key)]
     logs: Vec<String>,
 }
 
@@ -249,7 +251,7 @@ enum RegistryCommand {
 #[derive(Debug, clap::Args)]
 struct RegistryArg {
     /// Registry base URL.
-    #[arg(long, env = "CREDENCE_REGISTRY", default_value = DEFAULT_REGISTRY_URL)]
+    #[arg(long, env = "CREDENCE_REGISTRY", default_value = DEFAULT_REGISTRY_URL, value_parser = http_url)]
     registry: String,
 }
 
@@ -324,10 +326,10 @@ enum DidCommand {
 struct LogProofArgs {
     /// The registry log's verifier key (<origin>+<id>+<base64>, from GET /registry/log/key);
     /// when given, what is shown is proven to be in the log, or the command fails.
-    #[arg(long, env = "CREDENCE_LOG_KEY")]
+    #[arg(long, env = "CREDENCE_LOG_KEY", value_parser = verifier_key)]
     log_key: Option<String>,
     /// Verifier key of a witness whose cosignature counts (repeatable).
-    #[arg(long = "witness-key")]
+    #[arg(long = "witness-key", value_parser = verifier_key)]
     witness_keys: Vec<String>,
     /// How many of the --witness-key witnesses must have cosigned.
     #[arg(long, default_value_t = 0)]
@@ -365,6 +367,21 @@ async fn prove_items<T: serde::de::DeserializeOwned>(
         item["logProof"] = serde_json::json!({"index": index, "treeSize": checkpoint.size});
     }
     Ok(())
+}
+
+/// A signed-note verifier key argument (`--log-key`, `--witness-key`, `--log`): a malformed one
+/// is a usage error (exit 2), like any other bad argument.
+fn verifier_key(text: &str) -> Result<String, String> {
+    credence_registry::client::check_verifier_key(text)
+}
+
+/// An http(s) URL argument.
+fn http_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(text.to_owned()),
+        Ok(url) => Err(format!("not an http(s) URL (scheme {:?})", url.scheme())),
+        Err(error) => Err(format!("not a URL ({error})")),
+    }
 }
 
 fn parse_service(text: &str) -> Result<ServiceSpec, String> {
@@ -412,10 +429,14 @@ pub(crate) fn run() -> ExitCode {
 }
 
 fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colours only for a person at a terminal: log files and collectors get plain text.
+    let colours = matches!(format, LogFormat::Text) && std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -444,16 +465,24 @@ async fn run_server(
     config: ServeConfig,
     registry_prefix: &'static str,
 ) -> anyhow::Result<ExitCode> {
+    // Bind first: a server that cannot listen must leave nothing behind (no data directory,
+    // no new log key).
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     if config.database_url.is_none() {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     }
-    let store = store::open(&config.database_url())
-        .await
-        .context("opening the database")?;
+    let store = store::open_within(
+        &config.database_url(),
+        std::time::Duration::from_millis(config.database_connect_timeout_ms),
+    )
+    .await
+    .context("opening the database")?;
     let log_signer = std::sync::Arc::new(
         transparency::load_or_create_signer(&config.log_key_file(), &config.log_origin)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            .map_err(server_side)?,
     );
     let options = AppOptions {
         registry_prefix,
@@ -470,19 +499,13 @@ async fn run_server(
         witnesses: config.witnesses.clone(),
         trust_anchors: config.trust_anchors.clone(),
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "credence listening");
     let log = transparency::Transparency::with_witnesses(
         store.clone(),
         log_signer,
         config.witnesses.clone(),
     );
-    log.check_key().await.map_err(|e| match e {
-        Error::Internal(cause) => anyhow::anyhow!(cause),
-        other => anyhow::anyhow!("{other}"),
-    })?;
+    log.check_key().await.map_err(server_side)?;
     let (stop_publisher, stopped) = tokio::sync::watch::channel(false);
     let publisher = transparency::spawn_publisher(
         log,
@@ -495,6 +518,15 @@ async fn run_server(
     publisher.await.context("checkpoint publisher")?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A library error met while starting a server, with its cause (an operator reads this, so
+/// `Internal` causes are shown, unlike in problem bodies).
+fn server_side(error: Error) -> anyhow::Error {
+    match error {
+        Error::Internal(cause) => anyhow::anyhow!(cause),
+        other => anyhow::anyhow!("{other}"),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -532,21 +564,30 @@ async fn refusals_exit_1(
     match action.await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(CommandError::Refused(error)) => {
-            let problem = error.problem();
-            // A refusal is a verdict on the request; an unreachable or broken upstream is a
-            // failure to get one. Both exit 1; the wording tells them apart.
-            let label = if problem.status >= 500 {
-                "failed"
-            } else {
-                "refused"
-            };
-            eprintln!(
-                "{label}: {} ({}): {}",
-                problem.title, problem.status, problem.detail
-            );
+            eprintln!("{}", error_line(&error));
             Ok(ExitCode::from(1))
         }
         Err(CommandError::Other(error)) => Err(error),
+        Err(CommandError::Reported) => Ok(ExitCode::from(1)),
+    }
+}
+
+/// One line for an error, in the style README's "Errors" section documents:
+/// `refused: <title>: <detail>` when the request was judged and turned down (by the registry
+/// or by the CLI's own checks: a bad DID, a bad signature, not found); `error: <detail>` when
+/// no verdict could be had (registry unreachable or failing, a log proof that does not verify,
+/// a method this client cannot resolve). No HTTP status is shown: a client-side failure has
+/// none, and a made-up one misleads.
+fn error_line(error: &Error) -> String {
+    let problem = error.problem();
+    if problem.status >= 500 {
+        let detail = match error {
+            Error::Internal(cause) => cause.clone(),
+            _ => problem.detail,
+        };
+        format!("error: {detail}")
+    } else {
+        format!("refused: {}: {}", problem.title, problem.detail)
     }
 }
 
@@ -554,6 +595,8 @@ async fn refusals_exit_1(
 enum CommandError {
     Refused(Error),
     Other(anyhow::Error),
+    /// Already printed; exit 1.
+    Reported,
 }
 
 impl From<Error> for CommandError {
@@ -584,13 +627,36 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
         } => {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
-            dir.ensure_empty()?;
-            let owner = OwnerKeys::generate(key_type);
-            // Keys are saved before the DID is registered: a crash in between leaves keys and
-            // no DID (harmless), never a DID whose keys are lost.
-            dir.save_keys(&owner)?;
-            let (did, _) = client.create(&owner.genesis(services)).await?;
-            dir.save_did(&did)?;
+            // Keys and the signed genesis are saved before the DID is registered: a failure in
+            // between leaves a creation that the same command finishes, never a DID whose keys
+            // are lost.
+            let (genesis, resumed) = dir.begin_creation(key_type, services)?;
+            if resumed {
+                eprintln!(
+                    "note: finishing the creation begun earlier in {} (its keys and services)",
+                    dir.path().display()
+                );
+            }
+            let did = match client.create(&genesis).await {
+                Ok((did, _)) => did,
+                // The registry took it before, and its answer was lost.
+                Err(error) if error.problem().kind.ends_with("/replayed") => {
+                    credence_registry::ops::did_for_genesis(&genesis)
+                }
+                Err(error) if is_refusal(&error) => {
+                    dir.abandon_creation()?;
+                    return Err(error.into());
+                }
+                Err(error) => {
+                    eprintln!("{}", error_line(&error));
+                    eprintln!(
+                        "the keys and the signed creation are kept in {}; run the same command again to finish it",
+                        dir.path().display()
+                    );
+                    return Err(CommandError::Reported);
+                }
+            };
+            dir.finish_creation(&did)?;
             print_line(did.as_str());
         }
         DidCommand::Update {
@@ -682,6 +748,13 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// A verdict on the request itself (it will be refused again as it is), as opposed to a failure
+/// to get one (unreachable, overloaded, rate-limited: trying again may work).
+fn is_refusal(error: &Error) -> bool {
+    let status = error.problem().status;
+    (400..500).contains(&status) && status != 429 && status != 408
+}
+
 async fn current_head(client: &RegistryClient, did: &Did) -> Result<OpHash, CommandError> {
     version_of(&client.resolve(did, &VersionSelector::Latest).await?)
 }
@@ -734,8 +807,7 @@ fn print_line(text: &str) {
 
 async fn audit_command(args: AuditArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal as _;
-    let client =
-        RegistryClient::new(&args.registry.registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = RegistryClient::new(&args.registry.registry).map_err(server_side)?;
     let options = credence_registry::audit::AuditOptions {
         state_dir: args.state,
         log_key: args.log_key,
@@ -797,8 +869,8 @@ fn print_text(text: &str) {
 }
 
 async fn witness_command(args: WitnessArgs) -> anyhow::Result<ExitCode> {
-    let signer = transparency::load_or_create_signer(&args.key_file, &args.name)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let signer =
+        transparency::load_or_create_signer(&args.key_file, &args.name).map_err(server_side)?;
     let secret = zeroize::Zeroizing::new(
         std::fs::read_to_string(&args.key_file).context("reading the witness key")?,
     );
@@ -1039,28 +1111,39 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
 }
 
 /// Fetches a URL's body as text (status lists are compact JWS), with the log index the
-/// registry states for it (`Credence-Log-Index`), if any.
+/// registry states for it (`Credence-Log-Index`), if any. The body is read up to the largest
+/// list a registry accepts; a problem body comes back as the error it names.
 async fn reqwest_get(url: &str) -> Result<(String, Option<u64>), CommandError> {
-    let client = credence_registry::client::plain_http_client()
-        .map_err(|e| CommandError::Other(anyhow::anyhow!("{e}")))?;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| CommandError::Other(anyhow::anyhow!("fetching {url}: {e}")))?;
+    let client = credence_registry::client::plain_http_client()?;
+    let response = client.get(url).send().await.map_err(|e| {
+        Error::Upstream(format!(
+            "{url} unreachable: {}; is the URL right, and is its server running?",
+            credence_registry::client::causes(&e)
+        ))
+    })?;
     let status = response.status();
     let log_index = response
         .headers()
         .get(credence_registry::status::LOG_INDEX_HEADER)
         .and_then(|v| v.to_str().ok()?.parse().ok());
-    let text = response
-        .text()
-        .await
-        .map_err(|e| CommandError::Other(anyhow::anyhow!("reading {url}: {e}")))?;
+    let body = credence_registry::client::read_capped(
+        response,
+        credence_registry::http::MAX_BODY_BYTES,
+        "status list",
+    )
+    .await?;
     if !status.is_success() {
-        return Err(CommandError::Other(anyhow::anyhow!(
-            "{url} answered {status}: {text}"
-        )));
+        return Err(
+            match serde_json::from_slice::<credence_registry::error::Problem>(&body) {
+                Ok(problem) => Error::from_problem(problem),
+                Err(_) => {
+                    Error::Upstream(format!("{url} answered {status} without a problem body"))
+                }
+            }
+            .into(),
+        );
     }
+    let text = String::from_utf8(body)
+        .map_err(|_| Error::Upstream(format!("{url} answered with a body that is not UTF-8")))?;
     Ok((text, log_index))
 }

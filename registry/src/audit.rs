@@ -138,9 +138,16 @@ pub async fn audit(
         }
     }
 
-    // 4. Mirror every entry (full bundles are cached: they never change), recompute the tree.
+    // 4. Mirror every entry, recompute the tree. Bundles are kept in the state directory once
+    // verified (a full one never changes; a partial one is the prefix of every later version of
+    // its bundle), so a later audit reads them from there and fetches only what is new. A
+    // bundle that cannot be fetched (too large, refused, missing) is a finding, never the end
+    // of the audit: its leaf hashes come from the level-0 hash tile, so the rest of the log is
+    // still verified against the signed root.
     let mut tree = MemoryTree::new();
     let mut chains: BTreeMap<Did, Vec<(u64, u64, SignedOperation)>> = BTreeMap::new();
+    let mut unfetched: Vec<std::ops::Range<u64>> = Vec::new();
+    let mut last_partial: Option<(Mirror, Vec<Vec<u8>>)> = None;
     let tiles = checkpoint.size.div_ceil(TILE_WIDTH);
     for n in 0..tiles {
         let width = (checkpoint.size - n * TILE_WIDTH).min(TILE_WIDTH);
@@ -149,43 +156,39 @@ pub async fn audit(
             index: n,
             partial_width: (width < TILE_WIDTH).then_some(width),
         };
-        let cache = state.map(|dir| dir.join("entries").join(n.to_string()));
-        let cached = cache
-            .as_ref()
-            .filter(|_| width == TILE_WIDTH)
-            .and_then(|path| std::fs::read(path).ok());
-        let from_cache = cached.is_some();
-        let bytes = match cached {
-            Some(bytes) => bytes,
-            None => match client.tile(&request).await {
-                Ok(bytes) => bytes,
-                Err(error) => {
-                    report.found(
-                        format!(
-                            "entry bundle could not be fetched: {}",
-                            error.problem().detail
-                        ),
-                        format!("tile/{}", request.path()),
-                    );
-                    return Ok(report);
+        let mirror = state.map(|dir| Mirror::new(dir, n));
+        let mirrored = mirror.as_ref().and_then(Mirror::read).unwrap_or_default();
+        let from_mirror = mirrored.len() as u64 == width;
+        let entries = if from_mirror {
+            mirrored
+        } else {
+            match fetch_bundle(client, &request, width, &mirrored).await {
+                Ok(entries) => entries,
+                Err(finding) => {
+                    report.found(finding, format!("tile/{}", request.path()));
+                    match leaf_hashes(client, n, width).await {
+                        Ok(leaves) => {
+                            for leaf in leaves {
+                                tree.push_leaf_hash(leaf)
+                                    .map_err(|e| Error::Internal(e.to_string()))?;
+                            }
+                            unfetched.push(n * TILE_WIDTH..n * TILE_WIDTH + width);
+                            progress(tree.size(), checkpoint.size);
+                            continue;
+                        }
+                        // Without the leaves the tree cannot be rebuilt past this point.
+                        Err(error) => {
+                            report.found(
+                                format!(
+                                    "its hash tile could not be fetched either, so nothing after it can be checked: {}",
+                                    error.problem().detail
+                                ),
+                                format!("the hash tile of tile/{}", request.path()),
+                            );
+                            return Ok(report);
+                        }
+                    }
                 }
-            },
-        };
-        let entries = match log::decode_bundle(&bytes) {
-            Ok(entries) if entries.len() as u64 == width => entries,
-            Ok(entries) => {
-                report.found(
-                    format!(
-                        "entry bundle holds {} entries, expected {width}",
-                        entries.len()
-                    ),
-                    format!("tile/{}", request.path()),
-                );
-                return Ok(report);
-            }
-            Err(error) => {
-                report.found(error.to_string(), format!("tile/{}", request.path()));
-                return Ok(report);
             }
         };
         for (offset, entry) in entries.iter().enumerate() {
@@ -214,17 +217,19 @@ pub async fn audit(
                 ),
             }
         }
-        if width == TILE_WIDTH && !from_cache {
-            if let Some(path) = &cache {
-                std::fs::write(path, &bytes).map_err(|e| io_error(path, e))?;
-            }
-        }
-        if from_cache {
+        if from_mirror {
             report.entries_mirrored_from_cache += width;
+        } else if let Some(mirror) = mirror {
+            if width == TILE_WIDTH {
+                mirror.write(&entries, true)?;
+            } else {
+                // The last bundle is kept only once the tree is known to match the root.
+                last_partial = Some((mirror, entries));
+            }
         }
         progress(tree.size(), checkpoint.size);
     }
-    report.entries_verified = tree.size();
+    report.entries_verified = tree.size() - unfetched.iter().map(|r| r.end - r.start).sum::<u64>();
     let root = tree
         .root_at(checkpoint.size)
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -233,6 +238,8 @@ pub async fn audit(
             "the entries served do not hash to the checkpoint's root: an entry was altered, removed or reordered",
             format!("tree of size {}", checkpoint.size),
         );
+    } else if let Some((mirror, entries)) = last_partial {
+        mirror.write(&entries, false)?;
     }
     if let Some(previous) = &previous {
         let earlier = tree
@@ -276,7 +283,16 @@ pub async fn audit(
 
     // 5. Every DID's chain re-validates from the log alone: signature checks dominate the
     // audit, so the chains are split over the machine's cores; findings keep DID order.
-    let chains_in_order: Vec<_> = chains.iter().collect();
+    // With bundles missing, a chain may have gaps that are ours, not the registry's: only
+    // chains that hold every position from 0 are checked (the missing bundle is a finding).
+    let whole = |chain: &Vec<(u64, u64, SignedOperation)>| {
+        unfetched.is_empty()
+            || chain
+                .iter()
+                .enumerate()
+                .all(|(at, (_, position, _))| *position == at as u64)
+    };
+    let chains_in_order: Vec<_> = chains.iter().filter(|(_, chain)| whole(chain)).collect();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let per_thread = chains_in_order.len().div_ceil(threads).max(1);
     let findings: Vec<Vec<(String, String)>> = std::thread::scope(|scope| {
@@ -305,7 +321,7 @@ pub async fn audit(
 
     // 6. What the registry serves per DID is what the log recorded.
     if options.check_served_dids {
-        for (did, chain) in &chains {
+        for (did, chain) in chains.iter().filter(|(_, chain)| whole(chain)) {
             report.dids_checked += 1;
             let served = match client.operations(did).await {
                 Ok(served) => served,
@@ -327,9 +343,9 @@ pub async fn audit(
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|op| {
-                    op["logIndex"]
-                        .as_u64()
-                        .is_none_or(|index| index < checkpoint.size)
+                    op["logIndex"].as_u64().is_none_or(|index| {
+                        index < checkpoint.size && !unfetched.iter().any(|r| r.contains(&index))
+                    })
                 })
                 .collect();
             if served_ops.len() != chain.len() {
@@ -391,6 +407,113 @@ fn check_chain(did: &Did, chain: &[(u64, u64, SignedOperation)]) -> Vec<(String,
         )),
     }
     findings
+}
+
+/// Fetches entry bundle `request` and decodes it; `mirrored` (a shorter version of it kept
+/// before) must be its prefix. `Err` is the finding.
+async fn fetch_bundle(
+    client: &RegistryClient,
+    request: &TileRequest,
+    width: u64,
+    mirrored: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, String> {
+    let bytes = client.tile(request).await.map_err(|error| {
+        format!(
+            "entry bundle could not be fetched: {}",
+            error.problem().detail
+        )
+    })?;
+    let entries = log::decode_bundle(&bytes).map_err(|error| error.to_string())?;
+    if entries.len() as u64 != width {
+        return Err(format!(
+            "entry bundle holds {} entries, expected {width}",
+            entries.len()
+        ));
+    }
+    if !entries.starts_with(mirrored) {
+        return Err(
+            "entry bundle differs from the entries mirrored at the last audit: history was rewritten"
+                .into(),
+        );
+    }
+    Ok(entries)
+}
+
+/// The leaf hashes of entry bundle `n` (`width` entries), from its level-0 hash tile.
+async fn leaf_hashes(
+    client: &RegistryClient,
+    n: u64,
+    width: u64,
+) -> Result<Vec<log::LogHash>, Error> {
+    let request = TileRequest {
+        level: Some(0),
+        index: n,
+        partial_width: (width < TILE_WIDTH).then_some(width),
+    };
+    let bytes = client.tile(&request).await?;
+    if bytes.len() as u64 != width * 32 {
+        return Err(Error::Upstream(format!(
+            "hash tile {} holds {} bytes, expected {}",
+            request.path(),
+            bytes.len(),
+            width * 32
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|chunk| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(chunk);
+            log::LogHash(hash)
+        })
+        .collect())
+}
+
+/// Entry bundle `n` as kept in the state directory: `entries/<n>` once full, `entries/<n>.partial`
+/// while the log's last bundle is still filling.
+struct Mirror {
+    full: PathBuf,
+    partial: PathBuf,
+}
+
+impl Mirror {
+    fn new(dir: &Path, n: u64) -> Self {
+        let full = dir.join("entries").join(n.to_string());
+        Self {
+            partial: full.with_extension("partial"),
+            full,
+        }
+    }
+
+    /// The mirrored entries of this bundle, if any (an unreadable mirror is refetched).
+    fn read(&self) -> Option<Vec<Vec<u8>>> {
+        let bytes = std::fs::read(&self.full)
+            .or_else(|_| std::fs::read(&self.partial))
+            .ok()?;
+        log::decode_bundle(&bytes).ok()
+    }
+
+    /// Keeps verified entries; a full bundle replaces the partial one.
+    fn write(&self, entries: &[Vec<u8>], full: bool) -> Result<(), Error> {
+        let bytes = log::encode_bundle(entries);
+        if full {
+            write_bytes(&self.full, &bytes)?;
+            match std::fs::remove_file(&self.partial) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io_error(&self.partial, error))
+                }
+                _ => Ok(()),
+            }
+        } else {
+            write_bytes(&self.partial, &bytes)
+        }
+    }
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes).map_err(|e| io_error(path, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| io_error(path, e))
 }
 
 fn write_state(path: &Path, text: &str) -> Result<(), Error> {

@@ -14,10 +14,82 @@ use crate::registry::{DocumentMetadata, Resolution, VersionSelector, timestamp};
 
 /// Default registry address: the local `credence serve`.
 pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
-/// Largest response we read from a registry.
+/// Largest response we read from a registry (JSON answers, checkpoints, hash tiles).
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-/// Largest tile or entry bundle we read from a registry.
-pub const MAX_TILE_RESPONSE_BYTES: usize = MAX_RESPONSE_BYTES;
+/// The largest entry bundle a registry can serve: 256 entries of at most `MAX_ENTRY_BYTES`,
+/// each behind its 2-byte length. Defined here until `log::MAX_BUNDLE_BYTES` (the bound the
+/// log enforces on writes) exists; then this should become that constant.
+const MAX_BUNDLE_BYTES: usize = crate::log::TILE_WIDTH as usize * (crate::log::MAX_ENTRY_BYTES + 2);
+/// Largest tile or entry bundle we read from a registry: a full bundle always fits, so no
+/// honest log can serve one that a client (or `credence audit`) refuses.
+pub const MAX_TILE_RESPONSE_BYTES: usize = if MAX_BUNDLE_BYTES > MAX_RESPONSE_BYTES {
+    MAX_BUNDLE_BYTES
+} else {
+    MAX_RESPONSE_BYTES
+};
+
+/// Reads a response body, refusing it as soon as it passes `limit` bytes (a declared
+/// `Content-Length` over the limit is refused before reading): a peer cannot make us buffer
+/// more than `limit`, nor hold us with an endless body until the timeout.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let too_large = || Error::Upstream(format!("{what} too large (over {limit} bytes)"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::Upstream(format!("{what}: {}", causes(&e))))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An error and its causes, outermost first ("error sending request: client error (Connect):
+/// tcp connect error: Connection refused (os error 111)"), without repeating a URL the caller
+/// already names.
+pub fn causes(error: &reqwest::Error) -> String {
+    let mut text = match error.url() {
+        Some(_) => {
+            let mut plain = error.to_string();
+            if let Some(at) = plain.find(" for url (") {
+                plain.truncate(at);
+            }
+            plain
+        }
+        None => error.to_string(),
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Checks that `key` is a signed-note verifier key (`<name>+<hex id>+<base64 key>`), the form
+/// log and witness keys are given in. For argument parsers: the error is the reason.
+pub fn check_verifier_key(key: &str) -> Result<String, String> {
+    signed_note::StandardVerifier::new(key.trim())
+        .map(|_| key.trim().to_owned())
+        .map_err(|e| format!("not a verifier key <name>+<id>+<base64> ({e})"))
+}
 
 /// A client with the same limits as `RegistryClient` (timeout, no redirects), for fetching
 /// documents a registry points at (status lists).
@@ -264,15 +336,14 @@ impl RegistryClient {
             .get(self.url(path)?)
             .send()
             .await
-            .map_err(|e| Error::Upstream(format!("registry unreachable: {e}")))?;
+            .map_err(|e| self.unreachable(&e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Upstream(format!("registry response: {e}")))?;
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(Error::Upstream("registry response too large".into()));
-        }
+        let limit = if path.starts_with("log/tile/") {
+            MAX_TILE_RESPONSE_BYTES
+        } else {
+            MAX_RESPONSE_BYTES
+        };
+        let bytes = read_capped(response, limit, "registry response").await?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
@@ -282,6 +353,20 @@ impl RegistryClient {
                 "registry answered {status} to {path}"
             ))),
         }
+    }
+
+    /// A request that got no answer: what failed, why, and what to check.
+    fn unreachable(&self, error: &reqwest::Error) -> Error {
+        let hint = if error.is_timeout() {
+            "it did not answer in time; is it overloaded, or is the URL right?"
+        } else {
+            "is it running, and is --registry (CREDENCE_REGISTRY) the right URL?"
+        };
+        Error::Upstream(format!(
+            "registry unreachable at {}: {}; {hint}",
+            self.base,
+            causes(error)
+        ))
     }
 
     /// POSTs a compact JWS (every signed submission to the registry travels this way).
@@ -295,18 +380,9 @@ impl RegistryClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::Upstream(format!("registry unreachable: {e}")))?;
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Upstream(format!("registry response: {e}")))?;
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(Error::Upstream("registry response too large".into()));
-        }
+        let bytes = read_capped(response, MAX_RESPONSE_BYTES, "registry response").await?;
         let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
             Error::Upstream(format!("registry answered {status} with non-JSON: {e}"))
         })?;

@@ -16,6 +16,14 @@ pub struct ServeConfig {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. Overrides --data-dir.
     #[arg(long, env = "CREDENCE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// How long to wait for the database to accept a first connection before giving up with
+    /// the cause, in milliseconds.
+    #[arg(
+        long,
+        env = "CREDENCE_DATABASE_CONNECT_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub database_connect_timeout_ms: u64,
     /// Allow did:web resolution over plain http and to loopback/private addresses. For local
     /// development only: it lets any client make this server fetch internal URLs.
     #[arg(long, env = "CREDENCE_DID_WEB_ALLOW_PRIVATE", default_value_t = false)]

@@ -94,6 +94,13 @@ pub enum Error {
     /// An accreditation or revocation that is not well formed.
     #[error("{0}")]
     InvalidAccreditation(String),
+    /// No accreditation with that id.
+    #[error("{0}")]
+    AccreditationNotFound(String),
+    /// No route at that path (the app's fallback), so a client gets a problem body, not an
+    /// empty 404.
+    #[error("{0}")]
+    RouteNotFound(String),
     /// A status list that is malformed, too small, or inflates past the limit.
     #[error("{0}")]
     InvalidStatusList(String),
@@ -264,6 +271,13 @@ impl Error {
                 "Invalid accreditation",
                 None,
             ),
+            Self::AccreditationNotFound(_) => (
+                S::NOT_FOUND,
+                "accreditation-not-found",
+                "Accreditation not found",
+                None,
+            ),
+            Self::RouteNotFound(_) => (S::NOT_FOUND, "route-not-found", "No such route", None),
             Self::InvalidStatusList(_) => (
                 S::BAD_REQUEST,
                 "invalid-status-list",

@@ -421,25 +421,36 @@ impl SecretKey {
     }
 
     /// The private JWK (public members plus `d`). Handle the result as a secret.
+    ///
+    /// Every copy of the private bytes made here is zeroized: the raw scalar, its base64url
+    /// form, and the JSON (written into a buffer sized up front, so it never reallocates and
+    /// leaves a copy behind). The public members are serialized on their own.
     pub fn to_private_jwk(&self) -> Zeroizing<String> {
-        let mut jwk = self.public().to_jwk();
-        let d = match self {
-            Self::Ed25519(k) => URL_SAFE_NO_PAD.encode(k.to_bytes()),
-            Self::P256(k) => URL_SAFE_NO_PAD.encode(k.to_bytes()),
-        };
-        jwk["d"] = Value::String(d);
-        Zeroizing::new(jwk.to_string())
+        let raw: Zeroizing<[u8; 32]> = Zeroizing::new(match self {
+            Self::Ed25519(k) => k.to_bytes(),
+            Self::P256(k) => k.to_bytes().into(),
+        });
+        let d = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw.as_slice()));
+        let public = self.public().to_jwk().to_string();
+        let head = public.strip_suffix('}').unwrap_or(&public);
+        let mut jwk = Zeroizing::new(String::with_capacity(head.len() + d.len() + 10));
+        jwk.push_str(head);
+        jwk.push_str(",\"d\":\"");
+        jwk.push_str(&d);
+        jwk.push_str("\"}");
+        jwk
     }
 
     /// Parses a private JWK written by [`SecretKey::to_private_jwk`].
     pub fn from_private_jwk(text: &str) -> Result<Self, KeyError> {
-        let jwk: Value = serde_json::from_str(text)
+        let mut jwk: Value = serde_json::from_str(text)
             .map_err(|e| KeyError::InvalidEncoding(format!("private JWK is not JSON: {e}")))?;
-        let d = jwk
-            .get("d")
-            .and_then(Value::as_str)
-            .ok_or_else(|| KeyError::InvalidEncoding("private JWK has no 'd'".into()))?;
-        let d = Zeroizing::new(decode_b64url(d).map_err(KeyError::InvalidEncoding)?);
+        // `d` is taken out of the parsed JSON into a zeroizing string, so no copy outlives this.
+        let d = match jwk.as_object_mut().and_then(|object| object.remove("d")) {
+            Some(Value::String(d)) => Zeroizing::new(d),
+            _ => return Err(KeyError::InvalidEncoding("private JWK has no 'd'".into())),
+        };
+        let d = Zeroizing::new(decode_b64url(&d).map_err(KeyError::InvalidEncoding)?);
         let key = match (
             jwk.get("kty").and_then(Value::as_str),
             jwk.get("crv").and_then(Value::as_str),
@@ -465,11 +476,7 @@ impl SecretKey {
             }
         };
         // The public half stored beside `d` must match it, or the file was tampered with.
-        let mut public_only = jwk.clone();
-        if let Some(object) = public_only.as_object_mut() {
-            object.remove("d");
-        }
-        if PublicKey::from_jwk(&public_only)? != key.public() {
+        if PublicKey::from_jwk(&jwk)? != key.public() {
             return Err(KeyError::InvalidEncoding(
                 "private JWK's public members do not match 'd'".into(),
             ));

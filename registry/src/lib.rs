@@ -108,8 +108,14 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
             store,
             openapi: Arc::new(openapi),
         }))
+        .fallback(route_not_found)
         .layer(axum::middleware::from_fn(http::service::record_metrics))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Any path no route matches (nested routers inherit it): a 404 problem body.
+async fn route_not_found(uri: axum::http::Uri) -> error::Error {
+    error::Error::RouteNotFound(format!("nothing is served at {}", uri.path()))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.

@@ -308,9 +308,10 @@ impl CheckpointSigner {
                 .decode(seed)
                 .map_err(|e| LogError::InvalidRequest(format!("log signing key: {e}")))?,
         );
-        let secret: [u8; 32] = bytes
+        let secret: zeroize::Zeroizing<[u8; 32]> = bytes
             .get(1..33)
             .and_then(|s| s.try_into().ok())
+            .map(zeroize::Zeroizing::new)
             .ok_or_else(|| {
                 LogError::InvalidRequest("log signing key has the wrong length".into())
             })?;
@@ -582,6 +583,17 @@ impl MemoryTree {
         }
         .run(&VecReader(&self.hashes))
         .map_err(|e| LogError::Corrupt(e.to_string()))?;
+        self.hashes.extend(hashes);
+        self.size += 1;
+        Ok(())
+    }
+
+    /// Appends one entry known only by its leaf hash: an auditor that could not fetch an entry
+    /// bundle takes the leaves from the level-0 hash tile, so the rest of the tree still checks
+    /// against the signed root.
+    pub fn push_leaf_hash(&mut self, leaf: Hash) -> Result<(), LogError> {
+        let hashes = tlog::stored_hashes_for_record_hash(self.size, leaf, &VecReader(&self.hashes))
+            .map_err(|e| LogError::Corrupt(e.to_string()))?;
         self.hashes.extend(hashes);
         self.size += 1;
         Ok(())

@@ -17,6 +17,9 @@ use crate::ops::{
 const ROTATION_FILE: &str = "rotation-key.jwk";
 const SIGNING_FILE: &str = "signing-key.jwk";
 const DID_FILE: &str = "did.txt";
+/// The signed genesis of a DID not yet registered: a creation that failed is finished by
+/// submitting it again (the DID is the hash of this operation, so it must not be re-signed).
+const GENESIS_FILE: &str = "genesis.json";
 const PENDING_DIR: &str = "pending";
 /// Fragment of the signing key in the DID document.
 pub const SIGNING_FRAGMENT: &str = "key-1";
@@ -31,6 +34,15 @@ pub enum OwnerError {
     BadKey(PathBuf, crate::keys::KeyError),
     #[error("{0} holds no DID yet; run `credence did create` first")]
     NoDid(PathBuf),
+    #[error("saved genesis {0} is not usable: {1}")]
+    BadGenesis(PathBuf, String),
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
 }
 
 /// The two keys of a DID owner.
@@ -119,6 +131,57 @@ impl KeyDir {
         Ok(())
     }
 
+    /// Starts a creation, or finds the one a failed `did create` left: the signed genesis to
+    /// submit, and whether it was resumed. A new creation saves the keys, then the genesis, so
+    /// a crash between the two leaves keys and no genesis; that directory is resumed too (the
+    /// genesis is built from the saved keys and `services`). A directory holding a DID is taken.
+    pub fn begin_creation(
+        &self,
+        key_type: KeyType,
+        services: Vec<ServiceSpec>,
+    ) -> Result<(SignedOperation, bool), OwnerError> {
+        if self.path.join(DID_FILE).exists() {
+            return Err(OwnerError::AlreadyInitialised(self.path.clone()));
+        }
+        let genesis_path = self.path.join(GENESIS_FILE);
+        if genesis_path.exists() {
+            let text = fs::read_to_string(&genesis_path).map_err(|e| self.io(e))?;
+            let genesis = serde_json::from_str(&text)
+                .map_err(|e| OwnerError::BadGenesis(genesis_path.clone(), e.to_string()))?;
+            return Ok((genesis, true));
+        }
+        let (keys, resumed) = if self.path.join(ROTATION_FILE).exists() {
+            (self.load_keys()?, true)
+        } else {
+            let keys = OwnerKeys::generate(key_type);
+            self.save_keys(&keys)?;
+            (keys, false)
+        };
+        let genesis = keys.genesis(services);
+        let text = serde_json::to_string(&genesis)
+            .map_err(|e| OwnerError::BadGenesis(genesis_path, e.to_string()))?;
+        self.write_secret(GENESIS_FILE, text.as_bytes())?;
+        Ok((genesis, resumed))
+    }
+
+    /// Records the DID a creation registered; its genesis is no longer needed.
+    pub fn finish_creation(&self, did: &Did) -> Result<(), OwnerError> {
+        self.save_did(did)?;
+        remove_if_present(&self.path.join(GENESIS_FILE)).map_err(|e| self.io(e))
+    }
+
+    /// Undoes a creation the registry refused: the keys and genesis were never registered, so
+    /// the directory is left as it was found and a corrected command can start afresh.
+    pub fn abandon_creation(&self) -> Result<(), OwnerError> {
+        if self.path.join(DID_FILE).exists() {
+            return Ok(());
+        }
+        for file in [GENESIS_FILE, ROTATION_FILE, SIGNING_FILE] {
+            remove_if_present(&self.path.join(file)).map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
     pub fn load_keys(&self) -> Result<OwnerKeys, OwnerError> {
         Ok(OwnerKeys {
             rotation: self.read_key(ROTATION_FILE)?,
@@ -195,11 +258,16 @@ impl KeyDir {
         SecretKey::from_private_jwk(&text).map_err(|e| OwnerError::BadKey(path, e))
     }
 
+    /// Writes `bytes` to `file` through a temporary file and a rename. The temporary is made
+    /// afresh (`create_new`: `O_CREAT | O_EXCL`, which never follows a symlink), after removing
+    /// whatever sits at its name: a symlink planted there is removed, not written through, and
+    /// one planted again in between makes the write fail rather than leak the key.
     fn write_secret(&self, file: &str, bytes: &[u8]) -> Result<(), OwnerError> {
         let target = self.path.join(file);
         let temporary = self.path.join(format!(".{file}.tmp"));
+        remove_if_present(&temporary).map_err(|e| self.io(e))?;
         let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut handle = options.open(&temporary).map_err(|e| self.io(e))?;

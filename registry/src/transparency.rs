@@ -94,6 +94,9 @@ pub struct Transparency {
     hashes: Arc<FreshCache<u64, log::LogHash>>,
 }
 
+/// Largest witness reply read: a few signature lines (each well under 200 bytes) or a size.
+const MAX_WITNESS_REPLY_BYTES: usize = 16 * 1024;
+
 /// Stored hashes kept in memory (about 100 bytes each): the upper levels every proof shares
 /// and the most recently asked lower ones.
 const CACHED_HASHES: usize = 1 << 20;
@@ -154,30 +157,83 @@ impl Transparency {
 
     /// Publish stage: signs and records a checkpoint for the current tree if it grew since the
     /// last one. Returns the size now checkpointed.
+    ///
+    /// When the log did not grow, witnesses that have not cosigned the latest checkpoint yet
+    /// (this process has not heard them cosign it: after a start with a new `--witness`, or a
+    /// witness that was down) are asked again, and their cosignatures are added to it. So an idle
+    /// log is cosigned at start, and a witness that was down catches up on the next tick.
     pub async fn publish(&self) -> Result<u64, Error> {
         let size = self.store.log_size().await?;
-        if let Some((latest, _)) = self.store.latest_checkpoint().await? {
+        if let Some((latest, note)) = self.store.latest_checkpoint().await? {
             if latest >= size {
+                self.catch_up_witnesses(latest, note).await?;
                 return Ok(latest);
             }
         }
         let root = self.root(size).await?;
-        let mut note = self
+        let note = self
             .signer
             .sign(size, root)
             .map_err(|e| Error::Internal(e.to_string()))?;
+        let note = self.gather_cosignatures(note, size, false).await;
+        self.store.save_checkpoint(size, &note, Utc::now()).await?;
+        tracing::debug!(size, "checkpoint published");
+        Ok(size)
+    }
+
+    /// Asks the witnesses not known to have cosigned the checkpoint of `size` (`note`), and
+    /// records the note with any cosignature they add.
+    async fn catch_up_witnesses(&self, size: u64, note: String) -> Result<(), Error> {
+        if size == 0 || !self.has_witness_behind(size).await {
+            return Ok(());
+        }
+        let cosigned = self.gather_cosignatures(note.clone(), size, true).await;
+        if cosigned != note {
+            self.store
+                .save_checkpoint(size, &cosigned, Utc::now())
+                .await?;
+            tracing::info!(size, "witness cosignatures added to the latest checkpoint");
+        }
+        Ok(())
+    }
+
+    async fn has_witness_behind(&self, size: u64) -> bool {
+        let witnessed = self.witnessed.lock().await;
+        self.witnesses
+            .iter()
+            .any(|witness| witnessed.get(&witness.url).is_none_or(|&at| at < size))
+    }
+
+    /// Asks each witness (with `only_behind`, each not yet known to have cosigned `size`) to
+    /// cosign `note`, and appends the signature lines it does not carry yet.
+    async fn gather_cosignatures(&self, mut note: String, size: u64, only_behind: bool) -> String {
         for witness in self.witnesses.iter() {
+            if only_behind
+                && self
+                    .witnessed
+                    .lock()
+                    .await
+                    .get(&witness.url)
+                    .is_some_and(|&at| at >= size)
+            {
+                continue;
+            }
             match self.cosign(witness, &note, size).await {
-                Ok(lines) => note.push_str(&lines),
+                Ok(lines) => {
+                    for line in lines.lines().filter(|line| !line.is_empty()) {
+                        if !note.lines().any(|present| present == line) {
+                            note.push_str(line);
+                            note.push('\n');
+                        }
+                    }
+                }
                 // A witness that is down delays its cosignature, never the log.
                 Err(error) => {
                     tracing::warn!(witness = %witness.url, %error, "witness did not cosign")
                 }
             }
         }
-        self.store.save_checkpoint(size, &note, Utc::now()).await?;
-        tracing::debug!(size, "checkpoint published");
-        Ok(size)
+        note
     }
 
     /// The latest signed checkpoint, publishing first if writes happened since.
@@ -251,7 +307,12 @@ impl Transparency {
                 .await
                 .map_err(|e| e.to_string())?;
             let status = response.status();
-            let text = response.text().await.map_err(|e| e.to_string())?;
+            let text =
+                crate::client::read_capped(response, MAX_WITNESS_REPLY_BYTES, "witness reply")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let text =
+                String::from_utf8(text).map_err(|_| "witness reply is not UTF-8".to_owned())?;
             if status.is_success() {
                 self.witnessed
                     .lock()
@@ -459,6 +520,7 @@ pub fn load_or_create_signer(
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let text = zeroize::Zeroizing::new(text);
+            check_owner_only(path)?;
             CheckpointSigner::from_private_key(&text).map_err(|e| Error::Internal(e.to_string()))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -480,6 +542,28 @@ pub fn load_or_create_signer(
         }
         Err(error) => Err(failed(error)),
     }
+}
+
+/// Refuses a key file that others than its owner may read or write (like ssh does): its key
+/// may already be copied, or be replaced under us.
+fn check_owner_only(path: &std::path::Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| Error::Internal(format!("signing key {}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(Error::Internal(format!(
+                "signing key {} is accessible to others (mode {:o}); `chmod 600` it, and \
+                 replace the key if others may have read it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a log proof for `did`'s resolved `document` against a checkpoint the caller already

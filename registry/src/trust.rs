@@ -154,6 +154,28 @@ impl TrustRegistry {
                 "a DID cannot accredit itself".into(),
             ));
         }
+        // The subject must be a DID that exists now: an accreditation of a DID nobody controls
+        // would be logged for ever and could later be claimed by no one, or by a squatter.
+        match self
+            .resolver
+            .resolve(&claims.subject, &crate::registry::VersionSelector::Latest)
+            .await
+        {
+            Ok(_) => {}
+            Err(Error::NotFound(_) | Error::VersionNotFound(_)) => {
+                return Err(Error::InvalidAccreditation(format!(
+                    "the subject {} is not a registered DID",
+                    claims.subject
+                )));
+            }
+            Err(Error::Deactivated(_)) => {
+                return Err(Error::InvalidAccreditation(format!(
+                    "the subject {} is deactivated",
+                    claims.subject
+                )));
+            }
+            Err(other) => return Err(other),
+        }
         if !self.is_anchor(&signed.did) {
             // Every listed type must be within a chain that lets the accreditor accredit it
             // when the new accreditation takes effect (now, or validFrom if later), and that
@@ -255,7 +277,7 @@ impl TrustRegistry {
             .store
             .accreditation(id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("no accreditation {id:?}")))?;
+            .ok_or_else(|| Error::AccreditationNotFound(format!("no accreditation {id:?}")))?;
         Ok(view(stored))
     }
 

@@ -782,15 +782,8 @@ fn a_refused_did_create_leaves_nothing_behind() {
     let too_many: Vec<String> = (0..40)
         .map(|i| format!("s{i}=LinkedDomains=https://agency.example/{i}"))
         .collect();
-    let mut args = vec![
-        "did",
-        "create",
-        "--registry",
-        &server.registry(),
-        "--keys",
-        keys,
-    ];
     let registry = server.registry();
+    let mut args = vec!["did", "create", "--registry", &registry, "--keys", keys];
     for service in &too_many {
         args.extend(["--service", service.as_str()]);
     }
@@ -841,18 +834,30 @@ fn serve_refuses_a_log_key_file_others_can_read() {
     let key = path.join("log.key");
     std::fs::copy(TEST_LOG_KEY, &key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let output = cli(
-        Path::new(BIN),
-        &[
+    let mut child = Command::new(BIN)
+        .args([
             "serve",
             "--listen",
             &credence_tests::free_loopback_address(),
-            "--data-dir",
-            path.join("data").to_str().unwrap(),
-            "--log-key-file",
-            key.to_str().unwrap(),
-        ],
-    );
+        ])
+        .arg("--data-dir")
+        .arg(path.join("data"))
+        .arg("--log-key-file")
+        .arg(&key)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts never exits by itself: poll with a deadline, then stop it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(stderr_of(&output).contains("chmod 600"), "{output:?}");
 }

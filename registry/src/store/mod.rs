@@ -259,7 +259,9 @@ pub trait DidStore: Send + Sync + 'static {
     async fn read_hashes(&self, indexes: &[u64]) -> Result<HashMap<u64, LogHash>, StoreError>;
     /// Log entries `start .. start + count` (fewer if the log is shorter).
     async fn entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StoreError>;
-    /// Records a signed checkpoint (idempotent per size).
+    /// Records a signed checkpoint (idempotent per size). For a size already recorded, a note
+    /// that extends the stored one (the same signed checkpoint with more witness cosignatures
+    /// appended) replaces it; any other note is ignored.
     async fn save_checkpoint(
         &self,
         size: u64,
@@ -272,8 +274,19 @@ pub trait DidStore: Send + Sync + 'static {
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.
 pub async fn open(database_url: &str) -> Result<Arc<dyn DidStore>, StoreError> {
+    open_within(database_url, std::time::Duration::from_secs(30)).await
+}
+
+/// `open`, giving up after `connect_timeout` if a PostgreSQL server does not accept a first
+/// connection (with the cause, where the pool alone would retry quietly until its timeout).
+pub async fn open_within(
+    database_url: &str,
+    connect_timeout: std::time::Duration,
+) -> Result<Arc<dyn DidStore>, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(database_url).await?))
+        Ok(Arc::new(
+            PostgresStore::connect_within(database_url, connect_timeout).await?,
+        ))
     } else if database_url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(database_url).await?))
     } else {
@@ -302,6 +315,11 @@ const SELECT_ENTRIES: &str =
     "SELECT entry FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx";
 const SELECT_LATEST_CHECKPOINT: &str =
     "SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1";
+/// `save_checkpoint` for both backends: a note for a recorded size may only grow by cosignatures.
+const SAVE_CHECKPOINT: &str = "INSERT INTO log_checkpoints (size, note, created_ms) VALUES ($1, $2, $3) \
+     ON CONFLICT (size) DO UPDATE SET note = excluded.note \
+     WHERE length(excluded.note) > length(log_checkpoints.note) \
+     AND substr(excluded.note, 1, length(log_checkpoints.note)) = log_checkpoints.note";
 
 /// `SELECT id, hash FROM log_hashes WHERE id IN ($1, ..., $n)`.
 fn select_hashes_sql(count: usize) -> String {

@@ -66,6 +66,33 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// `connect`, but first one direct connection within `timeout`: sqlx's pool retries a
+    /// refused connection until its acquire timeout and then reports only that it timed out,
+    /// while the direct attempt fails at once with the cause (refused, unknown host, bad
+    /// password).
+    pub async fn connect_within(
+        url: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Self, StoreError> {
+        use sqlx::Connection as _;
+        match tokio::time::timeout(timeout, sqlx::PgConnection::connect(url)).await {
+            Ok(Ok(probe)) => {
+                let _ = probe.close().await;
+            }
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => {
+                return Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the database did not answer within {} ms",
+                        timeout.as_millis()
+                    ),
+                ))));
+            }
+        }
+        Self::connect(url).await
+    }
+
     /// The pool, for test fixtures that need to reset a shared database.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -213,7 +240,7 @@ impl DidStore for PostgresStore {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO log_checkpoints (size, note, created_ms) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING")
+        sqlx::query(super::SAVE_CHECKPOINT)
             .bind(super::to_i64(size)?)
             .bind(note)
             .bind(now.timestamp_millis())

@@ -209,7 +209,7 @@ impl DidStore for SqliteStore {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO log_checkpoints (size, note, created_ms) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING")
+        sqlx::query(super::SAVE_CHECKPOINT)
             .bind(super::to_i64(size)?)
             .bind(note)
             .bind(now.timestamp_millis())

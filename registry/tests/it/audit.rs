@@ -293,9 +293,10 @@ async fn an_unfetchable_entry_bundle_does_not_stop_the_audit() {
 /// endless body held the client until its timeout. Refused once the cap is passed.
 #[tokio::test]
 async fn an_endless_registry_response_is_cut_off_at_the_cap() {
+    use futures::StreamExt as _;
     let endless = axum::Router::new().fallback(|| async {
         let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
-        axum::body::Body::from_stream(futures::stream::repeat(Ok::<_, std::io::Error>(chunk)))
+        axum::body::Body::from_stream(futures::stream::repeat(chunk).map(Ok::<_, std::io::Error>))
     });
     let base = serve_on_loopback(endless).await;
     let client = RegistryClient::new(&format!("{base}/registry")).unwrap();

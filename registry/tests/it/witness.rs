@@ -238,8 +238,14 @@ async fn an_idle_log_is_cosigned_by_a_witness_added_later_even_one_that_was_down
     assert!(verify_cosigned(&note, &log_key, &[], 0).is_ok());
 
     let (_, secret) = CheckpointSigner::generate("witness.test").unwrap();
-    let witness =
-        Arc::new(Witness::open(&secret, &[log_key.clone()], dir.path().join("w.json")).unwrap());
+    let witness = Arc::new(
+        Witness::open(
+            &secret,
+            std::slice::from_ref(&log_key),
+            dir.path().join("w.json"),
+        )
+        .unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind(address).await.unwrap();
     let router = credence_registry::http::witness::router(witness.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
