@@ -139,7 +139,7 @@ pub(crate) async fn seed(
     .await?;
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut list_keys = Vec::with_capacity(districts);
-    for (n, office) in offices.iter().enumerate() {
+    for office in &offices {
         post(
             &router,
             "/accreditations",
@@ -151,7 +151,7 @@ pub(crate) async fn seed(
             .collect();
         let list = status::one_bit_token_list(status::MIN_ENTRIES as usize, revoked)
             .map_err(|index| format!("entry {index} outside the list"))?;
-        let uri = format!("https://district-{n}.example/status/1");
+        let uri = format!("https://registry.example/status-lists/{}/1", office.did);
         let list = office.sign(
             &json!({
                 "iss": office.did,

@@ -69,6 +69,9 @@ pub enum Error {
         limit: &'static str,
         retry_after_secs: u64,
     },
+    /// Too many writes from this client, or from everyone (`http::throttle`).
+    #[error("too many writes; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     /// A did:web target that policy forbids (loopback, private, plain http).
     #[error("{0}")]
     ForbiddenTarget(String),
@@ -118,6 +121,10 @@ pub enum Error {
     /// The request body exceeds the endpoint's limit.
     #[error("request body exceeds {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// A submission larger than its kind allows, or whose log entry would not fit the log
+    /// (`log::MAX_ENTRY_BYTES`). Refused before anything is written.
+    #[error("{0}")]
+    TooLarge(String),
     /// A problem answered by a remote Credence service, passed on as it came.
     #[error("{}", .0.detail)]
     Remote(Problem),
@@ -226,6 +233,7 @@ impl Error {
                 "Write limit reached",
                 None,
             ),
+            Self::Throttled { .. } => (S::TOO_MANY_REQUESTS, "throttled", "Too many writes", None),
             Self::ForbiddenTarget(_) => (
                 S::BAD_REQUEST,
                 "forbidden-target",
@@ -302,6 +310,12 @@ impl Error {
                 "Request body too large",
                 None,
             ),
+            Self::TooLarge(_) => (
+                S::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Submission too large",
+                None,
+            ),
             Self::Remote(problem) => (
                 S::from_u16(problem.status).unwrap_or(S::BAD_GATEWAY),
                 "remote",
@@ -374,6 +388,29 @@ impl From<StoreError> for Error {
             other => Self::Internal(other.to_string()),
         }
     }
+}
+
+impl From<crate::log::LogError> for Error {
+    /// For the registry's own log computations: an entry too large to log is the client's
+    /// (413); any other failure there is the server's.
+    fn from(error: crate::log::LogError) -> Self {
+        match error {
+            crate::log::LogError::EntryTooLarge { .. } => Self::TooLarge(error.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Refuses a signed submission of `kind` longer than `limit` bytes, before any parsing or
+/// signature check (cheap checks first).
+pub fn check_size(kind: &str, jws: &str, limit: usize) -> Result<(), Error> {
+    if jws.len() > limit {
+        return Err(Error::TooLarge(format!(
+            "the {kind} is {} bytes; at most {limit} are accepted",
+            jws.len()
+        )));
+    }
+    Ok(())
 }
 
 impl From<crate::did::InvalidDid> for Error {

@@ -547,19 +547,71 @@ fn check_contents(
                 service.id
             )));
         }
-        if service.kind.is_empty() || service.kind.len() > MAX_SERVICE_FIELD_LEN {
-            return Err(OpError::Malformed(
-                "service type must be 1..512 characters".into(),
-            ));
+        check_service_type(&service.kind)?;
+        check_service_endpoint(&service.id, &service.service_endpoint)?;
+    }
+    Ok(())
+}
+
+/// §5.4 rule 12: a service type is 1..512 printable ASCII characters without spaces, so it
+/// cannot carry control, NUL or bidi-override characters into a client's display.
+fn check_service_type(kind: &str) -> Result<(), OpError> {
+    if kind.is_empty()
+        || kind.len() > MAX_SERVICE_FIELD_LEN
+        || !kind.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(OpError::Malformed(
+            "service type must be 1..512 printable ASCII characters without spaces".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// §5.4 rule 13: a service endpoint is an `https` URL naming a public host, or a DID URL; at
+/// most 512 printable ASCII characters (checked on the raw text: the URL parser would silently
+/// strip CR, LF and tabs). Schemes a client
+/// might act on dangerously (`javascript:`, `data:`, `file:`, plain `http:`) and endpoints that
+/// point into a private network or at the client itself are refused.
+fn check_service_endpoint(id: &str, endpoint: &str) -> Result<(), OpError> {
+    let bad = |why: &str| {
+        Err(OpError::Malformed(format!(
+            "service #{id}: serviceEndpoint {why}; it must be an https URL of a public host or a \
+             DID URL, at most 512 printable ASCII characters"
+        )))
+    };
+    if endpoint.is_empty()
+        || endpoint.len() > MAX_SERVICE_FIELD_LEN
+        || !endpoint.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return bad("is empty, too long, or holds spaces or control characters");
+    }
+    if let Some(rest) = endpoint.strip_prefix("did:") {
+        let did_part = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        return match crate::did::Did::parse(&format!("did:{did_part}")) {
+            Ok(_) => Ok(()),
+            Err(_) => bad("is not a valid DID URL"),
+        };
+    }
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return bad("is not an absolute URL");
+    };
+    if url.scheme() != "https" {
+        return bad(&format!("uses the scheme {:?}", url.scheme()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("carries credentials");
+    }
+    let public = match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.');
+            domain.contains('.') && !domain.ends_with(".localhost") && domain != "localhost"
         }
-        if service.service_endpoint.len() > MAX_SERVICE_FIELD_LEN
-            || url::Url::parse(&service.service_endpoint).is_err()
-        {
-            return Err(OpError::Malformed(format!(
-                "service #{}: serviceEndpoint must be an absolute URL of at most 512 characters",
-                service.id
-            )));
-        }
+        Some(url::Host::Ipv4(ip)) => !crate::resolver::web::is_forbidden_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !crate::resolver::web::is_forbidden_ip(ip.into()),
+        None => false,
+    };
+    if !public {
+        return bad("does not name a public host");
     }
     Ok(())
 }

@@ -158,7 +158,14 @@ impl Registry {
         let new_state = ops::apply(current_state, &operation)?;
         let hash = operation.hash();
         let position = current.as_ref().map_or(0, |record| record.op_count);
-        let log_entry = crate::log::did_operation_entry(&new_state.did, position, &operation);
+        // Operations are at most 8 KiB (`ops::MAX_OPERATION_BYTES`), far below the entry
+        // limit, but every write path goes through the same check.
+        let log_entry = crate::log::Entry::DidOperation {
+            did: new_state.did.clone(),
+            position,
+            operation: operation.clone(),
+        }
+        .to_log_bytes()?;
         let log_index = self
             .commit(OwnedAppend {
                 did: new_state.did.clone(),

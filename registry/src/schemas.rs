@@ -26,6 +26,9 @@ use crate::trust::TrustRegistry;
 
 /// Largest canonical `{"schema", "typeMetadata"}` accepted.
 pub const MAX_SCHEMA_BYTES: usize = 32 * 1024;
+/// Largest signed schema submission (the JWS); with its log entry's other members it stays
+/// under `log::MAX_ENTRY_BYTES`.
+pub const MAX_SCHEMA_JWS_BYTES: usize = 48 * 1024;
 const MAX_VCT_LEN: usize = 512;
 
 /// A published schema as served.
@@ -96,6 +99,7 @@ impl SchemaRegistry {
     /// Publishes a signed submission. Returns the schema and whether it is new (republishing
     /// identical content is idempotent and writes nothing).
     pub async fn publish(&self, jws: &str) -> Result<(PublishedSchema, bool), Error> {
+        crate::error::check_size("schema submission", jws.trim(), MAX_SCHEMA_JWS_BYTES)?;
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let (id, vct, content) = check_submission(signed.payload)?;
         if !self.trust.is_anchor(&signed.did) {
@@ -116,7 +120,7 @@ impl SchemaRegistry {
             publisher: signed.did.clone(),
             jws: jws.trim().to_owned(),
         }
-        .to_bytes();
+        .to_log_bytes()?;
         let record = NewSchema {
             id: &id,
             vct: &vct,

@@ -57,9 +57,23 @@ pub struct LogProof {
 /// A served tile or entry bundle, and whether it can never change.
 #[derive(Debug, Clone)]
 pub struct TileBody {
-    pub bytes: Vec<u8>,
+    pub bytes: axum::body::Bytes,
     pub immutable: bool,
 }
+
+/// Weighs cached tiles by their size, so the tile cache is bounded in bytes.
+#[derive(Clone, Copy, Debug)]
+struct TileWeight;
+
+impl quick_cache::Weighter<(Option<u8>, u64), axum::body::Bytes> for TileWeight {
+    fn weight(&self, _: &(Option<u8>, u64), bytes: &axum::body::Bytes) -> u64 {
+        bytes.len().max(1) as u64
+    }
+}
+
+/// Bytes of full tiles and entry bundles kept in memory. A full tile never changes, so
+/// serving one again needs no database read; this bounds what that costs.
+const CACHED_TILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A witness the registry asks to cosign its checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +106,8 @@ pub struct Transparency {
     /// Stored hashes by index. A stored hash never changes once written, so entries need no
     /// age limit; proofs and tiles read what is missing from the store.
     hashes: Arc<FreshCache<u64, log::LogHash>>,
+    /// Full (immutable) tiles and entry bundles by (level, index); `None` level = entries.
+    full_tiles: Arc<quick_cache::sync::Cache<(Option<u8>, u64), axum::body::Bytes, TileWeight>>,
 }
 
 /// Stored hashes kept in memory (about 100 bytes each): the upper levels every proof shares
@@ -130,6 +146,11 @@ impl Transparency {
             http,
             known_size: Arc::default(),
             hashes: Arc::new(FreshCache::new(CACHED_HASHES, None)),
+            full_tiles: Arc::new(quick_cache::sync::Cache::with_weighter(
+                4096,
+                CACHED_TILE_BYTES,
+                TileWeight,
+            )),
         }
     }
 
@@ -389,6 +410,12 @@ impl Transparency {
     pub async fn tile(&self, path: &str) -> Result<TileBody, Error> {
         let request =
             TileRequest::parse(path).map_err(|e| Error::InvalidLogRequest(e.to_string()))?;
+        let immutable = request.partial_width.is_none();
+        if immutable {
+            if let Some(bytes) = self.full_tiles.get(&(request.level, request.index)) {
+                return Ok(TileBody { bytes, immutable });
+            }
+        }
         let size = self.store.log_size().await?;
         if !request.exists_in(size) {
             return Err(Error::TileNotFound(format!(
@@ -407,6 +434,7 @@ impl Transparency {
                     )));
                 }
                 log::encode_bundle(&entries)
+                    .map_err(|e| Error::Internal(format!("log entries under tile/{path}: {e}")))?
             }
             Some(_) => {
                 let indexes = request.hash_indexes();
@@ -414,10 +442,12 @@ impl Transparency {
                 indexes.iter().flat_map(|i| hashes[i].0).collect()
             }
         };
-        Ok(TileBody {
-            bytes,
-            immutable: request.partial_width.is_none(),
-        })
+        let bytes = axum::body::Bytes::from(bytes);
+        if immutable {
+            self.full_tiles
+                .insert((request.level, request.index), bytes.clone());
+        }
+        Ok(TileBody { bytes, immutable })
     }
 }
 

@@ -31,6 +31,8 @@ use crate::store::{DidStore, NewAccreditation, Revocation, StoreError, StoredAcc
 /// Longest chain followed from an issuer to an anchor.
 const MAX_CHAIN: usize = 8;
 const MAX_TYPES: usize = 32;
+/// Largest signed accreditation or revocation (the JWS): 32 types of 512 characters fit.
+pub const MAX_ACCREDITATION_JWS_BYTES: usize = 32 * 1024;
 
 /// The payload an accreditor signs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -145,6 +147,7 @@ impl TrustRegistry {
 
     /// Accepts a signed accreditation after checking the accreditor's chain.
     pub async fn accredit(&self, jws: &str) -> Result<AccreditationView, Error> {
+        crate::error::check_size("accreditation", jws.trim(), MAX_ACCREDITATION_JWS_BYTES)?;
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let claims: AccreditationClaims = serde_json::from_value(signed.payload)
             .map_err(|e| Error::InvalidAccreditation(format!("accreditation: {e}")))?;
@@ -185,7 +188,7 @@ impl TrustRegistry {
             id: id.clone(),
             jws: jws.trim().to_owned(),
         }
-        .to_bytes();
+        .to_log_bytes()?;
         let record = NewAccreditation {
             id: &id,
             subject: &claims.subject,
@@ -209,6 +212,7 @@ impl TrustRegistry {
 
     /// Revokes an accreditation; only its accreditor may.
     pub async fn revoke(&self, id: &str, jws: &str) -> Result<AccreditationView, Error> {
+        crate::error::check_size("revocation", jws.trim(), MAX_ACCREDITATION_JWS_BYTES)?;
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let claims: RevocationClaims = serde_json::from_value(signed.payload)
             .map_err(|e| Error::InvalidAccreditation(format!("revocation: {e}")))?;
@@ -228,7 +232,7 @@ impl TrustRegistry {
             id: id.to_owned(),
             jws: jws.trim().to_owned(),
         }
-        .to_bytes();
+        .to_log_bytes()?;
         match self
             .store
             .revoke_accreditation(Revocation {
@@ -324,6 +328,36 @@ impl TrustRegistry {
             .chain(issuer, credential_type, Utc::now(), false, true)
             .await?
             .map(|_| ()))
+    }
+
+    /// Whether `did` is a trust anchor or, now, accredited for at least one credential type
+    /// through a chain to an anchor; decided on the store's current state (for writes). `Err`
+    /// of the inner result says why not.
+    pub async fn check_accredited_now(&self, did: &Did) -> Result<Result<(), String>, Error> {
+        if self.is_anchor(did) {
+            return Ok(Ok(()));
+        }
+        let now = Utc::now();
+        let mut types: Vec<String> = self
+            .accreditations_of(did, true)
+            .await?
+            .iter()
+            .flat_map(|a| a.credential_types.iter().cloned())
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        for credential_type in &types {
+            if self
+                .chain(did, credential_type, now, false, true)
+                .await?
+                .is_ok()
+            {
+                return Ok(Ok(()));
+            }
+        }
+        Ok(Err(format!(
+            "{did} is neither a trust anchor nor accredited for any credential type now"
+        )))
     }
 
     /// The chain that authorizes `did` for `credential_type` at `at` (to accredit it, if

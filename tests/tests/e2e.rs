@@ -531,6 +531,7 @@ fn trust_authority_walkthrough() {
 
     // The district publishes a status list. A client holding the log's key proves each fact
     // (the accreditation chain, the agency's schema, the status list) from the log.
+    let list_uri = format!("{registry}/status-lists/{district}/1");
     let url = run_ok(&[
         "status",
         "publish",
@@ -539,7 +540,7 @@ fn trust_authority_walkthrough() {
         "--keys",
         &keys("district"),
         "--uri",
-        "https://district.example/status/1",
+        &list_uri,
         "--set",
         "7",
     ]);
@@ -626,14 +627,32 @@ fn status_list_publish_and_show() {
     );
     let registry = server.registry();
     let keys = path.join("issuer");
-    run_ok(&[
+    let issuer = run_ok(&[
         "did",
         "create",
         "--registry",
         &registry,
         "--keys",
         keys.to_str().unwrap(),
-    ]);
+    ])
+    .trim()
+    .to_owned();
+    // Only trust anchors and accredited issuers publish status lists: restart trusting the
+    // issuer.
+    let listen = server.listen.clone();
+    assert!(server.signal("TERM").success());
+    let server = Server::start_on(
+        Path::new(BIN),
+        &listen,
+        &[
+            "--data-dir",
+            path.join("data").to_str().unwrap(),
+            "--trust-anchor",
+            &issuer,
+        ],
+    );
+    let registry = server.registry();
+    let list_uri = format!("{registry}/status-lists/{issuer}/1");
     let url = run_ok(&[
         "status",
         "publish",
@@ -642,7 +661,7 @@ fn status_list_publish_and_show() {
         "--keys",
         keys.to_str().unwrap(),
         "--uri",
-        "https://agency.example/status/1",
+        &list_uri,
         "--set",
         "42",
     ]);

@@ -7,6 +7,7 @@ pub mod log;
 pub mod schemas;
 pub mod service;
 pub mod status;
+pub mod throttle;
 pub mod trust;
 pub mod witness;
 
@@ -120,7 +121,8 @@ impl IntoResponse for Error {
         );
         if let Error::RateLimited {
             retry_after_secs, ..
-        } = self
+        }
+        | Error::Throttled { retry_after_secs } = self
         {
             response
                 .headers_mut()

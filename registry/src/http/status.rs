@@ -14,6 +14,22 @@ pub(super) fn router() -> Router<RegistryState> {
     Router::new()
         .route("/status-lists", post(publish))
         .route("/status-lists/{key}", get(serve))
+        .route("/status-lists/{did}/{name}", get(serve_by_uri))
+}
+
+/// The list at its URI (`<registry>/status-lists/<issuer DID>/<name>`, the list's `sub`), so
+/// the URI a credential carries is where a verifier fetches the list.
+#[utoipa::path(get, path = "/status-lists/{did}/{name}", params(("did" = String, Path, description = "the issuer's DID"),
+        ("name" = String, Path, description = "the list's name"), VersionQuery),
+    responses((status = 200, description = "the signed list"), (status = 304, description = "not modified"), (status = 404, body = crate::error::Problem)))]
+pub async fn serve_by_uri(
+    state: State<RegistryState>,
+    Path((did, name)): Path<(String, String)>,
+    query: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let key = crate::status::key_for(&did, &name);
+    serve(state, Path(key), query, headers).await
 }
 
 /// Publish a status list version: the body is the issuer's signed `statuslist+jwt` or
@@ -59,7 +75,12 @@ pub async fn serve(
     let cache = if query.version.is_some() {
         "public, max-age=31536000, immutable".to_owned()
     } else {
-        format!("public, max-age={}", version.ttl_seconds)
+        // The list's ttl is the issuer's wish; the registry bounds how long a revocation can
+        // stay unseen in caches.
+        format!(
+            "public, max-age={}",
+            version.ttl_seconds.min(crate::status::MAX_TTL_SECONDS)
+        )
     };
     let not_modified = headers
         .get(header::IF_NONE_MATCH)

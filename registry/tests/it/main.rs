@@ -3,10 +3,12 @@
 
 mod audit;
 mod did_key;
+mod hardening;
 mod http;
 mod log;
 mod ops;
 mod schemas;
+mod serving;
 mod ssi;
 mod status;
 mod store;

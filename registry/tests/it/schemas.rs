@@ -203,9 +203,14 @@ async fn bad_schema_submissions_on(backend: &crate::support::Backend) {
     let mut unknown = submission(vct, "x");
     unknown["note"] = json!("hi");
     check(unknown, 400, "invalid-schema").await;
+    // Content over 32 KiB in a JWS under 48 KiB; and a JWS over 48 KiB, refused before its
+    // signature is checked.
     let mut oversized = submission(vct, "x");
-    oversized["schema"]["description"] = json!("x".repeat(40 * 1024));
+    oversized["schema"]["description"] = json!("x".repeat(33 * 1024));
     check(oversized, 400, "invalid-schema").await;
+    let mut too_large = submission(vct, "x");
+    too_large["schema"]["description"] = json!("x".repeat(40 * 1024));
+    check(too_large, 413, "too-large").await;
     assert_problem(
         &post(&app, "/registry/schemas", "x".repeat(70 * 1024)).await,
         413,
