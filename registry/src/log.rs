@@ -49,6 +49,10 @@ pub enum LogError {
     WrongOrigin { expected: String, found: String },
     #[error("inclusion proof does not verify: {0}")]
     BadInclusionProof(String),
+    /// A DID's operation chain, as served, does not re-validate (a forged or foreign
+    /// operation, a broken `prev` link, a DID not derived from its genesis).
+    #[error("the DID's operation chain does not verify: {0}")]
+    InvalidChain(String),
     #[error("consistency proof does not verify: {0}")]
     BadConsistencyProof(String),
     #[error(

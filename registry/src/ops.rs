@@ -300,14 +300,7 @@ pub fn apply(current: Option<&DidState>, op: &SignedOperation) -> Result<DidStat
         ) => {
             check_contents(rotation_keys, verification_methods, services)?;
             op.verify_signature(rotation_keys)?;
-            Ok(DidState {
-                did: did_for_genesis(op),
-                rotation_keys: rotation_keys.clone(),
-                verification_methods: verification_methods.clone(),
-                services: services.clone(),
-                deactivated: false,
-                head: op.hash(),
-            })
+            Ok(transition(None, &did_for_genesis(op), op))
         }
         (None, _) => Err(OpError::WrongKind(
             "the DID does not exist; the first operation must be a create",
@@ -329,31 +322,58 @@ pub fn apply(current: Option<&DidState>, op: &SignedOperation) -> Result<DidStat
                 });
             }
             op.verify_signature(&state.rotation_keys)?;
-            let mut next = state.clone();
-            next.head = op.hash();
-            match body {
-                OperationBody::Update {
-                    rotation_keys,
-                    verification_methods,
-                    services,
-                    ..
-                } => {
-                    check_contents(rotation_keys, verification_methods, services)?;
-                    next.rotation_keys = rotation_keys.clone();
-                    next.verification_methods = verification_methods.clone();
-                    next.services = services.clone();
-                }
-                OperationBody::Deactivate { .. } => {
-                    next.deactivated = true;
-                    next.rotation_keys.clear();
-                    next.verification_methods.clear();
-                    next.services.clear();
-                }
-                OperationBody::Create { .. } => unreachable!("handled above"),
+            if let OperationBody::Update {
+                rotation_keys,
+                verification_methods,
+                services,
+                ..
+            } = body
+            {
+                check_contents(rotation_keys, verification_methods, services)?;
             }
-            Ok(next)
+            Ok(transition(Some(state), &state.did, op))
         }
     }
+}
+
+/// The state after `op`, which the caller has validated (or trusts): the one state transition
+/// of the method, shared by [`apply`] and [`fold_trusted`] so they cannot drift. `did` names
+/// the DID a genesis creates.
+fn transition(current: Option<&DidState>, did: &Did, op: &SignedOperation) -> DidState {
+    let head = op.hash();
+    let mut next = current.cloned().unwrap_or_else(|| DidState {
+        did: did.clone(),
+        rotation_keys: Vec::new(),
+        verification_methods: Vec::new(),
+        services: Vec::new(),
+        deactivated: false,
+        head: head.clone(),
+    });
+    next.head = head;
+    match &op.body {
+        OperationBody::Create {
+            rotation_keys,
+            verification_methods,
+            services,
+        }
+        | OperationBody::Update {
+            rotation_keys,
+            verification_methods,
+            services,
+            ..
+        } => {
+            next.rotation_keys = rotation_keys.clone();
+            next.verification_methods = verification_methods.clone();
+            next.services = services.clone();
+        }
+        OperationBody::Deactivate { .. } => {
+            next.deactivated = true;
+            next.rotation_keys.clear();
+            next.verification_methods.clear();
+            next.services.clear();
+        }
+    }
+    next
 }
 
 /// Re-validates a whole operation log from genesis: what an auditor runs. Returns the state
@@ -368,45 +388,11 @@ pub fn replay(ops: &[SignedOperation]) -> Result<Vec<DidState>, (usize, OpError)
 }
 
 /// Applies already-validated operations (read back from our own store) without re-checking
-/// signatures: used to build historical versions quickly. Audit uses [`replay`].
+/// signatures: used to build historical versions quickly. Audit and verifying clients use
+/// [`replay`].
 pub fn fold_trusted(did: &Did, ops: &[SignedOperation]) -> Option<DidState> {
-    let mut state: Option<DidState> = None;
-    for op in ops {
-        let mut next = state.clone().unwrap_or_else(|| DidState {
-            did: did.clone(),
-            rotation_keys: Vec::new(),
-            verification_methods: Vec::new(),
-            services: Vec::new(),
-            deactivated: false,
-            head: op.hash(),
-        });
-        next.head = op.hash();
-        match &op.body {
-            OperationBody::Create {
-                rotation_keys,
-                verification_methods,
-                services,
-            }
-            | OperationBody::Update {
-                rotation_keys,
-                verification_methods,
-                services,
-                ..
-            } => {
-                next.rotation_keys = rotation_keys.clone();
-                next.verification_methods = verification_methods.clone();
-                next.services = services.clone();
-            }
-            OperationBody::Deactivate { .. } => {
-                next.deactivated = true;
-                next.rotation_keys.clear();
-                next.verification_methods.clear();
-                next.services.clear();
-            }
-        }
-        state = Some(next);
-    }
-    state
+    ops.iter()
+        .fold(None, |state, op| Some(transition(state.as_ref(), did, op)))
 }
 
 /// The DID document for `state` (§6). A deactivated DID's document keeps only its id.

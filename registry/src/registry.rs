@@ -223,15 +223,17 @@ impl Registry {
         Ok(resolution)
     }
 
-    /// The stored operation that produced the selected version (for log proofs).
-    pub async fn version_operation(
+    /// The stored operations from the genesis up to the one that produced the selected version
+    /// (for log proofs, which carry the whole chain).
+    pub async fn version_chain(
         &self,
         did: &Did,
         version: &VersionSelector,
-    ) -> Result<StoredOp, Error> {
-        let history = self.operations(did).await?;
+    ) -> Result<Vec<StoredOp>, Error> {
+        let mut history = self.operations(did).await?;
         let position = select_position(did, &history, version)?;
-        Ok(history[position].clone())
+        history.truncate(position + 1);
+        Ok(history)
     }
 
     /// The DID's whole signed operation log, for audit.

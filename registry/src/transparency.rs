@@ -42,14 +42,19 @@ pub struct ConsistencyProofBody {
     pub proof: Vec<String>,
 }
 
-/// Evidence that a resolved version is recorded in the log: the operation that produced it,
-/// where it is in the log, and an inclusion proof against a signed checkpoint. Operations
-/// restate a DID's whole state, so a client rebuilds the document from `operation` alone.
+/// Evidence that a resolved version is recorded in the log and valid: the operation that
+/// produced it, where it is in the log, an inclusion proof against a signed checkpoint, and the
+/// operations before it, from which a client re-validates the chain and rebuilds the document
+/// (`verify_log_proof`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogProof {
     pub position: u64,
     pub operation: crate::ops::SignedOperation,
+    /// The DID's operations before `operation` (positions 0 to `position - 1`), so a client
+    /// re-validates the whole chain: signatures by the then-current rotation keys, `prev`
+    /// links, the DID derived from the genesis.
+    pub history: Vec<crate::ops::SignedOperation>,
     pub checkpoint: String,
     pub inclusion: InclusionProofBody,
 }
@@ -215,8 +220,12 @@ impl Transparency {
             .ok_or_else(|| Error::Internal("no checkpoint after publishing".into()))
     }
 
-    /// The log proof for a stored DID operation.
-    pub async fn proof_for(&self, stored: &crate::store::StoredOp) -> Result<LogProof, Error> {
+    /// The log proof for the last operation of `chain` (a DID's stored operations from its
+    /// genesis up to the version asked for).
+    pub async fn proof_for(&self, chain: &[crate::store::StoredOp]) -> Result<LogProof, Error> {
+        let (stored, history) = chain
+            .split_last()
+            .ok_or_else(|| Error::Internal("a proof needs at least one operation".into()))?;
         let index = stored
             .log_index
             .ok_or_else(|| Error::Internal("operation has no log index".into()))?;
@@ -230,6 +239,7 @@ impl Transparency {
         Ok(LogProof {
             position: stored.position,
             operation: stored.operation.clone(),
+            history: history.iter().map(|op| op.operation.clone()).collect(),
             checkpoint,
             inclusion: self.inclusion(index, size).await?,
         })
@@ -513,7 +523,12 @@ pub fn load_or_create_signer(
 }
 
 /// Checks a log proof for `did`'s resolved `document` against a checkpoint the caller already
-/// verified (signature, witnesses, consistency with what it saw before).
+/// verified (signature, witnesses, consistency with what it saw before): the operation is the
+/// log's entry at the proven index, the chain from the genesis to it re-validates exactly as the
+/// registry validates on intake (`ops::replay`: each signature by the then-current rotation
+/// keys, each `prev` link, the DID derived from the genesis), and the document is the one that
+/// chain defines. A registry that logs an operation it forged (or serves a chain that is not
+/// the DID's) is caught here, not trusted.
 pub fn verify_log_proof(
     did: &crate::did::Did,
     document: &serde_json::Value,
@@ -525,6 +540,13 @@ pub fn verify_log_proof(
         return Err(log::LogError::BadInclusionProof(format!(
             "proof is for size {}, checkpoint has {}",
             inclusion.size, checkpoint.size
+        )));
+    }
+    if proof.history.len() as u64 != proof.position {
+        return Err(log::LogError::InvalidChain(format!(
+            "the proof is for the operation at position {} but carries {} operations before it",
+            proof.position,
+            proof.history.len()
         )));
     }
     let entry = log::did_operation_entry(did, proof.position, &proof.operation);
@@ -541,11 +563,30 @@ pub fn verify_log_proof(
         inclusion.index,
         leaf,
     )?;
-    let state = crate::ops::fold_trusted(did, std::slice::from_ref(&proof.operation))
-        .ok_or_else(|| log::LogError::BadInclusionProof("no operation".into()))?;
-    if crate::ops::document(&state) != *document {
-        return Err(log::LogError::BadInclusionProof(
-            "the served document is not the one the logged operation defines".into(),
+    let chain: Vec<crate::ops::SignedOperation> = proof
+        .history
+        .iter()
+        .chain(std::iter::once(&proof.operation))
+        .cloned()
+        .collect();
+    let states = crate::ops::replay(&chain).map_err(|(position, error)| {
+        log::LogError::InvalidChain(format!(
+            "operation {position} of the history the registry served for {did} does not \
+             verify: {error}"
+        ))
+    })?;
+    let state = states
+        .last()
+        .ok_or_else(|| log::LogError::InvalidChain("no operation".into()))?;
+    if state.did != *did {
+        return Err(log::LogError::InvalidChain(format!(
+            "the history the registry served is that of {}, not {did}",
+            state.did
+        )));
+    }
+    if crate::ops::document(state) != *document {
+        return Err(log::LogError::InvalidChain(
+            "the served document is not the one the logged operations define".into(),
         ));
     }
     Ok(())

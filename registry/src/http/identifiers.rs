@@ -62,8 +62,8 @@ pub async fn resolve(
     };
     let resolution = state.resolver.resolve(&did, &version).await?;
     let log_proof = if query.proof && did.method() == crate::ops::METHOD {
-        let stored = state.registry.version_operation(&did, &version).await?;
-        Some(state.transparency.proof_for(&stored).await?)
+        let chain = state.registry.version_chain(&did, &version).await?;
+        Some(state.transparency.proof_for(&chain).await?)
     } else {
         None
     };

@@ -6,6 +6,7 @@ mod did_key;
 mod hardening;
 mod http;
 mod log;
+mod malicious;
 mod ops;
 mod schemas;
 mod serving;

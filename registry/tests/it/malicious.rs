@@ -1,0 +1,162 @@
+//! A malicious registry, as a test double on a loopback port: it runs its own log (it holds the
+//! log key, as an operator does), so it can log anything and prove its inclusion. Verifying
+//! clients must still refuse what the DID's owner never signed. Each test names the attack.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use credence_registry::client::{LogWatcher, RegistryClient};
+use credence_registry::did::Did;
+use credence_registry::error::Error;
+use credence_registry::keys::{KeyType, SecretKey};
+use credence_registry::log::{self, CheckpointSigner};
+use credence_registry::ops::{self, OperationBody, SignedOperation};
+use credence_registry::registry::VersionSelector;
+use serde_json::{Value, json};
+
+use crate::support::{Owner, serve_on_loopback};
+
+/// What the double serves for one DID: a two-operation log (the genuine genesis and a second
+/// operation of the attacker's choosing), a checkpoint over it signed with its own log key, and
+/// the inclusion proof of the second operation.
+struct Double {
+    base: String,
+    log_key: String,
+}
+
+async fn serve_double(did: &Did, genesis: &SignedOperation, second: &SignedOperation) -> Double {
+    let (signer, _) = CheckpointSigner::generate("malicious.example/log").unwrap();
+    let entries = [
+        log::did_operation_entry(did, 0, genesis),
+        log::did_operation_entry(did, 1, second),
+    ];
+    let (size, root) = log::root_from_entries(entries.iter().map(Vec::as_slice)).unwrap();
+    let note = signer.sign(size, root).unwrap();
+    // RFC 6962: in a tree of two leaves, the inclusion proof of leaf 1 is leaf 0's hash.
+    let leaf = |entry: &[u8]| STANDARD.encode(log::leaf_hash(entry).0);
+    let state = ops::fold_trusted(did, &[genesis.clone(), second.clone()]).unwrap();
+    let body = json!({
+        "didDocument": ops::document(&state),
+        "didDocumentMetadata": {"versionId": second.hash().as_str()},
+        "didResolutionMetadata": {"contentType": "application/did+json"},
+        "logProof": {
+            "position": 1,
+            "operation": second,
+            "history": [genesis],
+            "checkpoint": note,
+            "inclusion": {"index": 1, "size": 2, "leafHash": leaf(&entries[1]),
+                "rootHash": STANDARD.encode(root.0), "proof": [leaf(&entries[0])]},
+        },
+    });
+    let app = axum::Router::new().route(
+        "/1.0/identifiers/{did}",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    Double {
+        base: serve_on_loopback(app).await,
+        log_key: signer.verifier_key().to_owned(),
+    }
+}
+
+/// An update replacing the keys with `new_rotation`'s, signed by `signer`.
+fn update(prev: &SignedOperation, new_rotation: &SecretKey, signer: &SecretKey) -> SignedOperation {
+    let owner = Owner {
+        rotation: new_rotation.clone(),
+        signing: SecretKey::generate(KeyType::Ed25519),
+    };
+    SignedOperation::sign(
+        OperationBody::Update {
+            prev: prev.hash(),
+            rotation_keys: vec![new_rotation.public().to_did_key()],
+            verification_methods: vec![owner.vm()],
+            services: vec![],
+        },
+        signer,
+    )
+}
+
+async fn resolve_through(double: &Double, did: &Did) -> Result<Value, Error> {
+    let client = RegistryClient::new(&double.base)?;
+    let watcher = LogWatcher::new(&double.log_key, Vec::new(), 0);
+    client
+        .resolve_verified(did, &VersionSelector::Latest, &watcher)
+        .await
+        .map(|resolution| resolution.document)
+}
+
+/// Issue 9 item 1: the registry logs `Update{rotationKeys:[attacker]}` for a victim, signed by
+/// the attacker, and proves its inclusion. Verified resolution folded logged operations without
+/// checking them, so the client adopted the attacker's keys. It must re-validate the chain.
+#[tokio::test]
+async fn a_logged_operation_the_owner_never_signed_is_refused() {
+    let victim = Owner::new(KeyType::Ed25519);
+    let genesis = victim.genesis();
+    let did = ops::did_for_genesis(&genesis);
+    let attacker = SecretKey::generate(KeyType::Ed25519);
+
+    let forged = update(&genesis, &attacker, &attacker);
+    let double = serve_double(&did, &genesis, &forged).await;
+    match resolve_through(&double, &did).await {
+        Err(Error::LogVerification(detail)) => {
+            assert!(detail.contains("does not verify"), "{detail}");
+        }
+        other => panic!("a forged operation was accepted: {other:?}"),
+    }
+
+    // The same registry serving the owner's own rotation is believed: the check can pass.
+    let genuine = update(&genesis, &attacker, &victim.rotation);
+    let double = serve_double(&did, &genesis, &genuine).await;
+    let document = resolve_through(&double, &did).await.unwrap();
+    assert_eq!(document["id"], did.as_str());
+}
+
+/// Issue 9 item 1: a chain that is valid but belongs to another DID (its genesis derives a
+/// different DID) is not the victim's.
+#[tokio::test]
+async fn another_dids_chain_is_refused() {
+    let victim = Owner::new(KeyType::Ed25519);
+    let did = ops::did_for_genesis(&victim.genesis());
+    let attacker = Owner::new(KeyType::Ed25519);
+    let attacker_genesis = attacker.genesis();
+    let attacker_update = update(
+        &attacker_genesis,
+        &SecretKey::generate(KeyType::Ed25519),
+        &attacker.rotation,
+    );
+    let double = serve_double(&did, &attacker_genesis, &attacker_update).await;
+    match resolve_through(&double, &did).await {
+        Err(Error::LogVerification(detail)) => {
+            assert!(detail.contains("not"), "{detail}");
+        }
+        other => panic!("another DID's history was accepted: {other:?}"),
+    }
+}
+
+/// Issue 9 item 5: `--witness-key K --witness-key K --min-witnesses 2` was met by one witness,
+/// because a repeated key counted twice.
+#[test]
+fn a_repeated_witness_key_counts_once() {
+    let (signer, _) = CheckpointSigner::generate("registry.example/log").unwrap();
+    let note = signer.sign(1, log::leaf_hash(b"entry")).unwrap();
+    let (witness_secret, witness_key) =
+        signed_note::generate_key(&mut rand_core::OsRng, "witness.example");
+    let witness = signed_note::StandardSigner::new(&witness_secret).unwrap();
+    let mut parsed = signed_note::Note::from_bytes(note.as_bytes()).unwrap();
+    parsed.add_sigs(&[&witness]).unwrap();
+    let cosigned = String::from_utf8(parsed.to_bytes()).unwrap();
+    let verify = |keys: &[&str], required| {
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        credence_registry::witness::verify_cosigned(
+            &cosigned,
+            signer.verifier_key(),
+            &keys,
+            required,
+        )
+    };
+    assert!(verify(&[&witness_key], 1).is_ok());
+    assert!(verify(&[&witness_key, &witness_key], 2).is_err());
+    let renamed = witness_key.replacen("witness.example", "witness-two.example", 1);
+    assert!(verify(&[&witness_key, &renamed], 2).is_err());
+}
