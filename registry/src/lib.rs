@@ -19,6 +19,7 @@ pub mod log;
 pub mod ops;
 pub mod owner;
 pub mod registry;
+pub mod replay;
 pub mod resolver;
 pub mod schemas;
 pub mod signed;

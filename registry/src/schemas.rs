@@ -171,7 +171,7 @@ impl SchemaRegistry {
 }
 
 /// Validates a submission; returns (id, vct, canonical content).
-fn check_submission(payload: Value) -> Result<(String, String, String), Error> {
+pub(crate) fn check_submission(payload: Value) -> Result<(String, String, String), Error> {
     let submission: Submission = serde_json::from_value(payload)
         .map_err(|e| Error::InvalidSchema(format!("submission: {e}")))?;
     let content_value =

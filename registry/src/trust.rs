@@ -181,9 +181,7 @@ impl TrustRegistry {
                 }
             }
         }
-        let id = data_encoding::BASE32_NOPAD
-            .encode(&Sha256::digest(jws.trim().as_bytes()))
-            .to_ascii_lowercase();
+        let id = accreditation_id(jws);
         let entry = crate::log::Entry::Accreditation {
             id: id.clone(),
             jws: jws.trim().to_owned(),
@@ -405,6 +403,13 @@ impl TrustRegistry {
             "no chain to a trust anchor within {MAX_CHAIN} links"
         )))
     }
+}
+
+/// An accreditation's id: lowercase base32 of the SHA-256 of its JWS (trimmed).
+pub fn accreditation_id(jws: &str) -> String {
+    data_encoding::BASE32_NOPAD
+        .encode(&Sha256::digest(jws.trim().as_bytes()))
+        .to_ascii_lowercase()
 }
 
 fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {

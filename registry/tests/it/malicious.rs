@@ -160,3 +160,149 @@ fn a_repeated_witness_key_counts_once() {
     let renamed = witness_key.replacen("witness.example", "witness-two.example", 1);
     assert!(verify(&[&witness_key, &renamed], 2).is_err());
 }
+
+/// A registry the tests can write to behind its own back, as a malicious operator writes to
+/// its database: the app on a loopback port over a SQLite store.
+struct Operator {
+    backend: crate::support::Backend,
+    client: RegistryClient,
+}
+
+impl Operator {
+    async fn start() -> Self {
+        let backend = crate::support::sqlite().await;
+        let app = crate::support::test_app(
+            backend.store.clone(),
+            credence_registry::store::WriteLimits::default(),
+        );
+        let base = serve_on_loopback(app).await;
+        let client = RegistryClient::new(&format!("{base}/registry")).unwrap();
+        Self { backend, client }
+    }
+
+    async fn register(&self, owner: &Owner) -> Did {
+        self.client.create(&owner.genesis()).await.unwrap().0
+    }
+
+    async fn audit(&self) -> credence_registry::audit::AuditReport {
+        let options = credence_registry::audit::AuditOptions {
+            log_key: Some(crate::support::test_signer().verifier_key().to_owned()),
+            check_served_dids: true,
+            ..Default::default()
+        };
+        credence_registry::audit::audit(&self.client, &options, &|_, _| {})
+            .await
+            .expect("audit runs")
+    }
+
+    /// Writes an accreditation straight into the store and the log, with no check at all.
+    async fn log_accreditation(&self, jws: &str, subject: &Did, accreditor: &Did) {
+        let id = credence_registry::trust::accreditation_id(jws);
+        let entry = log::Entry::Accreditation {
+            id: id.clone(),
+            jws: jws.to_owned(),
+        }
+        .to_bytes();
+        let now = chrono::Utc::now();
+        self.backend
+            .store
+            .accredit(credence_registry::store::NewAccreditation {
+                id: &id,
+                subject,
+                accreditor,
+                types: &["https://credence.example/vct/business-licence".to_owned()],
+                may_accredit: false,
+                valid_from: now,
+                valid_until: now + chrono::Duration::days(30),
+                jws,
+                now,
+                log_entry: &entry,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn accreditation(signing: &SecretKey, kid: &str, subject: &Did) -> String {
+    let now = chrono::Utc::now();
+    credence_registry::signed::sign(
+        &json!({"type": "Accreditation", "subject": subject,
+            "credentialTypes": ["https://credence.example/vct/business-licence"],
+            "validFrom": now.to_rfc3339(), "validUntil": (now + chrono::Duration::days(30)).to_rfc3339()}),
+        signing,
+        kid,
+    )
+}
+
+/// Issue 9 item 4: the audit counted accreditation, schema and status entries without
+/// validating them, so an operator could log an accreditation its accreditor never signed.
+/// Every signed entry is now checked against its signer's document as the log defined it.
+#[tokio::test]
+async fn an_audit_catches_signed_entries_their_signer_never_made() {
+    let registry = Operator::start().await;
+    let (anchor, subject) = (Owner::new(KeyType::Ed25519), Owner::new(KeyType::Ed25519));
+    let anchor_did = registry.register(&anchor).await;
+    let subject_did = registry.register(&subject).await;
+    let kid = format!("{anchor_did}#key-1");
+
+    // A genuine accreditation, logged: the audit is clean.
+    let genuine = accreditation(&anchor.signing, &kid, &subject_did);
+    registry
+        .log_accreditation(&genuine, &subject_did, &anchor_did)
+        .await;
+    let report = registry.audit().await;
+    assert!(report.is_clean(), "{:?}", report.discrepancies);
+    assert_eq!(report.accreditations_seen, 1);
+
+    // One the operator signed with its own key under the anchor's key id.
+    let operator_key = SecretKey::generate(KeyType::Ed25519);
+    let forged = accreditation(&operator_key, &kid, &subject_did);
+    registry
+        .log_accreditation(&forged, &subject_did, &anchor_did)
+        .await;
+    let report = registry.audit().await;
+    assert_eq!(report.discrepancies.len(), 1, "{:?}", report.discrepancies);
+    let finding = &report.discrepancies[0];
+    assert!(
+        finding.what.contains("does not verify under"),
+        "{finding:?}"
+    );
+    assert!(finding.location.starts_with("log index "), "{finding:?}");
+}
+
+/// Issue 9 item 4: the audit compared the operations a registry serves, never the documents,
+/// which come from a separate state row: an edited row passed.
+#[tokio::test]
+async fn an_audit_catches_a_served_document_the_log_does_not_define() {
+    let registry = Operator::start().await;
+    let owner = Owner::new(KeyType::Ed25519);
+    let did = registry.register(&owner).await;
+    assert!(registry.audit().await.is_clean());
+
+    let pool = sqlx::SqlitePool::connect(&registry.backend.url)
+        .await
+        .unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM dids WHERE did = $1")
+        .bind(did.as_str())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut state: Value = serde_json::from_str(&state).unwrap();
+    state["services"] = json!([{"id": "evil", "type": "LinkedDomains",
+        "serviceEndpoint": "https://attacker.example/"}]);
+    sqlx::query("UPDATE dids SET state = $1 WHERE did = $2")
+        .bind(state.to_string())
+        .bind(did.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let report = registry.audit().await;
+    assert!(
+        report.discrepancies.iter().any(|d| d
+            .what
+            .contains("serves a document its logged operations do not define")),
+        "{:?}",
+        report.discrepancies
+    );
+}
