@@ -6,6 +6,7 @@ mod did_key;
 mod http;
 mod log;
 mod ops;
+mod resolution;
 mod schemas;
 mod ssi;
 mod status;
