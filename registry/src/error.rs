@@ -64,10 +64,7 @@ pub enum Error {
     #[error(
         "none of the accepted media types ({accepted}) can be produced; available: {available}"
     )]
-    RepresentationNotSupported {
-        accepted: String,
-        available: &'static str,
-    },
+    RepresentationNotSupported { accepted: String, available: String },
     /// A request body sent with a media type (`Content-Type`) the endpoint does not take.
     #[error("Content-Type {received} is not accepted here; send {expected}")]
     UnsupportedMediaType {

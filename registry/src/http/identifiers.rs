@@ -63,6 +63,16 @@ enum Representation {
     Bare(&'static str),
 }
 
+impl Representation {
+    fn media_type(self) -> &'static str {
+        match self {
+            Self::Result(media_type) | Self::LegacyResult(media_type) | Self::Bare(media_type) => {
+                media_type
+            }
+        }
+    }
+}
+
 const fn offer(essence: &'static str, profile: Option<&'static str>) -> Offer {
     Offer { essence, profile }
 }
@@ -137,65 +147,29 @@ pub async fn resolve(State(state): State<RegistryState>, uri: Uri, headers: Head
         Ok(text) => text.contains(['/', '?', '#']),
         Err(_) => matches!(identifier, Err(Error::InvalidDidUrl(_))),
     };
-    let offers: &[(Offer, Representation)] = if dereferencing {
-        &DEREFERENCING_OFFERS
-    } else {
-        &RESOLUTION_OFFERS
-    };
-    let accept = headers.get(header::ACCEPT);
-    let chosen = negotiate(
-        accept,
-        &offers.iter().map(|(offer, _)| *offer).collect::<Vec<_>>(),
-    )
-    .map(|chosen| (offers[chosen.index].1, chosen.named));
-    let answer = Answer {
-        dereferencing,
-        representation: chosen,
-    };
-    match answer_request(
-        &state,
-        identifier,
-        uri.query(),
-        accept,
-        chosen,
-        dereferencing,
-    )
-    .await
-    {
+    let negotiated = Negotiated::new(dereferencing, headers.get(header::ACCEPT));
+    match answer(&state, &negotiated, identifier, uri.query()).await {
         Ok(response) => response,
-        Err(error) => answer.error(error),
+        Err(error) => negotiated.error(error),
     }
 }
 
-async fn answer_request(
+async fn answer(
     state: &RegistryState,
+    negotiated: &Negotiated,
     identifier: Result<String, Error>,
     query: Option<&str>,
-    accept: Option<&HeaderValue>,
-    chosen: Option<(Representation, bool)>,
-    dereferencing: bool,
 ) -> Result<Response, Error> {
     let identifier = identifier?;
     // DID Resolution §"DID Resolution Algorithm" order: the identifier, then the options,
     // then the representation, then the method.
-    let target = if dereferencing {
+    let target = if negotiated.dereferencing {
         Target::Url(DidUrl::parse(&identifier)?)
     } else {
         Target::Did(Did::parse(&identifier)?)
     };
     let options = Options::parse(query)?;
-    let Some((representation, _)) = chosen else {
-        return Err(Error::RepresentationNotSupported {
-            accepted: accept
-                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-                .unwrap_or_default(),
-            available: if dereferencing {
-                "application/did-url-dereferencing, application/ld+json;profile=\"https://w3id.org/did-url-dereferencing\", application/did+json, application/did+ld+json, application/json"
-            } else {
-                "application/did-resolution, application/ld+json;profile=\"https://w3id.org/did-resolution\", application/did+json, application/did+ld+json, application/json"
-            },
-        });
-    };
+    let representation = negotiated.representation()?;
     let retrieved = timestamp(chrono::Utc::now());
     match target {
         Target::Did(did) => {
@@ -395,11 +369,7 @@ fn respond(
     body: Value,
     immutable: bool,
 ) -> Response {
-    let media_type = match representation {
-        Representation::Result(media_type)
-        | Representation::LegacyResult(media_type)
-        | Representation::Bare(media_type) => media_type,
-    };
+    let media_type = representation.media_type();
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
@@ -414,15 +384,57 @@ fn respond(
     response
 }
 
-/// How errors of one request are answered.
-struct Answer {
+/// What one request asks for: resolving a DID or dereferencing a DID URL, and in which
+/// representation.
+struct Negotiated {
     dereferencing: bool,
-    /// The negotiated representation and whether the client named it; `None` if nothing it
+    /// The chosen representation and whether the client named it; `None` if nothing it
     /// accepts can be produced.
     representation: Option<(Representation, bool)>,
+    /// The `Accept` value, for the 406 detail.
+    accepted: String,
 }
 
-impl Answer {
+impl Negotiated {
+    fn new(dereferencing: bool, accept: Option<&HeaderValue>) -> Self {
+        let offers = Self::offers_for(dereferencing);
+        let representation = negotiate(
+            accept,
+            &offers.iter().map(|(offer, _)| *offer).collect::<Vec<_>>(),
+        )
+        .map(|chosen| (offers[chosen.index].1, chosen.named));
+        Self {
+            dereferencing,
+            representation,
+            accepted: accept
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn offers_for(dereferencing: bool) -> &'static [(Offer, Representation)] {
+        if dereferencing {
+            &DEREFERENCING_OFFERS
+        } else {
+            &RESOLUTION_OFFERS
+        }
+    }
+
+    /// The representation to answer with, or `RepresentationNotSupported` (406).
+    fn representation(&self) -> Result<Representation, Error> {
+        match self.representation {
+            Some((representation, _)) => Ok(representation),
+            None => Err(Error::RepresentationNotSupported {
+                accepted: self.accepted.clone(),
+                available: Self::offers_for(self.dereferencing)
+                    .iter()
+                    .map(|(_, representation)| representation.media_type())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
     /// An error answer: the problem (RFC 9457) with the members of a resolution or
     /// dereferencing result beside it (`didDocument: null`, `didDocumentMetadata: {}`,
     /// `didResolutionMetadata.error`; or `contentStream: null`, `contentMetadata: {}`,
@@ -440,7 +452,11 @@ impl Answer {
         let problem = error.problem();
         let status = error.status();
         let (media_type, modern) = match self.representation {
-            Some((Representation::Result(media_type), true)) => (media_type, true),
+            Some((Representation::Result(media_type), true))
+                if media_type == DID_RESOLUTION || media_type == DID_URL_DEREFERENCING =>
+            {
+                (media_type, true)
+            }
             Some((Representation::LegacyResult(media_type), true)) => (media_type, false),
             _ => ("application/problem+json", false),
         };

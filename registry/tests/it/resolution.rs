@@ -301,6 +301,40 @@ async fn post_bodies_need_their_media_type_and_nothing_is_written_otherwise() {
     }
 }
 
+#[tokio::test]
+async fn the_openapi_document_states_each_request_media_type() {
+    let backend = crate::support::sqlite().await;
+    let app = test_app(backend.store.clone(), WriteLimits::default());
+    let openapi = get(&app, "/openapi.json").await.body;
+    for (path, media_types) in [
+        ("/registry/dids", &["application/json"][..]),
+        ("/registry/dids/{did}/ops", &["application/json"]),
+        ("/registry/schemas", &["application/jose"]),
+        ("/registry/accreditations", &["application/jose"]),
+        (
+            "/registry/accreditations/{id}/revoke",
+            &["application/jose"],
+        ),
+        (
+            "/registry/status-lists",
+            &[
+                "application/jose",
+                "application/statuslist+jwt",
+                "application/vc+jwt",
+            ],
+        ),
+    ] {
+        let post = &openapi["paths"][path]["post"];
+        let content = post["requestBody"]["content"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{path}: {post}"));
+        let mut listed: Vec<&str> = content.keys().map(String::as_str).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, media_types, "{path}");
+        assert!(post["responses"]["415"].is_object(), "{path}: {post}");
+    }
+}
+
 fn zlib(bytes: &[u8]) -> String {
     use std::io::Write as _;
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
@@ -445,6 +479,10 @@ async fn error_answers_carry_a_full_resolution_result() {
     assert_eq!(reply.content_type, legacy);
     assert_eq!(reply.body["didResolutionMetadata"]["error"], "notFound");
     assert_eq!(reply.body["didDocument"], Value::Null);
+
+    // Everyone else (here a client of plain JSON) gets a problem with the error name.
+    let reply = get_accepting(&app, &missing, "application/json").await;
+    assert_error_result(&reply, 404, "not-found", "notFound");
 
     // Through the library: the same conditions, as typed errors.
     let resolver = Resolver::new(
