@@ -100,6 +100,9 @@ impl DidUrl {
         };
         let mut options = ResolutionParameters::default();
         let mut unknown = Vec::new();
+        // RFC 3986 gives `+` no meaning in a query, so it stays a `+` (a `versionTime` offset),
+        // where form decoding would read a space.
+        let query = query.replace('+', "%2B");
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match options.take(&name, &value) {
                 Ok(true) => {}

@@ -982,6 +982,12 @@ async fn a_did_credence_with_two_keys_dereferences_each_kid() {
             .expect("the DID URL selects the first version");
         assert_eq!(then.public_key().expect("key"), owner.key_2.public());
         check_error(pinned, VersionSelector::Id(v1.clone()), "invalidOptions").await;
+        // A `+` in a DID URL's query is a plus (RFC 3986), so a time offset survives: the
+        // instant is before the DID existed, hence no such version, rather than a bad option.
+        let offset: DidUrl = format!("{did}?versionTime=2000-01-01T00:00:00+01:00#key-1")
+            .parse()
+            .expect("DID URL");
+        check_error(offset, VersionSelector::Latest, "notFound").await;
         let path: DidUrl = format!("{did}/path#key-1").parse().expect("DID URL");
         check_error(path, VersionSelector::Latest, "notFound").await;
         let service_query: DidUrl = format!("{did}?service=site").parse().expect("DID URL");
