@@ -71,14 +71,22 @@ impl Representation {
             }
         }
     }
+
+    /// True for the media types of a dereferencing result: asked of a DID, they ask for the
+    /// DID to be dereferenced as a DID URL (DID Resolution's own HTTP example does this).
+    fn is_dereferencing_result(self) -> bool {
+        let media_type = self.media_type();
+        media_type == DID_URL_DEREFERENCING || media_type.contains(DEREFERENCING_LEGACY_PROFILE)
+    }
 }
 
 const fn offer(essence: &'static str, profile: Option<&'static str>) -> Offer {
     Offer { essence, profile }
 }
 
-/// What a DID resolves to, in preference order for `*/*`.
-const RESOLUTION_OFFERS: [(Offer, Representation); 5] = [
+/// What a DID resolves to, in preference order for `*/*`; last, a dereferencing result for
+/// the clients that ask for one.
+const RESOLUTION_OFFERS: [(Offer, Representation); 7] = [
     (
         offer(DID_RESOLUTION, None),
         Representation::Result(DID_RESOLUTION),
@@ -95,6 +103,16 @@ const RESOLUTION_OFFERS: [(Offer, Representation); 5] = [
     (
         offer("application/json", None),
         Representation::Result("application/json"),
+    ),
+    (
+        offer(DID_URL_DEREFERENCING, None),
+        Representation::Result(DID_URL_DEREFERENCING),
+    ),
+    (
+        offer("application/ld+json", Some(DEREFERENCING_LEGACY_PROFILE)),
+        Representation::LegacyResult(
+            "application/ld+json;profile=\"https://w3id.org/did-url-dereferencing\"",
+        ),
     ),
 ];
 
@@ -143,11 +161,11 @@ pub async fn resolve(State(state): State<RegistryState>, uri: Uri, headers: Head
     // The `{did}` capture is the path's last segment, as sent (still percent-encoded).
     let raw = uri.path().rsplit('/').next().unwrap_or_default();
     let identifier = decode_identifier(raw);
-    let dereferencing = match identifier.as_deref() {
+    let is_url = match identifier.as_deref() {
         Ok(text) => text.contains(['/', '?', '#']),
         Err(_) => matches!(identifier, Err(Error::InvalidDidUrl(_))),
     };
-    let negotiated = Negotiated::new(dereferencing, headers.get(header::ACCEPT));
+    let negotiated = Negotiated::new(is_url, headers.get(header::ACCEPT));
     match answer(&state, &negotiated, identifier, uri.query()).await {
         Ok(response) => response,
         Err(error) => negotiated.error(error),
@@ -387,6 +405,10 @@ fn respond(
 /// What one request asks for: resolving a DID or dereferencing a DID URL, and in which
 /// representation.
 struct Negotiated {
+    /// The identifier is a DID URL (not a plain DID).
+    is_url: bool,
+    /// The answer is a dereferencing: a DID URL, or a DID whose client asked for a
+    /// dereferencing result.
     dereferencing: bool,
     /// The chosen representation and whether the client named it; `None` if nothing it
     /// accepts can be produced.
@@ -396,15 +418,17 @@ struct Negotiated {
 }
 
 impl Negotiated {
-    fn new(dereferencing: bool, accept: Option<&HeaderValue>) -> Self {
-        let offers = Self::offers_for(dereferencing);
+    fn new(is_url: bool, accept: Option<&HeaderValue>) -> Self {
+        let offers = Self::offers_for(is_url);
         let representation = negotiate(
             accept,
             &offers.iter().map(|(offer, _)| *offer).collect::<Vec<_>>(),
         )
         .map(|chosen| (offers[chosen.index].1, chosen.named));
         Self {
-            dereferencing,
+            is_url,
+            dereferencing: is_url
+                || representation.is_some_and(|(chosen, _)| chosen.is_dereferencing_result()),
             representation,
             accepted: accept
                 .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
@@ -412,8 +436,8 @@ impl Negotiated {
         }
     }
 
-    fn offers_for(dereferencing: bool) -> &'static [(Offer, Representation)] {
-        if dereferencing {
+    fn offers_for(is_url: bool) -> &'static [(Offer, Representation)] {
+        if is_url {
             &DEREFERENCING_OFFERS
         } else {
             &RESOLUTION_OFFERS
@@ -426,7 +450,7 @@ impl Negotiated {
             Some((representation, _)) => Ok(representation),
             None => Err(Error::RepresentationNotSupported {
                 accepted: self.accepted.clone(),
-                available: Self::offers_for(self.dereferencing)
+                available: Self::offers_for(self.is_url)
                     .iter()
                     .map(|(_, representation)| representation.media_type())
                     .collect::<Vec<_>>()

@@ -668,6 +668,18 @@ async fn did_urls_are_dereferenced_over_http() {
         .await;
         assert_eq!(bare.content_type, "application/did+json");
         assert_eq!(bare.body["id"], format!("{did}#key-1"));
+        // A DID asked for a dereferencing result is dereferenced: its content is the document
+        // (DID Resolution's HTTP example, `did:example:123?versionId=2`).
+        let whole = get_accepting(
+            &app,
+            &format!("{RESOLVE}{did}?versionId={v1}"),
+            "application/did-url-dereferencing",
+        )
+        .await;
+        assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+        assert_eq!(whole.content_type, "application/did-url-dereferencing");
+        assert_eq!(whole.body["contentStream"], created.body["didDocument"]);
+        assert_eq!(whole.body["contentMetadata"]["versionId"], v1.as_str());
         let service = get(&app, &format!("{RESOLVE}{did}%23site")).await;
         assert_eq!(service.body["contentStream"]["type"], "LinkedDomains");
         let encoded = format!("{RESOLVE}{}%23key-1", did.replace(':', "%3A"));
