@@ -66,8 +66,17 @@ impl Party {
     }
 }
 
+/// POSTs with the media type the endpoint takes: JSON for DID operations, `application/jose`
+/// for signed submissions.
 async fn post(router: &axum::Router, uri: &str, body: String) -> Result<Value, SeedError> {
-    let request = Request::post(uri).body(Body::from(body))?;
+    let content_type = if uri == "/dids" {
+        "application/json"
+    } else {
+        "application/jose"
+    };
+    let request = Request::post(uri)
+        .header("content-type", content_type)
+        .body(Body::from(body))?;
     let response = router.clone().oneshot(request).await?;
     let status = response.status();
     let bytes = response.into_body().collect().await?.to_bytes();

@@ -121,7 +121,9 @@ impl RegistryClient {
     ) -> Result<Resolution, Error> {
         let mut url = self.resolution_url(did, version)?;
         url.query_pairs_mut().append_pair("proof", "true");
-        let body = self.send(self.http.get(url)).await?;
+        // A deactivated DID (410) must be proven like any other state: its answer carries the
+        // proof too, and without one nothing is believed.
+        let (gone, body) = self.send_allowing_gone(self.http.get(url)).await?;
         let resolution = parse_resolution(&body)?;
         let proof: crate::transparency::LogProof = serde_json::from_value(
             body.get("logProof").cloned().unwrap_or(Value::Null),
@@ -130,6 +132,20 @@ impl RegistryClient {
         let checkpoint = watcher.accept(&proof.checkpoint, self).await?;
         crate::transparency::verify_log_proof(did, &resolution.document, &proof, &checkpoint)
             .map_err(|e| Error::LogVerification(e.to_string()))?;
+        let deactivated = matches!(
+            proof.operation.body,
+            crate::ops::OperationBody::Deactivate { .. }
+        );
+        if gone != deactivated || resolution.metadata.deactivated != deactivated {
+            return Err(Error::LogVerification(format!(
+                "the registry says {did} is {}, the proven operation says it is {}",
+                if gone { "deactivated" } else { "active" },
+                if deactivated { "deactivated" } else { "active" }
+            )));
+        }
+        if gone {
+            return Err(Error::Deactivated(Box::new(resolution)));
+        }
         Ok(resolution)
     }
 
@@ -293,6 +309,18 @@ impl RegistryClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {
+        match self.send_allowing_gone(request).await? {
+            (false, body) => Ok(body),
+            (true, body) => Err(Error::Deactivated(Box::new(parse_resolution(&body)?))),
+        }
+    }
+
+    /// Like `send`, but a 410 (a deactivated DID's resolution) is `Ok((true, body))`, so a
+    /// caller can read what rides along with it (a log proof).
+    async fn send_allowing_gone(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(bool, Value), Error> {
         let response = request
             .send()
             .await
@@ -309,10 +337,10 @@ impl RegistryClient {
             Error::Upstream(format!("registry answered {status} with non-JSON: {e}"))
         })?;
         if status.is_success() {
-            return Ok(body);
+            return Ok((false, body));
         }
         if status == reqwest::StatusCode::GONE {
-            return Err(Error::Deactivated(Box::new(parse_resolution(&body)?)));
+            return Ok((true, body));
         }
         let problem: Problem = serde_json::from_value(body).map_err(|e| {
             Error::Upstream(format!(

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Body, RegistryState};
+use super::{RegistryState, StatusListJwt, Typed};
 use crate::error::Error;
 
 pub(super) fn router() -> Router<RegistryState> {
@@ -34,16 +34,17 @@ pub async fn serve_by_uri(
 
 /// Publish a status list version: the body is the issuer's signed `statuslist+jwt` or
 /// `vc+jwt` (Bitstring Status List credential).
-#[utoipa::path(post, path = "/status-lists", request_body(content = String, content_type = "application/jose"),
+#[utoipa::path(post, path = "/status-lists",
+    request_body(content = String, description = "the signed list as a compact JWS",
+                 content(("application/jose"), ("application/statuslist+jwt"), ("application/vc+jwt"))),
     responses((status = 201, description = "accepted"), (status = 400, body = crate::error::Problem),
-              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 415, description = "Content-Type is none of application/jose, application/statuslist+jwt, application/vc+jwt", body = crate::error::Problem)))]
 pub async fn publish(
     State(state): State<RegistryState>,
-    Body(body): Body,
+    body: Typed<StatusListJwt>,
 ) -> Result<Response, Error> {
-    let jws = std::str::from_utf8(&body)
-        .map_err(|_| Error::BadSignature("body must be a compact JWS (UTF-8 text)".into()))?;
-    let version = state.status.publish(jws).await?;
+    let version = state.status.publish(body.jws()?).await?;
     let mut response = (StatusCode::CREATED, axum::Json(&*version)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("status-lists/{}", version.key)) {
         response.headers_mut().insert(header::LOCATION, location);

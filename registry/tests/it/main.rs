@@ -8,6 +8,7 @@ mod http;
 mod log;
 mod malicious;
 mod ops;
+mod resolution;
 mod schemas;
 mod serving;
 mod ssi;

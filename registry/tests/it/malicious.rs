@@ -306,3 +306,60 @@ async fn an_audit_catches_a_served_document_the_log_does_not_define() {
         report.discrepancies
     );
 }
+
+/// Issue 9 item 2: `did resolve <deactivated DID> --log-key <any key>` succeeded: the 410
+/// carried no proof and the client did not insist. A deactivation is proven like any state.
+#[tokio::test]
+async fn a_deactivation_must_be_proven() {
+    let registry = Operator::start().await;
+    let owner = Owner::new(KeyType::Ed25519);
+    let (did, resolution) = registry.client.create(&owner.genesis()).await.unwrap();
+    let head = ops::OpHash::parse(resolution.metadata.version_id.as_deref().unwrap()).unwrap();
+    registry
+        .client
+        .submit(&did, &owner.deactivate(&head))
+        .await
+        .unwrap();
+
+    // The honest registry proves it: the client verifies, then reports the deactivation.
+    let watcher = LogWatcher::new(crate::support::test_signer().verifier_key(), Vec::new(), 0);
+    match registry
+        .client
+        .resolve_verified(&did, &VersionSelector::Latest, &watcher)
+        .await
+    {
+        Err(Error::Deactivated(resolution)) => assert!(resolution.metadata.deactivated),
+        other => panic!("expected a proven deactivation: {other:?}"),
+    }
+    // Under another log's key, nothing is believed.
+    let (other_log, _) = CheckpointSigner::generate("other.example/log").unwrap();
+    let watcher = LogWatcher::new(other_log.verifier_key(), Vec::new(), 0);
+    assert!(matches!(
+        registry
+            .client
+            .resolve_verified(&did, &VersionSelector::Latest, &watcher)
+            .await,
+        Err(Error::LogVerification(_))
+    ));
+
+    // A registry that answers 410 with no proof is not believed either.
+    let body = json!({"didDocument": {"id": did.as_str()},
+        "didDocumentMetadata": {"deactivated": true}});
+    let app = axum::Router::new().route(
+        "/1.0/identifiers/{did}",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { (axum::http::StatusCode::GONE, axum::Json(body)) }
+        }),
+    );
+    let base = serve_on_loopback(app).await;
+    let client = RegistryClient::new(&base).unwrap();
+    let watcher = LogWatcher::new(crate::support::test_signer().verifier_key(), Vec::new(), 0);
+    match client
+        .resolve_verified(&did, &VersionSelector::Latest, &watcher)
+        .await
+    {
+        Err(Error::LogVerification(detail)) => assert!(detail.contains("logProof"), "{detail}"),
+        other => panic!("an unproven deactivation was believed: {other:?}"),
+    }
+}
