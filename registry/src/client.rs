@@ -351,6 +351,27 @@ impl RegistryClient {
     }
 }
 
+/// The state file of a log: its verifier key's name and key hash (`<name>+<hash>+...`), made
+/// safe as a file name.
+fn state_file_name(log_key: &str) -> String {
+    let mut parts = log_key.splitn(3, '+');
+    let (name, hash) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let safe: String = format!("{name}-{hash}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.checkpoint")
+}
+
 /// Reads a DID Resolution result (`didDocument`, `didDocumentMetadata`).
 fn parse_resolution(body: &Value) -> Result<Resolution, Error> {
     let document = body
@@ -369,12 +390,18 @@ fn parse_resolution(body: &Value) -> Result<Resolution, Error> {
 /// What a client trusts about a registry's log, and the latest checkpoint it has seen. Every
 /// checkpoint it accepts must verify and extend the previous one: a registry that rolls back or
 /// shows this client a different history is caught here.
+///
+/// In memory, a watcher only protects one process. [`LogWatcher::persistent`] remembers the
+/// last accepted checkpoint in a file, so separate runs of a command (each a new process) are
+/// held to one history too: a registry cannot show each run a different fork.
 #[derive(Debug)]
 pub struct LogWatcher {
     log_key: String,
     witness_keys: Vec<String>,
     min_witnesses: usize,
     last: tokio::sync::Mutex<Option<crate::log::VerifiedCheckpoint>>,
+    /// Where the last accepted checkpoint is kept between runs, if anywhere.
+    state_file: Option<std::path::PathBuf>,
 }
 
 impl LogWatcher {
@@ -384,7 +411,56 @@ impl LogWatcher {
             witness_keys,
             min_witnesses,
             last: tokio::sync::Mutex::new(None),
+            state_file: None,
         }
+    }
+
+    /// A watcher that starts from, and keeps, the last checkpoint accepted for this log in a
+    /// file under `state_dir` (one file per log key). A remembered checkpoint that no longer
+    /// verifies under the key is an error, not a fresh start.
+    pub fn persistent(
+        log_key: &str,
+        witness_keys: Vec<String>,
+        min_witnesses: usize,
+        state_dir: &std::path::Path,
+    ) -> Result<Self, Error> {
+        let mut watcher = Self::new(log_key, witness_keys, min_witnesses);
+        let file = state_dir.join(state_file_name(&watcher.log_key));
+        let remembered = match std::fs::read_to_string(&file) {
+            Ok(note) => Some(
+                crate::log::verify_checkpoint(&note, &watcher.log_key).map_err(|e| {
+                    Error::LogVerification(format!(
+                        "the checkpoint remembered in {} does not verify: {e}",
+                        file.display()
+                    ))
+                })?,
+            ),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                return Err(Error::Internal(format!("{}: {error}", file.display())));
+            }
+        };
+        watcher.last = tokio::sync::Mutex::new(remembered);
+        watcher.state_file = Some(file);
+        Ok(watcher)
+    }
+
+    /// Writes the accepted checkpoint to the state file (atomically: a crash leaves the old
+    /// one or the new one).
+    fn remember(&self, checkpoint: &crate::log::VerifiedCheckpoint) -> Result<(), Error> {
+        let Some(file) = &self.state_file else {
+            return Ok(());
+        };
+        let failed = |e: std::io::Error| Error::Internal(format!("{}: {e}", file.display()));
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        let temporary = file.with_extension("tmp");
+        let mut out = std::fs::File::create(&temporary).map_err(failed)?;
+        std::io::Write::write_all(&mut out, checkpoint.note.as_bytes())
+            .and_then(|()| out.sync_all())
+            .map_err(failed)?;
+        std::fs::rename(&temporary, file).map_err(failed)
     }
 
     /// The latest checkpoint accepted so far.
@@ -438,6 +514,7 @@ impl LogWatcher {
                 }));
             }
         }
+        self.remember(&checkpoint)?;
         *last = Some(checkpoint.clone());
         Ok(checkpoint)
     }

@@ -363,3 +363,51 @@ async fn a_deactivation_must_be_proven() {
         other => panic!("an unproven deactivation was believed: {other:?}"),
     }
 }
+
+/// Issue 9 item 5: each command built a fresh in-memory `LogWatcher`, so a registry could show
+/// each run a different fork (or roll back) and no run could tell. A persistent watcher holds
+/// every run to the history an earlier run accepted.
+#[tokio::test]
+async fn runs_are_held_to_one_history() {
+    let (operator_key, _) = CheckpointSigner::generate("registry.example/log").unwrap();
+    let sign = |entries: &[&[u8]]| {
+        let (size, root) = log::root_from_entries(entries.iter().copied()).unwrap();
+        operator_key.sign(size, root).unwrap()
+    };
+    let honest = sign(&[b"a", b"b"]);
+    let fork = sign(&[b"a", b"c"]);
+    let rollback = sign(&[b"a"]);
+    let state = tempfile::tempdir().unwrap();
+    // A client for consistency proofs; these refusals happen before any is asked for.
+    let client = RegistryClient::new("http://127.0.0.1:9/registry").unwrap();
+    let run = || {
+        LogWatcher::persistent(operator_key.verifier_key(), Vec::new(), 0, state.path()).unwrap()
+    };
+
+    let first = run();
+    assert_eq!(first.accept(&honest, &client).await.unwrap().size, 2);
+    for other in [&fork, &rollback] {
+        let next = run();
+        match next.accept(other, &client).await {
+            Err(Error::LogVerification(detail)) => {
+                assert!(detail.contains("rollback or split view"), "{detail}")
+            }
+            outcome => panic!("a later run accepted another history: {outcome:?}"),
+        }
+    }
+    // The honest history is still accepted, run after run.
+    assert!(run().accept(&honest, &client).await.is_ok());
+    // A remembered checkpoint the key does not verify is an error, not a fresh start.
+    let (other_key, _) = CheckpointSigner::generate("registry.example/log").unwrap();
+    let file = std::fs::read_dir(state.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&file, other_key.sign(1, log::leaf_hash(b"x")).unwrap()).unwrap();
+    assert!(matches!(
+        LogWatcher::persistent(operator_key.verifier_key(), Vec::new(), 0, state.path()),
+        Err(Error::LogVerification(_))
+    ));
+}
