@@ -111,14 +111,30 @@ impl RegistryClient {
     }
 
     /// Resolves with a log proof and checks it: the checkpoint through `watcher` (signature,
-    /// witnesses, extends what was seen before), the inclusion of the version's operation, and
-    /// that the document is the one that operation defines.
+    /// witnesses, extends what was seen before), the inclusion of the version's operation, the
+    /// whole chain up to it, and that the document is the one that chain defines. A deactivated
+    /// DID is `Err(Deactivated)`, after its deactivation was proven the same way.
     pub async fn resolve_verified(
         &self,
         did: &Did,
         version: &VersionSelector,
         watcher: &LogWatcher,
     ) -> Result<Resolution, Error> {
+        let proven = self.resolve_proven(did, version, watcher).await?;
+        if proven.resolution.metadata.deactivated {
+            return Err(Error::Deactivated(Box::new(proven.resolution)));
+        }
+        Ok(proven.resolution)
+    }
+
+    /// Like [`resolve_verified`](Self::resolve_verified), but answers a deactivated DID as a
+    /// (proven) resolution too, with the proof: where its operation is in the log.
+    pub async fn resolve_proven(
+        &self,
+        did: &Did,
+        version: &VersionSelector,
+        watcher: &LogWatcher,
+    ) -> Result<ProvenResolution, Error> {
         let mut url = self.resolution_url(did, version)?;
         url.query_pairs_mut().append_pair("proof", "true");
         // A deactivated DID (410) must be proven like any other state: its answer carries the
@@ -143,10 +159,7 @@ impl RegistryClient {
                 if deactivated { "deactivated" } else { "active" }
             )));
         }
-        if gone {
-            return Err(Error::Deactivated(Box::new(resolution)));
-        }
-        Ok(resolution)
+        Ok(ProvenResolution { resolution, proof })
     }
 
     /// Proves that `entry` is entry `index` of the registry's log: takes the latest checkpoint
@@ -385,6 +398,14 @@ fn parse_resolution(body: &Value) -> Result<Resolution, Error> {
     )
     .unwrap_or_default();
     Ok(Resolution { document, metadata })
+}
+
+/// A resolution whose log proof verified, with that proof (`proof.inclusion.index` is where
+/// the version's operation sits in the log).
+#[derive(Debug, Clone)]
+pub struct ProvenResolution {
+    pub resolution: Resolution,
+    pub proof: crate::transparency::LogProof,
 }
 
 /// What a client trusts about a registry's log, and the latest checkpoint it has seen. Every

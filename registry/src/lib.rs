@@ -18,6 +18,7 @@ pub mod keys;
 pub mod log;
 pub mod ops;
 pub mod owner;
+pub mod proven;
 pub mod registry;
 pub mod replay;
 pub mod resolver;

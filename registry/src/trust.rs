@@ -35,7 +35,7 @@ const MAX_TYPES: usize = 32;
 pub const MAX_ACCREDITATION_JWS_BYTES: usize = 32 * 1024;
 
 /// The payload an accreditor signs.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccreditationClaims {
     /// Always `"Accreditation"`.
@@ -78,6 +78,10 @@ pub struct AccreditationView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_log_index: Option<u64>,
     pub jws: String,
+    /// The accreditor's signed revocation, as logged at `revoked_log_index`, so a client can
+    /// prove the revocation as it proves the accreditation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_jws: Option<String>,
 }
 
 impl AccreditationView {
@@ -258,7 +262,7 @@ impl TrustRegistry {
             .accreditation(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no accreditation {id:?}")))?;
-        Ok(view(stored))
+        self.view(stored).await
     }
 
     /// Every accreditation naming `did`.
@@ -278,14 +282,11 @@ impl TrustRegistry {
         }
         self.by_subject
             .get_or_load(did, async {
-                Ok::<_, Error>(
-                    self.store
-                        .accreditations_for(did)
-                        .await?
-                        .into_iter()
-                        .map(view)
-                        .collect(),
-                )
+                let mut views = Vec::new();
+                for stored in self.store.accreditations_for(did).await? {
+                    views.push(self.view(stored).await?);
+                }
+                Ok::<_, Error>(views)
             })
             .await
     }
@@ -436,8 +437,39 @@ fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {
     Ok(())
 }
 
+impl TrustRegistry {
+    /// The served form of a stored accreditation, with its revocation's JWS read back from the
+    /// log entry that recorded it.
+    async fn view(&self, stored: StoredAccreditation) -> Result<AccreditationView, Error> {
+        let revocation_jws = match stored.revoked_log_index {
+            None => None,
+            Some(index) => {
+                let entry = self.store.entries(index, 1).await?;
+                match entry.first().map(|bytes| crate::log::Entry::parse(bytes)) {
+                    Some(Ok(crate::log::Entry::AccreditationRevocation { id, jws }))
+                        if id == stored.id =>
+                    {
+                        Some(jws)
+                    }
+                    _ => {
+                        return Err(Error::Internal(format!(
+                            "log entry {index} is not the revocation of {}",
+                            stored.id
+                        )));
+                    }
+                }
+            }
+        };
+        Ok(AccreditationView {
+            revocation_jws,
+            ..view(stored)
+        })
+    }
+}
+
 fn view(stored: StoredAccreditation) -> AccreditationView {
     AccreditationView {
+        revocation_jws: None,
         id: stored.id,
         subject: stored.subject,
         accreditor: stored.accreditor,

@@ -170,11 +170,12 @@ struct Operator {
 
 impl Operator {
     async fn start() -> Self {
+        Self::with_anchors(&[]).await
+    }
+
+    async fn with_anchors(anchors: &[&str]) -> Self {
         let backend = crate::support::sqlite().await;
-        let app = crate::support::test_app(
-            backend.store.clone(),
-            credence_registry::store::WriteLimits::default(),
-        );
+        let app = crate::support::app_with_anchors(backend.store.clone(), anchors);
         let base = serve_on_loopback(app).await;
         let client = RegistryClient::new(&format!("{base}/registry")).unwrap();
         Self { backend, client }
@@ -410,4 +411,131 @@ async fn runs_are_held_to_one_history() {
         LogWatcher::persistent(operator_key.verifier_key(), Vec::new(), 0, state.path()),
         Err(Error::LogVerification(_))
     ));
+}
+
+const LICENCE: &str = "https://credence.example/vct/business-licence";
+
+/// Issue 9 item 3: `trust show --log-key` proved only each link's `{id, jws}` and printed the
+/// served fields and the served `allowed`. A registry could answer `allowed: true` for anyone
+/// with a chain reusing another subject's genuine accreditation, or edit a link's fields. The
+/// client now reads every fact from the signed claims and recomputes the answer.
+#[tokio::test]
+async fn authorization_answers_are_recomputed_from_proven_links() {
+    let anchor = Owner::new(KeyType::Ed25519);
+    let anchor_did = ops::did_for_genesis(&anchor.genesis());
+    let registry = Operator::with_anchors(&[anchor_did.as_str()]).await;
+    registry.register(&anchor).await;
+    let agency = Owner::new(KeyType::Ed25519);
+    let agency_did = registry.register(&agency).await;
+    let stranger = Owner::new(KeyType::Ed25519);
+    let stranger_did = registry.register(&stranger).await;
+    registry
+        .client
+        .accredit(&accreditation(
+            &anchor.signing,
+            &format!("{anchor_did}#key-1"),
+            &agency_did,
+        ))
+        .await
+        .unwrap();
+    let watcher = LogWatcher::new(crate::support::test_signer().verifier_key(), Vec::new(), 0);
+    let anchors = [anchor_did.clone()];
+    let answer = |did: &Did| {
+        let client = registry.client.clone();
+        let did = did.clone();
+        async move {
+            let value = client.issuer(&did, Some(LICENCE)).await.unwrap();
+            serde_json::from_value::<credence_registry::trust::Authorization>(value).unwrap()
+        }
+    };
+
+    // The honest answer is proven and recomputed: allowed.
+    let honest = answer(&agency_did).await;
+    assert!(honest.allowed);
+    let proven = registry
+        .client
+        .prove_authorization(&honest, &anchors, &watcher)
+        .await
+        .unwrap();
+    assert!(proven.allowed, "{:?}", proven.reason);
+    assert_eq!(proven.chain[0].claims.subject, agency_did);
+    // Without the anchor pinned, the client does not take the registry's word for it.
+    let unpinned = registry
+        .client
+        .prove_authorization(&honest, &[], &watcher)
+        .await
+        .unwrap();
+    assert!(!unpinned.allowed);
+
+    // "Allowed" for a stranger, with the agency's genuine accreditation as its chain.
+    let mut lie = honest.clone();
+    lie.issuer = stranger_did.clone();
+    let proven = registry
+        .client
+        .prove_authorization(&lie, &anchors, &watcher)
+        .await
+        .unwrap();
+    assert!(!proven.allowed);
+    assert!(
+        proven
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("not did:credence"),
+        "{:?}",
+        proven.reason
+    );
+    // Edited served fields are ignored: the facts come from what the anchor signed.
+    let mut edited = honest.clone();
+    edited.chain[0].subject = stranger_did.clone();
+    edited.chain[0].credential_types = vec!["https://credence.example/vct/anything".into()];
+    let proven = registry
+        .client
+        .prove_accreditation(&edited.chain[0], &watcher)
+        .await
+        .unwrap();
+    assert_eq!(proven.claims.subject, agency_did);
+    assert_eq!(proven.claims.credential_types, vec![LICENCE.to_owned()]);
+    // A served JWS that is not the logged one does not prove.
+    let mut swapped = honest.chain[0].clone();
+    swapped.jws = accreditation(
+        &anchor.signing,
+        &format!("{anchor_did}#key-1"),
+        &stranger_did,
+    );
+    assert!(matches!(
+        registry
+            .client
+            .prove_accreditation(&swapped, &watcher)
+            .await,
+        Err(Error::LogVerification(_))
+    ));
+}
+
+/// Issue 9 item 3: a logged accreditation the operator signed with its own key under the
+/// accreditor's key id does not prove, however it is served.
+#[tokio::test]
+async fn a_logged_accreditation_the_accreditor_never_signed_does_not_prove() {
+    let registry = Operator::start().await;
+    let (anchor, subject) = (Owner::new(KeyType::Ed25519), Owner::new(KeyType::Ed25519));
+    let anchor_did = registry.register(&anchor).await;
+    let subject_did = registry.register(&subject).await;
+    let forged = accreditation(
+        &SecretKey::generate(KeyType::Ed25519),
+        &format!("{anchor_did}#key-1"),
+        &subject_did,
+    );
+    registry
+        .log_accreditation(&forged, &subject_did, &anchor_did)
+        .await;
+    let served = registry.client.issuer(&subject_did, None).await.unwrap();
+    let view: credence_registry::trust::AccreditationView =
+        serde_json::from_value(served["accreditations"][0].clone()).unwrap();
+    let watcher = LogWatcher::new(crate::support::test_signer().verifier_key(), Vec::new(), 0);
+    match registry.client.prove_accreditation(&view, &watcher).await {
+        Err(Error::LogVerification(detail)) => {
+            assert!(detail.contains("does not verify"), "{detail}")
+        }
+        other => panic!("a forged accreditation proved: {other:?}"),
+    }
 }
