@@ -333,3 +333,37 @@ impl RegistryClient {
         })
     }
 }
+
+impl RegistryClient {
+    /// Proves a status list version fetched from anywhere (`jws`, with the log index the
+    /// registry names for it): logged as that list at `index`, signed by its issuer's key of the
+    /// time. Returns the list's claims, read from the verified JWS.
+    pub async fn prove_status_list(
+        &self,
+        jws: &str,
+        index: u64,
+        watcher: &LogWatcher,
+    ) -> Result<crate::status::ListClaims, Error> {
+        let jws = jws.trim();
+        let part = |n: usize| -> Result<Value, Error> {
+            let text = jws.split('.').nth(n).unwrap_or_default();
+            let bytes = crate::keys::decode_b64url(text)
+                .map_err(|e| Error::BadSignature(format!("status list JWS: {e}")))?;
+            Ok(crate::json::parse_strict(&bytes)?)
+        };
+        // Read unverified only to name the entry to prove; believed after the signature checks.
+        let unverified = crate::status::parse_claims(&part(0)?, &part(1)?)?;
+        let entry = unverified.log_entry(jws);
+        let signed = self
+            .prove_signed_at(&entry, jws, index, unverified.issued, watcher)
+            .await?;
+        let claims = crate::status::parse_claims(&signed.header, &signed.payload)?;
+        if claims.issuer != signed.did {
+            return Err(Error::LogVerification(format!(
+                "the list names issuer {} but is signed by {}",
+                claims.issuer, signed.did
+            )));
+        }
+        Ok(claims)
+    }
+}

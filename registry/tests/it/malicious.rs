@@ -539,3 +539,76 @@ async fn a_logged_accreditation_the_accreditor_never_signed_does_not_prove() {
         other => panic!("a forged accreditation proved: {other:?}"),
     }
 }
+
+/// Issue 9 item 3: `status show` verified a list against its issuer resolved through an
+/// unverified source. A list proves only if it is logged and signed by the issuer's key as the
+/// log had it; one the operator signed under the issuer's key id does not.
+#[tokio::test]
+async fn status_lists_prove_only_under_the_issuers_logged_keys() {
+    let issuer = Owner::new(KeyType::Ed25519);
+    let did = ops::did_for_genesis(&issuer.genesis());
+    let registry = Operator::with_anchors(&[did.as_str()]).await;
+    registry.register(&issuer).await;
+    let list = |key: &SecretKey, name: &str| {
+        let bits = credence_registry::status::one_bit_token_list(131_072, [5]).unwrap();
+        credence_registry::signed::sign_typed(
+            &json!({"iss": did, "sub": format!("https://registry.example/status-lists/{did}/{name}"),
+                "iat": chrono::Utc::now().timestamp(),
+                "status_list": {"bits": 1, "lst": credence_registry::status::compress_token_list(&bits)}}),
+            key,
+            &format!("{did}#key-1"),
+            Some("statuslist+jwt"),
+        )
+    };
+    let watcher = LogWatcher::new(crate::support::test_signer().verifier_key(), Vec::new(), 0);
+
+    let genuine = list(&issuer.signing, "1");
+    let published = registry.client.publish_status_list(&genuine).await.unwrap();
+    let index = published["logIndex"].as_u64().unwrap();
+    let claims = registry
+        .client
+        .prove_status_list(&genuine, index, &watcher)
+        .await
+        .unwrap();
+    assert_eq!(claims.issuer, did);
+    assert_eq!(claims.list.status(5), Some(1));
+
+    // The operator logs a list it signed itself under the issuer's key id.
+    let forged = list(&SecretKey::generate(KeyType::Ed25519), "2");
+    let claims = credence_registry::status::parse_claims(
+        &json!({"typ": "statuslist+jwt"}),
+        &serde_json::from_slice::<Value>(
+            &credence_registry::keys::decode_b64url(forged.split('.').nth(1).unwrap()).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let entry = claims.log_entry(&forged).to_bytes();
+    let key = credence_registry::status::list_key(&claims.uri);
+    let forged_index = registry
+        .backend
+        .store
+        .publish_status_list(credence_registry::store::NewStatusList {
+            key: &key,
+            uri: &claims.uri,
+            issuer: &did,
+            format: "tokenStatusListJwt",
+            version: claims.issued.timestamp_millis(),
+            ttl_seconds: 300,
+            jws: &forged,
+            now: chrono::Utc::now(),
+            log_entry: &entry,
+        })
+        .await
+        .unwrap();
+    match registry
+        .client
+        .prove_status_list(&forged, forged_index, &watcher)
+        .await
+    {
+        Err(Error::LogVerification(detail)) => {
+            assert!(detail.contains("does not verify"), "{detail}")
+        }
+        other => panic!("a forged list proved: {other:?}"),
+    }
+}
