@@ -81,6 +81,7 @@ async fn racing_first_publications_of_one_vct_leave_one_owner() {
                             id: &id,
                             vct: &vct,
                             publisher: &publisher,
+                            publisher_is_trust_anchor: false,
                             content: "{}",
                             jws: &jws,
                             now: Utc::now(),
