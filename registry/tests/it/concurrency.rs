@@ -58,6 +58,9 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_first_publications_of_one_vct_leave_one_owner() {
     for backend in backends().await {
+        // The entries here are not signed: keep them out of the shared log that audits replay.
+        let fresh = FreshDatabase::new(&backend).await;
+        let isolated = store::open(&fresh.url).await.unwrap();
         for round in 0..ROUNDS {
             let vct = format!("https://credence.example/vct/race/{}", random_did());
             let publishers: Vec<Did> = (0..RACERS).map(|_| random_did()).collect();
@@ -65,7 +68,7 @@ async fn racing_first_publications_of_one_vct_leave_one_owner() {
                 .map(|i| format!("race-{}-{i}", publishers[i].method_specific_id()))
                 .collect();
             let results = race(RACERS, |i| {
-                let (store, vct) = (backend.store.clone(), vct.clone());
+                let (store, vct) = (isolated.clone(), vct.clone());
                 let (publisher, id) = (publishers[i].clone(), ids[i].clone());
                 async move {
                     let jws = format!("test-{id}");
@@ -106,24 +109,29 @@ async fn racing_first_publications_of_one_vct_leave_one_owner() {
                         "{}: {result:?}",
                         backend.name
                     );
-                    assert_eq!(backend.store.schema(&ids[i]).await.unwrap(), None);
+                    assert_eq!(isolated.schema(&ids[i]).await.unwrap(), None);
                 }
             }
-            let latest = backend.store.latest_schema_for_vct(&vct).await.unwrap();
+            let latest = isolated.latest_schema_for_vct(&vct).await.unwrap();
             assert_eq!(latest.map(|s| s.publisher), Some(owner.clone()));
         }
+        drop(isolated);
+        fresh.drop_database().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_first_publications_of_one_status_list_leave_one_issuer() {
     for backend in backends().await {
+        // The entries here are not signed: keep them out of the shared log that audits replay.
+        let fresh = FreshDatabase::new(&backend).await;
+        let isolated = store::open(&fresh.url).await.unwrap();
         for round in 0..ROUNDS {
             let key = format!("race{}", random_did().method_specific_id());
             let uri = format!("https://credence.example/status/{key}");
             let issuers: Vec<Did> = (0..RACERS).map(|_| random_did()).collect();
             let results = race(RACERS, |i| {
-                let (store, key, uri) = (backend.store.clone(), key.clone(), uri.clone());
+                let (store, key, uri) = (isolated.clone(), key.clone(), uri.clone());
                 let issuer = issuers[i].clone();
                 async move {
                     let jws = format!("test-{key}-{i}");
@@ -166,21 +174,23 @@ async fn racing_first_publications_of_one_status_list_leave_one_issuer() {
                         backend.name
                     );
                     let version = Some(1_000 + i as i64);
-                    assert_eq!(
-                        backend.store.status_list(&key, version).await.unwrap(),
-                        None
-                    );
+                    assert_eq!(isolated.status_list(&key, version).await.unwrap(), None);
                 }
             }
-            let latest = backend.store.status_list(&key, None).await.unwrap();
+            let latest = isolated.status_list(&key, None).await.unwrap();
             assert_eq!(latest.map(|l| l.issuer), Some(issuers[winners[0]].clone()));
         }
+        drop(isolated);
+        fresh.drop_database().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_revocations_of_one_accreditation_are_logged_once() {
     for backend in backends().await {
+        // The entries here are not signed: keep them out of the shared log that audits replay.
+        let fresh = FreshDatabase::new(&backend).await;
+        let isolated = store::open(&fresh.url).await.unwrap();
         for round in 0..ROUNDS {
             let (subject, accreditor) = (random_did(), random_did());
             let id = format!("race-{}", subject.method_specific_id());
@@ -191,8 +201,7 @@ async fn racing_revocations_of_one_accreditation_are_logged_once() {
                 jws: format!("test-{id}"),
             }
             .to_bytes();
-            backend
-                .store
+            isolated
                 .accredit(NewAccreditation {
                     id: &id,
                     subject: &subject,
@@ -216,9 +225,9 @@ async fn racing_revocations_of_one_accreditation_are_logged_once() {
                     .to_bytes()
                 })
                 .collect();
-            let size_before = backend.store.log_size().await.unwrap();
+            let size_before = isolated.log_size().await.unwrap();
             let results = race(RACERS, |i| {
-                let (store, id, entry) = (backend.store.clone(), id.clone(), attempts[i].clone());
+                let (store, id, entry) = (isolated.clone(), id.clone(), attempts[i].clone());
                 async move {
                     store
                         .revoke_accreditation(Revocation {
@@ -230,7 +239,7 @@ async fn racing_revocations_of_one_accreditation_are_logged_once() {
                 }
             })
             .await;
-            let size_after = backend.store.log_size().await.unwrap();
+            let size_after = isolated.log_size().await.unwrap();
             let winners: Vec<usize> = (0..RACERS).filter(|i| results[*i].is_ok()).collect();
             assert_eq!(
                 winners.len(),
@@ -247,9 +256,8 @@ async fn racing_revocations_of_one_accreditation_are_logged_once() {
                     );
                 }
             }
-            // Other tests append to a shared PostgreSQL log meanwhile: look for our entries.
-            let logged = backend
-                .store
+            // Count the attempts' entries among what the race appended.
+            let logged = isolated
                 .entries(size_before, size_after - size_before)
                 .await
                 .unwrap()
@@ -261,12 +269,14 @@ async fn racing_revocations_of_one_accreditation_are_logged_once() {
                 "{} round {round}: revocation log entries",
                 backend.name
             );
-            let stored = backend.store.accreditation(&id).await.unwrap().unwrap();
+            let stored = isolated.accreditation(&id).await.unwrap().unwrap();
             assert_eq!(
                 stored.revoked_log_index,
                 Some(*results[winners[0]].as_ref().unwrap())
             );
         }
+        drop(isolated);
+        fresh.drop_database().await;
     }
 }
 
@@ -443,8 +453,8 @@ async fn two_registry_instances_racing_updates_answer_one_201_and_409s() {
     }
 }
 
-/// A fresh, empty database for one trial, and how to drop it: a temporary SQLite file, or a
-/// new PostgreSQL database next to the one `CREDENCE_TEST_DATABASE_URL` names.
+/// A fresh, empty database for one test or trial, and how to drop it: a temporary SQLite file,
+/// or a new PostgreSQL database next to the one `CREDENCE_TEST_DATABASE_URL` names.
 struct FreshDatabase {
     url: String,
     admin: Option<(sqlx::PgPool, String)>,
