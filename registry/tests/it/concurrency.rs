@@ -474,10 +474,7 @@ impl FreshDatabase {
         }
         let base = std::env::var(PG_ENV).unwrap();
         let admin = sqlx::PgPool::connect(&base).await.unwrap();
-        let name = format!(
-            "credence_store_keyclaim_{}",
-            random_did().method_specific_id()
-        );
+        let name = format!("credence_store_test_{}", random_did().method_specific_id());
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin)
             .await
@@ -491,13 +488,36 @@ impl FreshDatabase {
         }
     }
 
-    async fn drop_database(self) {
-        if let Some((admin, name)) = self.admin {
+    async fn drop_database(mut self) {
+        if let Some((admin, name)) = self.admin.take() {
             sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                 .execute(&admin)
                 .await
                 .unwrap();
         }
+    }
+}
+
+impl Drop for FreshDatabase {
+    /// A test that failed before `drop_database` still drops its database, best effort, from a
+    /// thread of its own (this runs inside the test's runtime, which cannot block on a future).
+    fn drop(&mut self) {
+        let Some((_, name)) = self.admin.take() else {
+            return;
+        };
+        let base = std::env::var(PG_ENV).unwrap_or_default();
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = sqlx::PgPool::connect(&base).await.ok()?;
+                let sql = format!("DROP DATABASE {name} WITH (FORCE)");
+                sqlx::query(&sql).execute(&admin).await.ok()
+            })
+        });
+        let _ = cleanup.join();
     }
 }
 
