@@ -164,16 +164,31 @@ impl Transparency {
         self.signer.verifier_key()
     }
 
-    /// Refuses to serve a log whose latest checkpoint this key did not sign: one database holds
-    /// one log, and a second key would split its history in two.
+    /// Claims the database's log for this key, or refuses to serve it: one database holds one
+    /// log, and a second key would split its history in two. Called once at startup, before
+    /// anything is published.
+    ///
+    /// The claim is one atomic insert (`DidStore::claim_log_key`), so of several instances
+    /// starting at once on a fresh database with different keys exactly one starts. A log
+    /// started before keys were recorded is claimed only by a key that verifies its latest
+    /// checkpoint, checked first.
     pub async fn check_key(&self) -> Result<(), Error> {
+        let ours = self.signer.verifier_key();
         if let Some((size, note)) = self.store.latest_checkpoint().await? {
-            if let Err(error) = log::verify_checkpoint(&note, self.signer.verifier_key()) {
+            if let Err(error) = log::verify_checkpoint(&note, ours) {
                 return Err(Error::Internal(format!(
                     "the database's latest checkpoint (size {size}) was not signed by this log key ({error}); \
                      start with the key file this log was created with (--log-key-file)"
                 )));
             }
+        }
+        let holder = self.store.claim_log_key(ours).await?;
+        if holder != ours {
+            return Err(Error::Internal(format!(
+                "the database's log belongs to the log key {holder}, not to this instance's log key \
+                 {ours}; one database holds one log with one key: start every instance with the key \
+                 file the log was created with (--log-key-file)"
+            )));
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! feature. PostgreSQL halves run when CREDENCE_TEST_DATABASE_URL names a database.
 
 mod audit;
+mod concurrency;
 mod did_key;
 mod hardening;
 mod http;
