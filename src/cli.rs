@@ -15,7 +15,7 @@ use credence_registry::owner::{KeyDir, OwnerKeys};
 use credence_registry::registry::{Resolution, VersionSelector};
 use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
 use credence_registry::store::WriteLimits;
-use credence_registry::{AppOptions, app, serve, store, transparency};
+use credence_registry::{AppOptions, app, serve, serve_with, store, transparency};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -512,7 +512,14 @@ async fn run_server(
         std::time::Duration::from_millis(config.checkpoint_interval_ms.max(10)),
         stopped,
     );
-    serve(listener, app(store, options), shutdown_signal()).await?;
+    let serve_options = config.serve_options();
+    serve_with(
+        listener,
+        app(store, options),
+        shutdown_signal(),
+        serve_options,
+    )
+    .await?;
     // Stop the publisher after the last request drained; it publishes a final checkpoint.
     let _ = stop_publisher.send(true);
     publisher.await.context("checkpoint publisher")?;

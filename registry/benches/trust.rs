@@ -69,7 +69,7 @@ fn main() {
     ));
     let anchor: Did = seeded.anchor.parse().expect("anchor DID");
     let trust = TrustRegistry::new(store.clone(), resolver.clone(), vec![anchor]);
-    let lists = StatusLists::new(store.clone(), resolver);
+    let lists = StatusLists::new(store.clone(), resolver, Arc::new(trust.clone()));
     let dids: Vec<Did> = seeded
         .districts
         .iter()

@@ -66,8 +66,17 @@ impl Party {
     }
 }
 
+/// POSTs with the media type the endpoint takes: JSON for DID operations, `application/jose`
+/// for signed submissions.
 async fn post(router: &axum::Router, uri: &str, body: String) -> Result<Value, SeedError> {
-    let request = Request::post(uri).body(Body::from(body))?;
+    let content_type = if uri == "/dids" {
+        "application/json"
+    } else {
+        "application/jose"
+    };
+    let request = Request::post(uri)
+        .header("content-type", content_type)
+        .body(Body::from(body))?;
     let response = router.clone().oneshot(request).await?;
     let status = response.status();
     let bytes = response.into_body().collect().await?.to_bytes();
@@ -139,7 +148,7 @@ pub(crate) async fn seed(
     .await?;
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut list_keys = Vec::with_capacity(districts);
-    for (n, office) in offices.iter().enumerate() {
+    for office in &offices {
         post(
             &router,
             "/accreditations",
@@ -151,7 +160,7 @@ pub(crate) async fn seed(
             .collect();
         let list = status::one_bit_token_list(status::MIN_ENTRIES as usize, revoked)
             .map_err(|index| format!("entry {index} outside the list"))?;
-        let uri = format!("https://district-{n}.example/status/1");
+        let uri = format!("https://registry.example/status-lists/{}/1", office.did);
         let list = office.sign(
             &json!({
                 "iss": office.did,

@@ -1,7 +1,8 @@
 //! `credence audit`: mirror a registry's log, recompute every hash, check the checkpoint
 //! signature and that it extends the last audited one, re-validate every DID's operation chain
-//! from the log entries alone, and check that what the registry serves per DID is what the log
-//! recorded.
+//! from the log entries alone, replay every signed entry (schema, accreditation, revocation,
+//! status list) against its signer's document as the log defined it then (`replay.rs`), and
+//! check that what the registry serves per DID is what the log recorded.
 //!
 //! IO goes through `RegistryClient` and the state directory; the checks themselves are `log`
 //! and `ops` functions. A discrepancy is a finding (the report), not an error: `Err` means the
@@ -55,6 +56,9 @@ pub struct AuditReport {
     pub status_lists_seen: u64,
     /// Accreditations and their revocations.
     pub accreditations_seen: u64,
+    /// Signed entries whose signer's document is not in the log (did:web), so their
+    /// signatures were not checked.
+    pub signed_entries_not_checked: u64,
     pub key_pinned_now: bool,
     pub discrepancies: Vec<Discrepancy>,
 }
@@ -145,7 +149,9 @@ pub async fn audit(
     // of the audit: its leaf hashes come from the level-0 hash tile, so the rest of the log is
     // still verified against the signed root.
     let mut tree = MemoryTree::new();
-    let mut chains: BTreeMap<Did, Vec<(u64, u64, SignedOperation)>> = BTreeMap::new();
+    let mut chains: crate::replay::Chains = BTreeMap::new();
+    // Schemas, accreditations, revocations and status lists, for the timeline replay (step 5).
+    let mut signed_entries: Vec<(u64, Entry)> = Vec::new();
     let mut unfetched: Vec<std::ops::Range<u64>> = Vec::new();
     let mut last_partial: Option<(Mirror, Vec<Vec<u8>>)> = None;
     let tiles = checkpoint.size.div_ceil(TILE_WIDTH);
@@ -206,10 +212,13 @@ pub async fn audit(
                         .or_default()
                         .push((index, position, operation));
                 }
-                Ok(Entry::Schema { .. }) => report.schemas_seen += 1,
-                Ok(Entry::StatusList { .. }) => report.status_lists_seen += 1,
-                Ok(Entry::Accreditation { .. } | Entry::AccreditationRevocation { .. }) => {
-                    report.accreditations_seen += 1
+                Ok(signed) => {
+                    match signed {
+                        Entry::Schema { .. } => report.schemas_seen += 1,
+                        Entry::StatusList { .. } => report.status_lists_seen += 1,
+                        _ => report.accreditations_seen += 1,
+                    }
+                    signed_entries.push((index, signed));
                 }
                 Err(error) => report.found(
                     format!("entry does not decode: {error}"),
@@ -318,6 +327,19 @@ pub async fn audit(
     for (what, location) in findings.into_iter().flatten() {
         report.found(what, location);
     }
+    // Every signed entry verifies under its signer's document as the log defined it then, and
+    // agrees with itself (content ids, revocations by the accreditor, list keys).
+    // With bundles missing, a signer's document (or an entry an entry refers to) may be among
+    // them: the signed entries are then counted as not checked rather than misreported.
+    if unfetched.is_empty() {
+        let replayed = crate::replay::replay(&chains, &signed_entries);
+        report.signed_entries_not_checked = replayed.unchecked;
+        for (what, location) in replayed.findings {
+            report.found(what, location);
+        }
+    } else {
+        report.signed_entries_not_checked = signed_entries.len() as u64;
+    }
 
     // 6. What the registry serves per DID is what the log recorded.
     if options.check_served_dids {
@@ -355,6 +377,9 @@ pub async fn audit(
                 );
                 continue;
             }
+            if let Some(finding) = check_served_document(client, did, chain).await {
+                report.found(finding, format!("GET /1.0/identifiers/{did}"));
+            }
             for ((index, position, operation), served) in chain.iter().zip(&served_ops) {
                 let expected = serde_json::to_value(operation).unwrap_or(Value::Null);
                 if served["operation"] != expected || served["logIndex"].as_u64() != Some(*index) {
@@ -377,6 +402,39 @@ pub async fn audit(
         }
     }
     Ok(report)
+}
+
+/// Whether the document the registry serves for `did` now is the one its logged `chain`
+/// defines. The latest document comes from a state row apart from the operations, so an edited
+/// row would otherwise go unseen. Compared only when the served version is the chain's last
+/// operation (later operations, logged after the audited checkpoint, change the document).
+async fn check_served_document(
+    client: &RegistryClient,
+    did: &Did,
+    chain: &[(u64, u64, SignedOperation)],
+) -> Option<String> {
+    let resolution = match client
+        .resolve(did, &crate::registry::VersionSelector::Latest)
+        .await
+    {
+        Ok(resolution) => resolution,
+        Err(Error::Deactivated(resolution)) => *resolution,
+        Err(error) => {
+            return Some(format!(
+                "{did}: could not be resolved: {}",
+                error.problem().detail
+            ));
+        }
+    };
+    let (_, _, last) = chain.last()?;
+    if resolution.metadata.version_id.as_deref() != Some(last.hash().as_str()) {
+        return None;
+    }
+    let operations: Vec<SignedOperation> = chain.iter().map(|(_, _, op)| op.clone()).collect();
+    let state = ops::fold_trusted(did, &operations)?;
+    (ops::document(&state) != resolution.document).then(|| {
+        format!("{did}: the registry serves a document its logged operations do not define")
+    })
 }
 
 /// What is wrong with one DID's chain as the log records it: positions out of log order, an
@@ -495,7 +553,8 @@ impl Mirror {
 
     /// Keeps verified entries; a full bundle replaces the partial one.
     fn write(&self, entries: &[Vec<u8>], full: bool) -> Result<(), Error> {
-        let bytes = log::encode_bundle(entries);
+        // Entries that decoded from a bundle always encode again.
+        let bytes = log::encode_bundle(entries).map_err(|e| Error::Internal(e.to_string()))?;
         if full {
             write_bytes(&self.full, &bytes)?;
             match std::fs::remove_file(&self.partial) {

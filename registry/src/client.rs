@@ -16,14 +16,10 @@ use crate::registry::{DocumentMetadata, Resolution, VersionSelector, timestamp};
 pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
 /// Largest response we read from a registry (JSON answers, checkpoints, hash tiles).
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-/// The largest entry bundle a registry can serve: 256 entries of at most `MAX_ENTRY_BYTES`,
-/// each behind its 2-byte length. Defined here until `log::MAX_BUNDLE_BYTES` (the bound the
-/// log enforces on writes) exists; then this should become that constant.
-const MAX_BUNDLE_BYTES: usize = crate::log::TILE_WIDTH as usize * (crate::log::MAX_ENTRY_BYTES + 2);
 /// Largest tile or entry bundle we read from a registry: a full bundle always fits, so no
 /// honest log can serve one that a client (or `credence audit`) refuses.
-pub const MAX_TILE_RESPONSE_BYTES: usize = if MAX_BUNDLE_BYTES > MAX_RESPONSE_BYTES {
-    MAX_BUNDLE_BYTES
+pub const MAX_TILE_RESPONSE_BYTES: usize = if crate::log::MAX_BUNDLE_BYTES > MAX_RESPONSE_BYTES {
+    crate::log::MAX_BUNDLE_BYTES
 } else {
     MAX_RESPONSE_BYTES
 };
@@ -185,17 +181,35 @@ impl RegistryClient {
     }
 
     /// Resolves with a log proof and checks it: the checkpoint through `watcher` (signature,
-    /// witnesses, extends what was seen before), the inclusion of the version's operation, and
-    /// that the document is the one that operation defines.
+    /// witnesses, extends what was seen before), the inclusion of the version's operation, the
+    /// whole chain up to it, and that the document is the one that chain defines. A deactivated
+    /// DID is `Err(Deactivated)`, after its deactivation was proven the same way.
     pub async fn resolve_verified(
         &self,
         did: &Did,
         version: &VersionSelector,
         watcher: &LogWatcher,
     ) -> Result<Resolution, Error> {
+        let proven = self.resolve_proven(did, version, watcher).await?;
+        if proven.resolution.metadata.deactivated {
+            return Err(Error::Deactivated(Box::new(proven.resolution)));
+        }
+        Ok(proven.resolution)
+    }
+
+    /// Like [`resolve_verified`](Self::resolve_verified), but answers a deactivated DID as a
+    /// (proven) resolution too, with the proof: where its operation is in the log.
+    pub async fn resolve_proven(
+        &self,
+        did: &Did,
+        version: &VersionSelector,
+        watcher: &LogWatcher,
+    ) -> Result<ProvenResolution, Error> {
         let mut url = self.resolution_url(did, version)?;
         url.query_pairs_mut().append_pair("proof", "true");
-        let body = self.send(self.http.get(url)).await?;
+        // A deactivated DID (410) must be proven like any other state: its answer carries the
+        // proof too, and without one nothing is believed.
+        let (gone, body) = self.send_allowing_gone(self.http.get(url)).await?;
         let resolution = parse_resolution(&body)?;
         let proof: crate::transparency::LogProof = serde_json::from_value(
             body.get("logProof").cloned().unwrap_or(Value::Null),
@@ -204,7 +218,18 @@ impl RegistryClient {
         let checkpoint = watcher.accept(&proof.checkpoint, self).await?;
         crate::transparency::verify_log_proof(did, &resolution.document, &proof, &checkpoint)
             .map_err(|e| Error::LogVerification(e.to_string()))?;
-        Ok(resolution)
+        let deactivated = matches!(
+            proof.operation.body,
+            crate::ops::OperationBody::Deactivate { .. }
+        );
+        if gone != deactivated || resolution.metadata.deactivated != deactivated {
+            return Err(Error::LogVerification(format!(
+                "the registry says {did} is {}, the proven operation says it is {}",
+                if gone { "deactivated" } else { "active" },
+                if deactivated { "deactivated" } else { "active" }
+            )));
+        }
+        Ok(ProvenResolution { resolution, proof })
     }
 
     /// Proves that `entry` is entry `index` of the registry's log: takes the latest checkpoint
@@ -380,6 +405,18 @@ impl RegistryClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {
+        match self.send_allowing_gone(request).await? {
+            (false, body) => Ok(body),
+            (true, body) => Err(Error::Deactivated(Box::new(parse_resolution(&body)?))),
+        }
+    }
+
+    /// Like `send`, but a 410 (a deactivated DID's resolution) is `Ok((true, body))`, so a
+    /// caller can read what rides along with it (a log proof).
+    async fn send_allowing_gone(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(bool, Value), Error> {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let bytes = read_capped(response, MAX_RESPONSE_BYTES, "registry response").await?;
@@ -387,10 +424,10 @@ impl RegistryClient {
             Error::Upstream(format!("registry answered {status} with non-JSON: {e}"))
         })?;
         if status.is_success() {
-            return Ok(body);
+            return Ok((false, body));
         }
         if status == reqwest::StatusCode::GONE {
-            return Err(Error::Deactivated(Box::new(parse_resolution(&body)?)));
+            return Ok((true, body));
         }
         let problem: Problem = serde_json::from_value(body).map_err(|e| {
             Error::Upstream(format!(
@@ -399,6 +436,27 @@ impl RegistryClient {
         })?;
         Err(Error::from_problem(problem))
     }
+}
+
+/// The state file of a log: its verifier key's name and key hash (`<name>+<hash>+...`), made
+/// safe as a file name.
+fn state_file_name(log_key: &str) -> String {
+    let mut parts = log_key.splitn(3, '+');
+    let (name, hash) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let safe: String = format!("{name}-{hash}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.checkpoint")
 }
 
 /// Reads a DID Resolution result (`didDocument`, `didDocumentMetadata`).
@@ -416,15 +474,29 @@ fn parse_resolution(body: &Value) -> Result<Resolution, Error> {
     Ok(Resolution { document, metadata })
 }
 
+/// A resolution whose log proof verified, with that proof (`proof.inclusion.index` is where
+/// the version's operation sits in the log).
+#[derive(Debug, Clone)]
+pub struct ProvenResolution {
+    pub resolution: Resolution,
+    pub proof: crate::transparency::LogProof,
+}
+
 /// What a client trusts about a registry's log, and the latest checkpoint it has seen. Every
 /// checkpoint it accepts must verify and extend the previous one: a registry that rolls back or
 /// shows this client a different history is caught here.
+///
+/// In memory, a watcher only protects one process. [`LogWatcher::persistent`] remembers the
+/// last accepted checkpoint in a file, so separate runs of a command (each a new process) are
+/// held to one history too: a registry cannot show each run a different fork.
 #[derive(Debug)]
 pub struct LogWatcher {
     log_key: String,
     witness_keys: Vec<String>,
     min_witnesses: usize,
     last: tokio::sync::Mutex<Option<crate::log::VerifiedCheckpoint>>,
+    /// Where the last accepted checkpoint is kept between runs, if anywhere.
+    state_file: Option<std::path::PathBuf>,
 }
 
 impl LogWatcher {
@@ -434,7 +506,56 @@ impl LogWatcher {
             witness_keys,
             min_witnesses,
             last: tokio::sync::Mutex::new(None),
+            state_file: None,
         }
+    }
+
+    /// A watcher that starts from, and keeps, the last checkpoint accepted for this log in a
+    /// file under `state_dir` (one file per log key). A remembered checkpoint that no longer
+    /// verifies under the key is an error, not a fresh start.
+    pub fn persistent(
+        log_key: &str,
+        witness_keys: Vec<String>,
+        min_witnesses: usize,
+        state_dir: &std::path::Path,
+    ) -> Result<Self, Error> {
+        let mut watcher = Self::new(log_key, witness_keys, min_witnesses);
+        let file = state_dir.join(state_file_name(&watcher.log_key));
+        let remembered = match std::fs::read_to_string(&file) {
+            Ok(note) => Some(
+                crate::log::verify_checkpoint(&note, &watcher.log_key).map_err(|e| {
+                    Error::LogVerification(format!(
+                        "the checkpoint remembered in {} does not verify: {e}",
+                        file.display()
+                    ))
+                })?,
+            ),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                return Err(Error::Internal(format!("{}: {error}", file.display())));
+            }
+        };
+        watcher.last = tokio::sync::Mutex::new(remembered);
+        watcher.state_file = Some(file);
+        Ok(watcher)
+    }
+
+    /// Writes the accepted checkpoint to the state file (atomically: a crash leaves the old
+    /// one or the new one).
+    fn remember(&self, checkpoint: &crate::log::VerifiedCheckpoint) -> Result<(), Error> {
+        let Some(file) = &self.state_file else {
+            return Ok(());
+        };
+        let failed = |e: std::io::Error| Error::Internal(format!("{}: {e}", file.display()));
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        let temporary = file.with_extension("tmp");
+        let mut out = std::fs::File::create(&temporary).map_err(failed)?;
+        std::io::Write::write_all(&mut out, checkpoint.note.as_bytes())
+            .and_then(|()| out.sync_all())
+            .map_err(failed)?;
+        std::fs::rename(&temporary, file).map_err(failed)
     }
 
     /// The latest checkpoint accepted so far.
@@ -488,6 +609,7 @@ impl LogWatcher {
                 }));
             }
         }
+        self.remember(&checkpoint)?;
         *last = Some(checkpoint.clone());
         Ok(checkpoint)
     }

@@ -58,9 +58,31 @@ pub struct ServeConfig {
     /// Most operations one DID may submit per day.
     #[arg(long, env = "CREDENCE_OPS_PER_DAY", default_value_t = 30)]
     pub ops_per_day: u32,
+    /// Most writes (any request but GET, HEAD, OPTIONS) one client address may make per minute;
+    /// 0 for no limit. Behind a reverse proxy all clients share the proxy's address.
+    #[arg(
+        long,
+        env = "CREDENCE_WRITES_PER_CLIENT_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub writes_per_client_per_minute: u32,
+    /// Most writes the process accepts per minute from everyone; 0 for no limit.
+    #[arg(long, env = "CREDENCE_WRITES_PER_MINUTE", default_value_t = 60_000)]
+    pub writes_per_minute: u32,
 }
 
 impl ServeConfig {
+    /// How the server treats connections and writes.
+    pub fn serve_options(&self) -> crate::ServeOptions {
+        crate::ServeOptions {
+            throttle: crate::http::throttle::Throttle {
+                per_client_per_minute: self.writes_per_client_per_minute,
+                global_per_minute: self.writes_per_minute,
+            },
+            ..crate::ServeOptions::default()
+        }
+    }
+
     /// The checkpoint signing key file: the explicit one or `log-signing.key` in the data
     /// directory.
     pub fn log_key_file(&self) -> PathBuf {

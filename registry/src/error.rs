@@ -39,6 +39,14 @@ pub enum Error {
     /// A string that should be a DID is not one.
     #[error("{0}")]
     InvalidDid(String),
+    /// A string that should be a DID URL (DID Core §3.2) is not one: a bad path, query or
+    /// fragment after a well-formed DID.
+    #[error("{0}")]
+    InvalidDidUrl(String),
+    /// Resolution or dereferencing options that are unknown or malformed (an unknown query
+    /// parameter, a `versionTime` that is not an RFC 3339 date-time, two version selectors).
+    #[error("{0}")]
+    InvalidOptions(String),
     /// A DID of a method this service does not resolve.
     #[error("DID method {0:?} is not supported; supported: credence, key, jwk, web")]
     MethodNotSupported(String),
@@ -48,6 +56,21 @@ pub enum Error {
     /// The DID exists but the requested version does not.
     #[error("{0}")]
     VersionNotFound(String),
+    /// The DID resolved, but its DID URL names nothing: no verification method or service
+    /// with that fragment, or a path or query the method does not define.
+    #[error("{0}")]
+    DidUrlNotFound(String),
+    /// None of the representations the client accepts (`Accept`) can be produced.
+    #[error(
+        "none of the accepted media types ({accepted}) can be produced; available: {available}"
+    )]
+    RepresentationNotSupported { accepted: String, available: String },
+    /// A request body sent with a media type (`Content-Type`) the endpoint does not take.
+    #[error("Content-Type {received} is not accepted here; send {expected}")]
+    UnsupportedMediaType {
+        received: String,
+        expected: &'static str,
+    },
     /// The DID is deactivated; the resolution result (with `deactivated: true`) goes with it.
     #[error("the DID is deactivated")]
     Deactivated(Box<Resolution>),
@@ -69,6 +92,9 @@ pub enum Error {
         limit: &'static str,
         retry_after_secs: u64,
     },
+    /// Too many writes from this client, or from everyone (`http::throttle`).
+    #[error("too many writes; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     /// A did:web target that policy forbids (loopback, private, plain http).
     #[error("{0}")]
     ForbiddenTarget(String),
@@ -125,6 +151,10 @@ pub enum Error {
     /// The request body exceeds the endpoint's limit.
     #[error("request body exceeds {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// A submission larger than its kind allows, or whose log entry would not fit the log
+    /// (`log::MAX_ENTRY_BYTES`). Refused before anything is written.
+    #[error("{0}")]
+    TooLarge(String),
     /// A problem answered by a remote Credence service, passed on as it came.
     #[error("{}", .0.detail)]
     Remote(Problem),
@@ -150,6 +180,18 @@ impl Error {
                 "Invalid DID",
                 Some("invalidDid"),
             ),
+            Self::InvalidDidUrl(_) => (
+                S::BAD_REQUEST,
+                "invalid-did-url",
+                "Invalid DID URL",
+                Some("invalidDidUrl"),
+            ),
+            Self::InvalidOptions(_) => (
+                S::BAD_REQUEST,
+                "invalid-options",
+                "Invalid resolution options",
+                Some("invalidOptions"),
+            ),
             Self::MethodNotSupported(_) => (
                 S::NOT_IMPLEMENTED,
                 "method-not-supported",
@@ -162,6 +204,24 @@ impl Error {
                 "version-not-found",
                 "DID version not found",
                 Some("notFound"),
+            ),
+            Self::DidUrlNotFound(_) => (
+                S::NOT_FOUND,
+                "did-url-not-found",
+                "Nothing found at this DID URL",
+                Some("notFound"),
+            ),
+            Self::RepresentationNotSupported { .. } => (
+                S::NOT_ACCEPTABLE,
+                "representation-not-supported",
+                "Representation not supported",
+                Some("representationNotSupported"),
+            ),
+            Self::UnsupportedMediaType { .. } => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported request media type",
+                None,
             ),
             Self::Deactivated(_) => (S::GONE, "deactivated", "DID deactivated", None),
             Self::InvalidKey(error) => {
@@ -233,6 +293,7 @@ impl Error {
                 "Write limit reached",
                 None,
             ),
+            Self::Throttled { .. } => (S::TOO_MANY_REQUESTS, "throttled", "Too many writes", None),
             Self::ForbiddenTarget(_) => (
                 S::BAD_REQUEST,
                 "forbidden-target",
@@ -316,6 +377,12 @@ impl Error {
                 "Request body too large",
                 None,
             ),
+            Self::TooLarge(_) => (
+                S::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Submission too large",
+                None,
+            ),
             Self::Remote(problem) => (
                 S::from_u16(problem.status).unwrap_or(S::BAD_GATEWAY),
                 "remote",
@@ -333,6 +400,12 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         self.classify().0
+    }
+
+    /// The DID Resolution error name (`notFound`, `invalidDid`, ...) if this error is one a
+    /// resolver or dereferencer reports; see [`did_error_type`] for its URL form.
+    pub fn resolution_error(&self) -> Option<&'static str> {
+        self.classify().3
     }
 
     /// The problem body. Internal errors get a generic detail; the cause is logged by the caller.
@@ -357,6 +430,24 @@ impl Error {
     }
 }
 
+/// Namespace of the DID Resolution 1.0 error `type` URLs (DID Resolution §"Errors").
+pub const DID_ERROR_BASE: &str = "https://www.w3.org/ns/did#";
+
+/// The DID Resolution 1.0 error `type` URL of an error name: DID Core 1.0 and DID Resolution
+/// v0.3 write `notFound`, DID Resolution 1.0 writes `https://www.w3.org/ns/did#NOT_FOUND`.
+/// Names without a URL of their own get the spec's namespace, as the spec asks.
+pub fn did_error_type(name: &str) -> String {
+    let mut upper = String::with_capacity(DID_ERROR_BASE.len() + name.len() + 4);
+    upper.push_str(DID_ERROR_BASE);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            upper.push('_');
+        }
+        upper.push(c.to_ascii_uppercase());
+    }
+    upper
+}
+
 impl Error {
     /// Rebuilds an error from a problem body a Credence service sent. Conditions callers branch
     /// on (not found) come back as their own variants; the rest travel as `Remote`.
@@ -365,6 +456,9 @@ impl Error {
             Some("not-found") => Self::NotFound(problem.detail),
             Some("version-not-found") => Self::VersionNotFound(problem.detail),
             Some("invalid-did") => Self::InvalidDid(problem.detail),
+            Some("invalid-did-url") => Self::InvalidDidUrl(problem.detail),
+            Some("invalid-options") => Self::InvalidOptions(problem.detail),
+            Some("did-url-not-found") => Self::DidUrlNotFound(problem.detail),
             _ => Self::Remote(problem),
         }
     }
@@ -388,6 +482,29 @@ impl From<StoreError> for Error {
             other => Self::Internal(other.to_string()),
         }
     }
+}
+
+impl From<crate::log::LogError> for Error {
+    /// For the registry's own log computations: an entry too large to log is the client's
+    /// (413); any other failure there is the server's.
+    fn from(error: crate::log::LogError) -> Self {
+        match error {
+            crate::log::LogError::EntryTooLarge { .. } => Self::TooLarge(error.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Refuses a signed submission of `kind` longer than `limit` bytes, before any parsing or
+/// signature check (cheap checks first).
+pub fn check_size(kind: &str, jws: &str, limit: usize) -> Result<(), Error> {
+    if jws.len() > limit {
+        return Err(Error::TooLarge(format!(
+            "the {kind} is {} bytes; at most {limit} are accepted",
+            jws.len()
+        )));
+    }
+    Ok(())
 }
 
 impl From<crate::did::InvalidDid> for Error {

@@ -289,6 +289,13 @@ impl PublicKey {
             .map_err(|e| SignatureError::Malformed(format!("header: {e}")))?;
         let header = crate::json::parse_strict(&header_bytes)
             .map_err(|e| SignatureError::Malformed(format!("header: {e}")))?;
+        // RFC 7515 §4.1.11: a recipient must refuse a JWS whose `crit` lists an extension it
+        // does not understand. We understand none (not even RFC 7797's `b64`).
+        if let Some(crit) = header.get("crit") {
+            return Err(SignatureError::Malformed(format!(
+                "header lists critical extensions {crit}; none are supported (RFC 7515 §4.1.11)"
+            )));
+        }
         let alg = header
             .get("alg")
             .and_then(Value::as_str)

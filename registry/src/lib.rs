@@ -18,7 +18,9 @@ pub mod keys;
 pub mod log;
 pub mod ops;
 pub mod owner;
+pub mod proven;
 pub mod registry;
+pub mod replay;
 pub mod resolver;
 pub mod schemas;
 pub mod signed;
@@ -38,6 +40,9 @@ use crate::http::service::ServiceState;
 use crate::registry::Registry;
 use crate::resolver::{CredenceSource, Resolver};
 use crate::store::{DidStore, WriteLimits};
+
+/// Longest a client may take to send a request body.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Options for building the application, so tests and the binary build it the same way.
 #[derive(Clone, Debug)]
@@ -79,7 +84,11 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         resolver.clone(),
         trust.clone(),
     ));
-    let status = Arc::new(status::StatusLists::new(store.clone(), resolver.clone()));
+    let status = Arc::new(status::StatusLists::new(
+        store.clone(),
+        resolver.clone(),
+        trust.clone(),
+    ));
     let registry_routes = http::router(RegistryState {
         registry,
         schemas,
@@ -111,6 +120,10 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         .fallback(route_not_found)
         .layer(axum::middleware::from_fn(http::service::record_metrics))
         .layer(TraceLayer::new_for_http())
+        // A request whose body trickles in is cut off (the header timeout is `serve_with`'s).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_READ_TIMEOUT,
+        ))
 }
 
 /// Any path no route matches (nested routers inherit it): a 404 problem body.
@@ -118,14 +131,118 @@ async fn route_not_found(uri: axum::http::Uri) -> error::Error {
     error::Error::RouteNotFound(format!("nothing is served at {}", uri.path()))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// How `serve_with` treats connections and writes.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeOptions {
+    /// Longest a client may take to send a request's headers; a connection that dribbles them
+    /// (slow loris) is closed after it.
+    pub header_read_timeout: std::time::Duration,
+    /// How long graceful shutdown waits for requests in flight before it closes what is
+    /// still open, so the caller can publish its final checkpoint.
+    pub shutdown_grace: std::time::Duration,
+    /// Write quotas per client and in all.
+    pub throttle: http::throttle::Throttle,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            shutdown_grace: std::time::Duration::from_secs(10),
+            throttle: http::throttle::Throttle::default(),
+        }
+    }
+}
+
+/// How often the metrics recorder is drained and idle throttle buckets forgotten.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves `app` on `listener` with the default [`ServeOptions`] until `shutdown` resolves, then
+/// drains in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    http::service::metrics_handle();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    serve_with(listener, app, shutdown, ServeOptions::default()).await
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves: HTTP/1.1 connections with a header
+/// read timeout (hyper's, which `axum::serve` leaves off), writes throttled per client address,
+/// the metrics recorder drained periodically (without a scraper, histogram samples would pile
+/// up for ever). On shutdown, stops accepting, lets requests in flight finish for at most
+/// `shutdown_grace`, then returns, closing whatever is left.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let metrics = http::service::metrics_handle();
+    let throttler = Arc::new(http::throttle::Throttler::new(options.throttle));
+    let upkeep = {
+        let throttler = throttler.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
+            loop {
+                ticks.tick().await;
+                metrics.run_upkeep();
+                throttler.forget_idle_clients();
+            }
+        })
+    };
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        throttler,
+        http::throttle::throttle_writes,
+    ));
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: keep serving those already connected.
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                app.clone().oneshot(request)
+            },
+        );
+        let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace = ?options.shutdown_grace,
+            "connections still open after the shutdown grace period; closing them"
+        );
+    }
+    upkeep.abort();
+    Ok(())
 }

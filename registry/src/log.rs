@@ -29,8 +29,14 @@ pub use tlog_tiles::tlog::Hash as LogHash;
 /// Tile height (C2SP tlog-tiles): tiles are 2^8 = 256 hashes wide.
 pub const TILE_HEIGHT: u8 = 8;
 pub const TILE_WIDTH: u64 = 256;
-/// Largest entry an entry bundle can carry (uint16 length prefix).
+/// Largest entry the log accepts: what an entry bundle's uint16 length prefix can describe
+/// (C2SP tlog-tiles). Every write path builds its entry with [`Entry::to_log_bytes`], which
+/// refuses anything longer before it is appended; entries are immutable, so one that did not
+/// fit would break the log's bundles for ever.
 pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
+/// Largest full entry bundle: 256 entries at [`MAX_ENTRY_BYTES`], each with its 2-byte prefix
+/// (16,777,472 bytes). A client that mirrors the log (the audit) must accept bundles this big.
+pub const MAX_BUNDLE_BYTES: usize = TILE_WIDTH as usize * (2 + MAX_ENTRY_BYTES);
 
 /// Why a log computation or check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +49,10 @@ pub enum LogError {
     WrongOrigin { expected: String, found: String },
     #[error("inclusion proof does not verify: {0}")]
     BadInclusionProof(String),
+    /// A DID's operation chain, as served, does not re-validate (a forged or foreign
+    /// operation, a broken `prev` link, a DID not derived from its genesis).
+    #[error("the DID's operation chain does not verify: {0}")]
+    InvalidChain(String),
     #[error("consistency proof does not verify: {0}")]
     BadConsistencyProof(String),
     #[error(
@@ -53,6 +63,11 @@ pub enum LogError {
     InvalidRequest(String),
     #[error("stored hashes are inconsistent: {0}")]
     Corrupt(String),
+    /// An entry longer than [`MAX_ENTRY_BYTES`]: it cannot be logged (or bundled).
+    #[error(
+        "the log entry would be {size} bytes; the log holds entries of at most {MAX_ENTRY_BYTES}"
+    )]
+    EntryTooLarge { size: usize },
 }
 
 /// The canonical bytes of the log entry for a DID operation: enough to re-validate the DID's
@@ -102,6 +117,16 @@ impl Entry {
     /// an inclusion proof.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_jcs::to_vec(self).unwrap_or_else(|e| unreachable!("JCS of a log entry failed: {e}"))
+    }
+
+    /// The bytes to append, refused if they would not fit an entry bundle. Every write path
+    /// calls this before its store transaction, so an oversized write leaves no trace.
+    pub fn to_log_bytes(&self) -> Result<Vec<u8>, LogError> {
+        let bytes = self.to_bytes();
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(LogError::EntryTooLarge { size: bytes.len() });
+        }
+        Ok(bytes)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
@@ -509,14 +534,17 @@ impl TileRequest {
 }
 
 /// An entry bundle: each entry as a big-endian uint16 length then its bytes (C2SP tlog-tiles).
-pub fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
+/// An entry too long for its prefix is an error, never truncated: a truncated entry would no
+/// longer hash to the signed tree.
+pub fn encode_bundle(entries: &[Vec<u8>]) -> Result<Vec<u8>, LogError> {
+    let mut out = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
     for entry in entries {
-        let length = u16::try_from(entry.len()).unwrap_or(u16::MAX);
+        let length = u16::try_from(entry.len())
+            .map_err(|_| LogError::EntryTooLarge { size: entry.len() })?;
         out.extend_from_slice(&length.to_be_bytes());
-        out.extend_from_slice(&entry[..usize::from(length)]);
+        out.extend_from_slice(entry);
     }
-    out
+    Ok(out)
 }
 
 /// Splits an entry bundle; refuses truncated bundles.

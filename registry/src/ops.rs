@@ -300,14 +300,7 @@ pub fn apply(current: Option<&DidState>, op: &SignedOperation) -> Result<DidStat
         ) => {
             check_contents(rotation_keys, verification_methods, services)?;
             op.verify_signature(rotation_keys)?;
-            Ok(DidState {
-                did: did_for_genesis(op),
-                rotation_keys: rotation_keys.clone(),
-                verification_methods: verification_methods.clone(),
-                services: services.clone(),
-                deactivated: false,
-                head: op.hash(),
-            })
+            Ok(transition(None, &did_for_genesis(op), op))
         }
         (None, _) => Err(OpError::WrongKind(
             "the DID does not exist; the first operation must be a create",
@@ -329,31 +322,58 @@ pub fn apply(current: Option<&DidState>, op: &SignedOperation) -> Result<DidStat
                 });
             }
             op.verify_signature(&state.rotation_keys)?;
-            let mut next = state.clone();
-            next.head = op.hash();
-            match body {
-                OperationBody::Update {
-                    rotation_keys,
-                    verification_methods,
-                    services,
-                    ..
-                } => {
-                    check_contents(rotation_keys, verification_methods, services)?;
-                    next.rotation_keys = rotation_keys.clone();
-                    next.verification_methods = verification_methods.clone();
-                    next.services = services.clone();
-                }
-                OperationBody::Deactivate { .. } => {
-                    next.deactivated = true;
-                    next.rotation_keys.clear();
-                    next.verification_methods.clear();
-                    next.services.clear();
-                }
-                OperationBody::Create { .. } => unreachable!("handled above"),
+            if let OperationBody::Update {
+                rotation_keys,
+                verification_methods,
+                services,
+                ..
+            } = body
+            {
+                check_contents(rotation_keys, verification_methods, services)?;
             }
-            Ok(next)
+            Ok(transition(Some(state), &state.did, op))
         }
     }
+}
+
+/// The state after `op`, which the caller has validated (or trusts): the one state transition
+/// of the method, shared by [`apply`] and [`fold_trusted`] so they cannot drift. `did` names
+/// the DID a genesis creates.
+fn transition(current: Option<&DidState>, did: &Did, op: &SignedOperation) -> DidState {
+    let head = op.hash();
+    let mut next = current.cloned().unwrap_or_else(|| DidState {
+        did: did.clone(),
+        rotation_keys: Vec::new(),
+        verification_methods: Vec::new(),
+        services: Vec::new(),
+        deactivated: false,
+        head: head.clone(),
+    });
+    next.head = head;
+    match &op.body {
+        OperationBody::Create {
+            rotation_keys,
+            verification_methods,
+            services,
+        }
+        | OperationBody::Update {
+            rotation_keys,
+            verification_methods,
+            services,
+            ..
+        } => {
+            next.rotation_keys = rotation_keys.clone();
+            next.verification_methods = verification_methods.clone();
+            next.services = services.clone();
+        }
+        OperationBody::Deactivate { .. } => {
+            next.deactivated = true;
+            next.rotation_keys.clear();
+            next.verification_methods.clear();
+            next.services.clear();
+        }
+    }
+    next
 }
 
 /// Re-validates a whole operation log from genesis: what an auditor runs. Returns the state
@@ -368,45 +388,11 @@ pub fn replay(ops: &[SignedOperation]) -> Result<Vec<DidState>, (usize, OpError)
 }
 
 /// Applies already-validated operations (read back from our own store) without re-checking
-/// signatures: used to build historical versions quickly. Audit uses [`replay`].
+/// signatures: used to build historical versions quickly. Audit and verifying clients use
+/// [`replay`].
 pub fn fold_trusted(did: &Did, ops: &[SignedOperation]) -> Option<DidState> {
-    let mut state: Option<DidState> = None;
-    for op in ops {
-        let mut next = state.clone().unwrap_or_else(|| DidState {
-            did: did.clone(),
-            rotation_keys: Vec::new(),
-            verification_methods: Vec::new(),
-            services: Vec::new(),
-            deactivated: false,
-            head: op.hash(),
-        });
-        next.head = op.hash();
-        match &op.body {
-            OperationBody::Create {
-                rotation_keys,
-                verification_methods,
-                services,
-            }
-            | OperationBody::Update {
-                rotation_keys,
-                verification_methods,
-                services,
-                ..
-            } => {
-                next.rotation_keys = rotation_keys.clone();
-                next.verification_methods = verification_methods.clone();
-                next.services = services.clone();
-            }
-            OperationBody::Deactivate { .. } => {
-                next.deactivated = true;
-                next.rotation_keys.clear();
-                next.verification_methods.clear();
-                next.services.clear();
-            }
-        }
-        state = Some(next);
-    }
-    state
+    ops.iter()
+        .fold(None, |state, op| Some(transition(state.as_ref(), did, op)))
 }
 
 /// The DID document for `state` (§6). A deactivated DID's document keeps only its id.
@@ -547,19 +533,71 @@ fn check_contents(
                 service.id
             )));
         }
-        if service.kind.is_empty() || service.kind.len() > MAX_SERVICE_FIELD_LEN {
-            return Err(OpError::Malformed(
-                "service type must be 1..512 characters".into(),
-            ));
+        check_service_type(&service.kind)?;
+        check_service_endpoint(&service.id, &service.service_endpoint)?;
+    }
+    Ok(())
+}
+
+/// §5.4 rule 12: a service type is 1..512 printable ASCII characters without spaces, so it
+/// cannot carry control, NUL or bidi-override characters into a client's display.
+fn check_service_type(kind: &str) -> Result<(), OpError> {
+    if kind.is_empty()
+        || kind.len() > MAX_SERVICE_FIELD_LEN
+        || !kind.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(OpError::Malformed(
+            "service type must be 1..512 printable ASCII characters without spaces".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// §5.4 rule 13: a service endpoint is an `https` URL naming a public host, or a DID URL; at
+/// most 512 printable ASCII characters (checked on the raw text: the URL parser would silently
+/// strip CR, LF and tabs). Schemes a client
+/// might act on dangerously (`javascript:`, `data:`, `file:`, plain `http:`) and endpoints that
+/// point into a private network or at the client itself are refused.
+fn check_service_endpoint(id: &str, endpoint: &str) -> Result<(), OpError> {
+    let bad = |why: &str| {
+        Err(OpError::Malformed(format!(
+            "service #{id}: serviceEndpoint {why}; it must be an https URL of a public host or a \
+             DID URL, at most 512 printable ASCII characters"
+        )))
+    };
+    if endpoint.is_empty()
+        || endpoint.len() > MAX_SERVICE_FIELD_LEN
+        || !endpoint.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return bad("is empty, too long, or holds spaces or control characters");
+    }
+    if let Some(rest) = endpoint.strip_prefix("did:") {
+        let did_part = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        return match crate::did::Did::parse(&format!("did:{did_part}")) {
+            Ok(_) => Ok(()),
+            Err(_) => bad("is not a valid DID URL"),
+        };
+    }
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return bad("is not an absolute URL");
+    };
+    if url.scheme() != "https" {
+        return bad(&format!("uses the scheme {:?}", url.scheme()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("carries credentials");
+    }
+    let public = match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.');
+            domain.contains('.') && !domain.ends_with(".localhost") && domain != "localhost"
         }
-        if service.service_endpoint.len() > MAX_SERVICE_FIELD_LEN
-            || url::Url::parse(&service.service_endpoint).is_err()
-        {
-            return Err(OpError::Malformed(format!(
-                "service #{}: serviceEndpoint must be an absolute URL of at most 512 characters",
-                service.id
-            )));
-        }
+        Some(url::Host::Ipv4(ip)) => !crate::resolver::web::is_forbidden_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !crate::resolver::web::is_forbidden_ip(ip.into()),
+        None => false,
+    };
+    if !public {
+        return bad("does not name a public host");
     }
     Ok(())
 }

@@ -158,7 +158,14 @@ impl Registry {
         let new_state = ops::apply(current_state, &operation)?;
         let hash = operation.hash();
         let position = current.as_ref().map_or(0, |record| record.op_count);
-        let log_entry = crate::log::did_operation_entry(&new_state.did, position, &operation);
+        // Operations are at most 8 KiB (`ops::MAX_OPERATION_BYTES`), far below the entry
+        // limit, but every write path goes through the same check.
+        let log_entry = crate::log::Entry::DidOperation {
+            did: new_state.did.clone(),
+            position,
+            operation: operation.clone(),
+        }
+        .to_log_bytes()?;
         let log_index = self
             .commit(OwnedAppend {
                 did: new_state.did.clone(),
@@ -216,15 +223,17 @@ impl Registry {
         Ok(resolution)
     }
 
-    /// The stored operation that produced the selected version (for log proofs).
-    pub async fn version_operation(
+    /// The stored operations from the genesis up to the one that produced the selected version
+    /// (for log proofs, which carry the whole chain).
+    pub async fn version_chain(
         &self,
         did: &Did,
         version: &VersionSelector,
-    ) -> Result<StoredOp, Error> {
-        let history = self.operations(did).await?;
+    ) -> Result<Vec<StoredOp>, Error> {
+        let mut history = self.operations(did).await?;
         let position = select_position(did, &history, version)?;
-        Ok(history[position].clone())
+        history.truncate(position + 1);
+        Ok(history)
     }
 
     /// The DID's whole signed operation log, for audit.

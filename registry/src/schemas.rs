@@ -6,8 +6,9 @@
 //! A publication is a compact JWS by the publisher's DID (`assertionMethod`) over
 //! `{"schema": ..., "typeMetadata": ...}`. The registry's trust anchors may publish any type;
 //! an issuer may publish a type it is accredited to issue (now, through a chain to an anchor).
-//! The first publisher of a `vct` owns it: later versions of that type must come from the same
-//! DID.
+//! The publisher of a `vct`'s latest version owns it: a new version may come from the owner
+//! (while it is an anchor or accredited for the type, as above) or from any trust anchor, which
+//! then owns the type. The store decides ownership under its write lock.
 //!
 //! No HTTP and no SQL here.
 
@@ -26,6 +27,9 @@ use crate::trust::TrustRegistry;
 
 /// Largest canonical `{"schema", "typeMetadata"}` accepted.
 pub const MAX_SCHEMA_BYTES: usize = 32 * 1024;
+/// Largest signed schema submission (the JWS); with its log entry's other members it stays
+/// under `log::MAX_ENTRY_BYTES`.
+pub const MAX_SCHEMA_JWS_BYTES: usize = 48 * 1024;
 const MAX_VCT_LEN: usize = 512;
 
 /// A published schema as served.
@@ -96,9 +100,11 @@ impl SchemaRegistry {
     /// Publishes a signed submission. Returns the schema and whether it is new (republishing
     /// identical content is idempotent and writes nothing).
     pub async fn publish(&self, jws: &str) -> Result<(PublishedSchema, bool), Error> {
+        crate::error::check_size("schema submission", jws.trim(), MAX_SCHEMA_JWS_BYTES)?;
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let (id, vct, content) = check_submission(signed.payload)?;
-        if !self.trust.is_anchor(&signed.did) {
+        let is_anchor = self.trust.is_anchor(&signed.did);
+        if !is_anchor {
             if let Err(reason) = self.trust.check_authorized_now(&signed.did, &vct).await? {
                 return Err(Error::Forbidden(format!(
                     "{} may not publish a schema for {vct}: only the registry's trust anchors \
@@ -116,11 +122,12 @@ impl SchemaRegistry {
             publisher: signed.did.clone(),
             jws: jws.trim().to_owned(),
         }
-        .to_bytes();
+        .to_log_bytes()?;
         let record = NewSchema {
             id: &id,
             vct: &vct,
             publisher: &signed.did,
+            publisher_is_trust_anchor: is_anchor,
             content: &content,
             jws: jws.trim(),
             now: Utc::now(),
@@ -132,7 +139,8 @@ impl SchemaRegistry {
             Err(StoreError::AlreadyExists) => {}
             Err(StoreError::VctTaken { publisher }) => {
                 return Err(Error::VctTaken(format!(
-                    "{vct} is published by {publisher}; only it may publish new versions"
+                    "{vct} is published by {publisher}; only it (while accredited for the type) \
+                     and the registry's trust anchors may publish new versions"
                 )));
             }
             Err(other) => return Err(other.into()),
@@ -167,7 +175,7 @@ impl SchemaRegistry {
 }
 
 /// Validates a submission; returns (id, vct, canonical content).
-fn check_submission(payload: Value) -> Result<(String, String, String), Error> {
+pub(crate) fn check_submission(payload: Value) -> Result<(String, String, String), Error> {
     let submission: Submission = serde_json::from_value(payload)
         .map_err(|e| Error::InvalidSchema(format!("submission: {e}")))?;
     let content_value =

@@ -38,21 +38,29 @@ pub struct SignedByDid {
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 /// Verifies `compact` as signed by a key the signer's DID document lists under `purpose`
-/// (a verification relationship such as `assertionMethod`).
+/// (a verification relationship such as `assertionMethod`), resolving the signer's current
+/// document through `resolver`.
 pub async fn verify(
     resolver: &Resolver,
     compact: &str,
     purpose: &str,
 ) -> Result<SignedByDid, Error> {
-    let bad = |detail: String| Error::BadSignature(detail);
-    let mut parts = compact.trim().split('.');
-    let (Some(header_b64), Some(payload_b64), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad(
-            "expected a compact JWS (header.payload.signature)".into()
-        ));
+    let (did, _) = signer_of(compact)?;
+    let resolution = match resolver.resolve(&did, &VersionSelector::Latest).await {
+        Ok(resolution) => resolution,
+        Err(Error::Deactivated(_)) => {
+            return Err(Error::Forbidden(format!("{did} is deactivated")));
+        }
+        Err(other) => return Err(other),
     };
+    verify_against(compact, &resolution.document, purpose)
+}
+
+/// The DID and the `kid` (a DID URL) a compact JWS names as its signer. Nothing is verified:
+/// this says whose document to check it against.
+pub fn signer_of(compact: &str) -> Result<(Did, String), Error> {
+    let bad = |detail: String| Error::BadSignature(detail);
+    let header_b64 = compact.trim().split('.').next().unwrap_or_default();
     let header = crate::json::parse_strict(
         &decode_b64url(header_b64).map_err(|e| bad(format!("JWS header: {e}")))?,
     )
@@ -65,16 +73,37 @@ pub async fn verify(
     let (did_text, _) = kid
         .split_once('#')
         .ok_or_else(|| bad(format!("kid {kid:?} must be a DID URL with a fragment")))?;
-    let did = Did::parse(did_text)?;
-    let resolution = match resolver.resolve(&did, &VersionSelector::Latest).await {
-        Ok(resolution) => resolution,
-        Err(Error::Deactivated(_)) => {
-            return Err(Error::Forbidden(format!("{did} is deactivated")));
-        }
-        Err(other) => return Err(other),
+    Ok((Did::parse(did_text)?, kid))
+}
+
+/// Verifies `compact` against `document`, the signer's DID document as of the moment the check
+/// is about (the caller chooses: now, or a past version): the `kid` must name a verification
+/// method of that document listed under `purpose`, and the signature must verify strictly.
+/// No IO: what is checked and what it is checked against are both parameters.
+pub fn verify_against(
+    compact: &str,
+    document: &Value,
+    purpose: &str,
+) -> Result<SignedByDid, Error> {
+    let bad = |detail: String| Error::BadSignature(detail);
+    let compact = compact.trim();
+    let mut parts = compact.split('.');
+    let (Some(_), Some(payload_b64), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad(
+            "expected a compact JWS (header.payload.signature)".into()
+        ));
     };
-    let key = authorized_key(&resolution.document, &did, &kid, purpose)?;
-    key.verify_jws(compact.trim(), None)
+    let (did, kid) = signer_of(compact)?;
+    if document.get("id").and_then(Value::as_str) != Some(did.as_str()) {
+        return Err(Error::Forbidden(format!(
+            "the document given is not {did}'s, which the JWS names as its signer"
+        )));
+    }
+    let key = authorized_key(document, &did, &kid, purpose)?;
+    let header = key
+        .verify_jws(compact, None)
         .map_err(|e| bad(e.to_string()))?;
     let payload = crate::json::parse_strict(
         &decode_b64url(payload_b64).map_err(|e| bad(format!("JWS payload: {e}")))?,

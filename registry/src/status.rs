@@ -2,10 +2,16 @@
 //! credentials secured as `vc+jwt`, and IETF Token Status Lists as `statuslist+jwt`); the
 //! registry checks them and serves them at stable URLs, every version logged.
 //!
-//! A version is accepted only if it is signed by a key the issuer's DID document lists under
-//! `assertionMethod` both now and at the list's issuance time, names that issuer, is newer than the version it replaces, and decodes to
-//! at least `MIN_ENTRIES` entries (herd privacy) without inflating past `MAX_DECODED_BYTES`
-//! (decompression bombs are cut off while inflating, not after).
+//! A version is accepted only if its publisher is a trust anchor or an accredited issuer (status
+//! lists exist for credentials, and only those of accredited issuers count; nobody else can
+//! make the registry store and log permanent data), its URI is one the registry assigns to
+//! that issuer (`<base>/status-lists/<issuer DID>/<name>`, so nobody can take another
+//! issuer's URL), it is at most `MAX_LIST_JWS_BYTES`, it is signed by a key the issuer's DID
+//! document lists under `assertionMethod` both now and at the list's issuance time, names that
+//! issuer, is newer than the version it replaces, and decodes to at least `MIN_ENTRIES` entries
+//! (herd privacy) without inflating past `MAX_DECODED_BYTES` (decompression bombs are cut off
+//! while inflating, not after). Cheap checks run first: size, URI and publisher before the
+//! signature (a DID resolution), the signature before inflating.
 //!
 //! The lists themselves are `ssi-status`'s bit strings (`token_status_list::BitString`,
 //! `bitstring_status_list::SizedBitString`): they own each format's bit order and status sizes,
@@ -43,6 +49,17 @@ pub const MAX_DECODED_BYTES: u64 = 16 * 1024 * 1024;
 pub const LOG_INDEX_HEADER: &str = "credence-log-index";
 /// Cache lifetime when the list names no `ttl`, in seconds.
 pub const DEFAULT_TTL_SECONDS: u64 = 300;
+/// Longest cache lifetime served (`Cache-Control: max-age`), whatever the list's `ttl` says:
+/// a verifier must see a revocation within a day.
+pub const MAX_TTL_SECONDS: u64 = 86_400;
+/// Largest signed list accepted (the JWS). A 131,072-entry 1-bit list with every other entry
+/// revoked compresses to about 16 KiB, 30 KiB once base64url-encoded twice; with its log
+/// entry's other members it stays under `log::MAX_ENTRY_BYTES`.
+pub const MAX_LIST_JWS_BYTES: usize = 48 * 1024;
+/// Longest list URI.
+pub const MAX_URI_BYTES: usize = 512;
+/// The path segment under which list URIs live: `<base>/status-lists/<issuer DID>/<name>`.
+pub const URI_SEGMENT: &str = "status-lists";
 
 /// The two securing formats accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,12 +206,76 @@ impl StatusListVersion {
     }
 }
 
-/// The stable key of a list URI.
+/// The stable key of a list URI: base32 SHA-256 of `<issuer DID>/<name>` for a URI of the
+/// registry's form (so every host the registry is reached through names the same list), of the
+/// whole URI otherwise (no such list can be published, so its key finds nothing).
 pub fn list_key(uri: &str) -> String {
+    match split_list_uri(uri) {
+        Some((did, name)) => key_for(did, name),
+        None => hash_key(uri),
+    }
+}
+
+/// The key of list `name` of `issuer` (what `GET /status-lists/{did}/{name}` serves).
+pub fn key_for(issuer: &str, name: &str) -> String {
+    hash_key(&format!("{issuer}/{name}"))
+}
+
+fn hash_key(text: &str) -> String {
     data_encoding::BASE32_NOPAD
-        .encode(&Sha256::digest(uri.as_bytes()))
+        .encode(&Sha256::digest(text.as_bytes()))
         .to_ascii_lowercase()[..32]
         .to_owned()
+}
+
+/// `(issuer DID, name)` of a URI ending in `/status-lists/<DID>/<name>`.
+fn split_list_uri(uri: &str) -> Option<(&str, &str)> {
+    let (head, name) = uri.rsplit_once('/')?;
+    let (head, did) = head.rsplit_once('/')?;
+    head.ends_with(&format!("/{URI_SEGMENT}"))
+        .then_some((did, name))
+}
+
+/// Whether `name` may name a list: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+pub fn is_list_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Checks that `uri` is a list URI the registry assigns to `issuer`: an absolute `https` (or
+/// `http`, for local deployments) URL without credentials, query or fragment, at most
+/// `MAX_URI_BYTES`, whose path ends in `/status-lists/<issuer DID>/<name>`. Only the issuer can
+/// sign a list naming its own DID, so nobody can take another issuer's list URL, whoever
+/// published first. The host is not checked: the registry may be reached under several names.
+pub fn check_list_uri(uri: &str, issuer: &Did) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Error::InvalidStatusList(format!(
+            "the list URI {uri:?} {why}; a list URI has the form \
+             https://<registry>/{URI_SEGMENT}/{issuer}/<name>"
+        ))
+    };
+    if uri.len() > MAX_URI_BYTES {
+        return Err(bad(&format!("is longer than {MAX_URI_BYTES} bytes")));
+    }
+    let url = url::Url::parse(uri).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("is not an https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("carries credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.as_str() != uri {
+        return Err(bad("has a query or fragment, or is not in canonical form"));
+    }
+    match split_list_uri(url.path()) {
+        Some((did, name)) if did == issuer.as_str() && is_list_name(name) => Ok(()),
+        Some((did, _)) if did != issuer.as_str() => Err(Error::Forbidden(format!(
+            "the list URI {uri:?} belongs to {did}, not to the publisher {issuer}"
+        ))),
+        _ => Err(bad("does not end in /status-lists/<issuer DID>/<name>")),
+    }
 }
 
 /// Reads the claims of a signed status list (the signature is checked by the caller).
@@ -312,6 +393,37 @@ pub fn one_bit_token_list(
     Ok(list)
 }
 
+/// What an unverified list says about who publishes it and where: `(issuer, uri)`, read from
+/// the payload without checking the signature or inflating the list, so the cheap checks
+/// (URI, publisher) can run before the costly ones. Nothing read here is trusted beyond that:
+/// [`verify_list`] checks the signer is this issuer.
+fn peek(jws: &str) -> Result<(Did, String), Error> {
+    let bad = |detail: String| Error::InvalidStatusList(detail);
+    let payload_b64 = jws
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| Error::BadSignature("expected a compact JWS".into()))?;
+    let payload = crate::json::parse_strict(
+        &crate::keys::decode_b64url(payload_b64)
+            .map_err(|e| Error::BadSignature(format!("JWS payload: {e}")))?,
+    )?;
+    fn str_at<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
+        value.get(name).and_then(Value::as_str)
+    }
+    let issuer = str_at(&payload, "iss")
+        .or_else(|| str_at(&payload, "issuer"))
+        .or_else(|| payload.get("issuer").and_then(|i| str_at(i, "id")))
+        .ok_or_else(|| bad("the list names no issuer (iss / issuer)".into()))?;
+    let uri = str_at(&payload, "sub")
+        .or_else(|| {
+            payload
+                .get("credentialSubject")
+                .and_then(|subject| str_at(subject, "id"))
+        })
+        .ok_or_else(|| bad("the list has no URI (sub / credentialSubject.id)".into()))?;
+    Ok((Did::parse(issuer)?, uri.to_owned()))
+}
+
 /// Verifies a signed status list (either format) against its issuer's current DID document and
 /// reads it: the signer must be the issuer the list names. What publishers and readers share;
 /// publication checks more (`StatusLists::publish`).
@@ -371,6 +483,7 @@ fn inflate(decoder: impl std::io::Read) -> Result<Vec<u8>, Error> {
 pub struct StatusLists {
     store: Arc<dyn DidStore>,
     resolver: Arc<Resolver>,
+    trust: Arc<crate::trust::TrustRegistry>,
     latest: Arc<FreshCache<String, StatusListVersion>>,
     pinned: Arc<FreshCache<(String, i64), StatusListVersion>>,
 }
@@ -385,10 +498,15 @@ impl std::fmt::Debug for StatusLists {
 }
 
 impl StatusLists {
-    pub fn new(store: Arc<dyn DidStore>, resolver: Arc<Resolver>) -> Self {
+    pub fn new(
+        store: Arc<dyn DidStore>,
+        resolver: Arc<Resolver>,
+        trust: Arc<crate::trust::TrustRegistry>,
+    ) -> Self {
         Self {
             store,
             resolver,
+            trust,
             latest: Arc::new(FreshCache::new(CACHED_LISTS, Some(SHARED_STORE_STALENESS))),
             pinned: Arc::new(FreshCache::new(CACHED_LISTS, None)),
         }
@@ -397,7 +515,17 @@ impl StatusLists {
     /// Accepts a new version of a status list.
     pub async fn publish(&self, jws: &str) -> Result<Arc<StatusListVersion>, Error> {
         let jws = jws.trim();
+        crate::error::check_size("status list", jws, MAX_LIST_JWS_BYTES)?;
+        let (issuer, uri) = peek(jws)?;
+        check_list_uri(&uri, &issuer)?;
+        if let Err(reason) = self.trust.check_accredited_now(&issuer).await? {
+            return Err(Error::Forbidden(format!(
+                "only trust anchors and accredited issuers may publish status lists: {reason}"
+            )));
+        }
         let (signed, claims) = verify_list(&self.resolver, jws).await?;
+        // The signature covers what `peek` read; read again from the verified claims.
+        check_list_uri(&claims.uri, &claims.issuer)?;
         // Signed by a key authorized now (checked by `verify`) that was already authorized
         // when the list says it was issued, and not issued in the future.
         crate::signed::check_authorized_at(
@@ -415,7 +543,7 @@ impl StatusLists {
         }
         let key = list_key(&claims.uri);
         let version = claims.issued.timestamp_millis();
-        let entry = claims.log_entry(jws).to_bytes();
+        let entry = claims.log_entry(jws).to_log_bytes()?;
         let record = NewStatusList {
             key: &key,
             uri: &claims.uri,

@@ -42,14 +42,19 @@ pub struct ConsistencyProofBody {
     pub proof: Vec<String>,
 }
 
-/// Evidence that a resolved version is recorded in the log: the operation that produced it,
-/// where it is in the log, and an inclusion proof against a signed checkpoint. Operations
-/// restate a DID's whole state, so a client rebuilds the document from `operation` alone.
+/// Evidence that a resolved version is recorded in the log and valid: the operation that
+/// produced it, where it is in the log, an inclusion proof against a signed checkpoint, and the
+/// operations before it, from which a client re-validates the chain and rebuilds the document
+/// (`verify_log_proof`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogProof {
     pub position: u64,
     pub operation: crate::ops::SignedOperation,
+    /// The DID's operations before `operation` (positions 0 to `position - 1`), so a client
+    /// re-validates the whole chain: signatures by the then-current rotation keys, `prev`
+    /// links, the DID derived from the genesis.
+    pub history: Vec<crate::ops::SignedOperation>,
     pub checkpoint: String,
     pub inclusion: InclusionProofBody,
 }
@@ -57,9 +62,23 @@ pub struct LogProof {
 /// A served tile or entry bundle, and whether it can never change.
 #[derive(Debug, Clone)]
 pub struct TileBody {
-    pub bytes: Vec<u8>,
+    pub bytes: axum::body::Bytes,
     pub immutable: bool,
 }
+
+/// Weighs cached tiles by their size, so the tile cache is bounded in bytes.
+#[derive(Clone, Copy, Debug)]
+struct TileWeight;
+
+impl quick_cache::Weighter<(Option<u8>, u64), axum::body::Bytes> for TileWeight {
+    fn weight(&self, _: &(Option<u8>, u64), bytes: &axum::body::Bytes) -> u64 {
+        bytes.len().max(1) as u64
+    }
+}
+
+/// Bytes of full tiles and entry bundles kept in memory. A full tile never changes, so
+/// serving one again needs no database read; this bounds what that costs.
+const CACHED_TILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A witness the registry asks to cosign its checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +111,8 @@ pub struct Transparency {
     /// Stored hashes by index. A stored hash never changes once written, so entries need no
     /// age limit; proofs and tiles read what is missing from the store.
     hashes: Arc<FreshCache<u64, log::LogHash>>,
+    /// Full (immutable) tiles and entry bundles by (level, index); `None` level = entries.
+    full_tiles: Arc<quick_cache::sync::Cache<(Option<u8>, u64), axum::body::Bytes, TileWeight>>,
 }
 
 /// Largest witness reply read: a few signature lines (each well under 200 bytes) or a size.
@@ -133,6 +154,11 @@ impl Transparency {
             http,
             known_size: Arc::default(),
             hashes: Arc::new(FreshCache::new(CACHED_HASHES, None)),
+            full_tiles: Arc::new(quick_cache::sync::Cache::with_weighter(
+                4096,
+                CACHED_TILE_BYTES,
+                TileWeight,
+            )),
         }
     }
 
@@ -141,16 +167,31 @@ impl Transparency {
         self.signer.verifier_key()
     }
 
-    /// Refuses to serve a log whose latest checkpoint this key did not sign: one database holds
-    /// one log, and a second key would split its history in two.
+    /// Claims the database's log for this key, or refuses to serve it: one database holds one
+    /// log, and a second key would split its history in two. Called once at startup, before
+    /// anything is published.
+    ///
+    /// The claim is one atomic insert (`DidStore::claim_log_key`), so of several instances
+    /// starting at once on a fresh database with different keys exactly one starts. A log
+    /// started before keys were recorded is claimed only by a key that verifies its latest
+    /// checkpoint, checked first.
     pub async fn check_key(&self) -> Result<(), Error> {
+        let ours = self.signer.verifier_key();
         if let Some((size, note)) = self.store.latest_checkpoint().await? {
-            if let Err(error) = log::verify_checkpoint(&note, self.signer.verifier_key()) {
+            if let Err(error) = log::verify_checkpoint(&note, ours) {
                 return Err(Error::Internal(format!(
                     "the database's latest checkpoint (size {size}) was not signed by this log key ({error}); \
                      start with the key file this log was created with (--log-key-file)"
                 )));
             }
+        }
+        let holder = self.store.claim_log_key(ours).await?;
+        if holder != ours {
+            return Err(Error::Internal(format!(
+                "the database's log belongs to the log key {holder}, not to this instance's log key \
+                 {ours}; one database holds one log with one key: start every instance with the key \
+                 file the log was created with (--log-key-file)"
+            )));
         }
         Ok(())
     }
@@ -250,8 +291,12 @@ impl Transparency {
             .ok_or_else(|| Error::Internal("no checkpoint after publishing".into()))
     }
 
-    /// The log proof for a stored DID operation.
-    pub async fn proof_for(&self, stored: &crate::store::StoredOp) -> Result<LogProof, Error> {
+    /// The log proof for the last operation of `chain` (a DID's stored operations from its
+    /// genesis up to the version asked for).
+    pub async fn proof_for(&self, chain: &[crate::store::StoredOp]) -> Result<LogProof, Error> {
+        let (stored, history) = chain
+            .split_last()
+            .ok_or_else(|| Error::Internal("a proof needs at least one operation".into()))?;
         let index = stored
             .log_index
             .ok_or_else(|| Error::Internal("operation has no log index".into()))?;
@@ -265,6 +310,7 @@ impl Transparency {
         Ok(LogProof {
             position: stored.position,
             operation: stored.operation.clone(),
+            history: history.iter().map(|op| op.operation.clone()).collect(),
             checkpoint,
             inclusion: self.inclusion(index, size).await?,
         })
@@ -450,6 +496,12 @@ impl Transparency {
     pub async fn tile(&self, path: &str) -> Result<TileBody, Error> {
         let request =
             TileRequest::parse(path).map_err(|e| Error::InvalidLogRequest(e.to_string()))?;
+        let immutable = request.partial_width.is_none();
+        if immutable {
+            if let Some(bytes) = self.full_tiles.get(&(request.level, request.index)) {
+                return Ok(TileBody { bytes, immutable });
+            }
+        }
         let size = self.store.log_size().await?;
         if !request.exists_in(size) {
             return Err(Error::TileNotFound(format!(
@@ -468,6 +520,7 @@ impl Transparency {
                     )));
                 }
                 log::encode_bundle(&entries)
+                    .map_err(|e| Error::Internal(format!("log entries under tile/{path}: {e}")))?
             }
             Some(_) => {
                 let indexes = request.hash_indexes();
@@ -475,10 +528,12 @@ impl Transparency {
                 indexes.iter().flat_map(|i| hashes[i].0).collect()
             }
         };
-        Ok(TileBody {
-            bytes,
-            immutable: request.partial_width.is_none(),
-        })
+        let bytes = axum::body::Bytes::from(bytes);
+        if immutable {
+            self.full_tiles
+                .insert((request.level, request.index), bytes.clone());
+        }
+        Ok(TileBody { bytes, immutable })
     }
 }
 
@@ -567,7 +622,12 @@ fn check_owner_only(path: &std::path::Path) -> Result<(), Error> {
 }
 
 /// Checks a log proof for `did`'s resolved `document` against a checkpoint the caller already
-/// verified (signature, witnesses, consistency with what it saw before).
+/// verified (signature, witnesses, consistency with what it saw before): the operation is the
+/// log's entry at the proven index, the chain from the genesis to it re-validates exactly as the
+/// registry validates on intake (`ops::replay`: each signature by the then-current rotation
+/// keys, each `prev` link, the DID derived from the genesis), and the document is the one that
+/// chain defines. A registry that logs an operation it forged (or serves a chain that is not
+/// the DID's) is caught here, not trusted.
 pub fn verify_log_proof(
     did: &crate::did::Did,
     document: &serde_json::Value,
@@ -579,6 +639,13 @@ pub fn verify_log_proof(
         return Err(log::LogError::BadInclusionProof(format!(
             "proof is for size {}, checkpoint has {}",
             inclusion.size, checkpoint.size
+        )));
+    }
+    if proof.history.len() as u64 != proof.position {
+        return Err(log::LogError::InvalidChain(format!(
+            "the proof is for the operation at position {} but carries {} operations before it",
+            proof.position,
+            proof.history.len()
         )));
     }
     let entry = log::did_operation_entry(did, proof.position, &proof.operation);
@@ -595,11 +662,30 @@ pub fn verify_log_proof(
         inclusion.index,
         leaf,
     )?;
-    let state = crate::ops::fold_trusted(did, std::slice::from_ref(&proof.operation))
-        .ok_or_else(|| log::LogError::BadInclusionProof("no operation".into()))?;
-    if crate::ops::document(&state) != *document {
-        return Err(log::LogError::BadInclusionProof(
-            "the served document is not the one the logged operation defines".into(),
+    let chain: Vec<crate::ops::SignedOperation> = proof
+        .history
+        .iter()
+        .chain(std::iter::once(&proof.operation))
+        .cloned()
+        .collect();
+    let states = crate::ops::replay(&chain).map_err(|(position, error)| {
+        log::LogError::InvalidChain(format!(
+            "operation {position} of the history the registry served for {did} does not \
+             verify: {error}"
+        ))
+    })?;
+    let state = states
+        .last()
+        .ok_or_else(|| log::LogError::InvalidChain("no operation".into()))?;
+    if state.did != *did {
+        return Err(log::LogError::InvalidChain(format!(
+            "the history the registry served is that of {}, not {did}",
+            state.did
+        )));
+    }
+    if crate::ops::document(state) != *document {
+        return Err(log::LogError::InvalidChain(
+            "the served document is not the one the logged operations define".into(),
         ));
     }
     Ok(())

@@ -31,9 +31,11 @@ use crate::store::{DidStore, NewAccreditation, Revocation, StoreError, StoredAcc
 /// Longest chain followed from an issuer to an anchor.
 const MAX_CHAIN: usize = 8;
 const MAX_TYPES: usize = 32;
+/// Largest signed accreditation or revocation (the JWS): 32 types of 512 characters fit.
+pub const MAX_ACCREDITATION_JWS_BYTES: usize = 32 * 1024;
 
 /// The payload an accreditor signs.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccreditationClaims {
     /// Always `"Accreditation"`.
@@ -76,6 +78,10 @@ pub struct AccreditationView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_log_index: Option<u64>,
     pub jws: String,
+    /// The accreditor's signed revocation, as logged at `revoked_log_index`, so a client can
+    /// prove the revocation as it proves the accreditation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_jws: Option<String>,
 }
 
 impl AccreditationView {
@@ -145,6 +151,7 @@ impl TrustRegistry {
 
     /// Accepts a signed accreditation after checking the accreditor's chain.
     pub async fn accredit(&self, jws: &str) -> Result<AccreditationView, Error> {
+        crate::error::check_size("accreditation", jws.trim(), MAX_ACCREDITATION_JWS_BYTES)?;
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let claims: AccreditationClaims = serde_json::from_value(signed.payload)
             .map_err(|e| Error::InvalidAccreditation(format!("accreditation: {e}")))?;
@@ -200,14 +207,12 @@ impl TrustRegistry {
                 }
             }
         }
-        let id = data_encoding::BASE32_NOPAD
-            .encode(&Sha256::digest(jws.trim().as_bytes()))
-            .to_ascii_lowercase();
+        let id = accreditation_id(jws);
         let entry = crate::log::Entry::Accreditation {
             id: id.clone(),
             jws: jws.trim().to_owned(),
         }
-        .to_bytes();
+        .to_log_bytes()?;
         let record = NewAccreditation {
             id: &id,
             subject: &claims.subject,
@@ -231,6 +236,7 @@ impl TrustRegistry {
 
     /// Revokes an accreditation; only its accreditor may.
     pub async fn revoke(&self, id: &str, jws: &str) -> Result<AccreditationView, Error> {
+        crate::error::check_size("revocation", jws.trim(), MAX_ACCREDITATION_JWS_BYTES)?;
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let claims: RevocationClaims = serde_json::from_value(signed.payload)
             .map_err(|e| Error::InvalidAccreditation(format!("revocation: {e}")))?;
@@ -250,7 +256,7 @@ impl TrustRegistry {
             id: id.to_owned(),
             jws: jws.trim().to_owned(),
         }
-        .to_bytes();
+        .to_log_bytes()?;
         match self
             .store
             .revoke_accreditation(Revocation {
@@ -278,7 +284,7 @@ impl TrustRegistry {
             .accreditation(id)
             .await?
             .ok_or_else(|| Error::AccreditationNotFound(format!("no accreditation {id:?}")))?;
-        Ok(view(stored))
+        self.view(stored).await
     }
 
     /// Every accreditation naming `did`.
@@ -298,14 +304,11 @@ impl TrustRegistry {
         }
         self.by_subject
             .get_or_load(did, async {
-                Ok::<_, Error>(
-                    self.store
-                        .accreditations_for(did)
-                        .await?
-                        .into_iter()
-                        .map(view)
-                        .collect(),
-                )
+                let mut views = Vec::new();
+                for stored in self.store.accreditations_for(did).await? {
+                    views.push(self.view(stored).await?);
+                }
+                Ok::<_, Error>(views)
             })
             .await
     }
@@ -346,6 +349,36 @@ impl TrustRegistry {
             .chain(issuer, credential_type, Utc::now(), false, true)
             .await?
             .map(|_| ()))
+    }
+
+    /// Whether `did` is a trust anchor or, now, accredited for at least one credential type
+    /// through a chain to an anchor; decided on the store's current state (for writes). `Err`
+    /// of the inner result says why not.
+    pub async fn check_accredited_now(&self, did: &Did) -> Result<Result<(), String>, Error> {
+        if self.is_anchor(did) {
+            return Ok(Ok(()));
+        }
+        let now = Utc::now();
+        let mut types: Vec<String> = self
+            .accreditations_of(did, true)
+            .await?
+            .iter()
+            .flat_map(|a| a.credential_types.iter().cloned())
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        for credential_type in &types {
+            if self
+                .chain(did, credential_type, now, false, true)
+                .await?
+                .is_ok()
+            {
+                return Ok(Ok(()));
+            }
+        }
+        Ok(Err(format!(
+            "{did} is neither a trust anchor nor accredited for any credential type now"
+        )))
     }
 
     /// The chain that authorizes `did` for `credential_type` at `at` (to accredit it, if
@@ -395,6 +428,13 @@ impl TrustRegistry {
     }
 }
 
+/// An accreditation's id: lowercase base32 of the SHA-256 of its JWS (trimmed).
+pub fn accreditation_id(jws: &str) -> String {
+    data_encoding::BASE32_NOPAD
+        .encode(&Sha256::digest(jws.trim().as_bytes()))
+        .to_ascii_lowercase()
+}
+
 fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {
     let bad = |detail: &str| Err(Error::InvalidAccreditation(detail.to_owned()));
     if claims.kind != "Accreditation" {
@@ -419,8 +459,39 @@ fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {
     Ok(())
 }
 
+impl TrustRegistry {
+    /// The served form of a stored accreditation, with its revocation's JWS read back from the
+    /// log entry that recorded it.
+    async fn view(&self, stored: StoredAccreditation) -> Result<AccreditationView, Error> {
+        let revocation_jws = match stored.revoked_log_index {
+            None => None,
+            Some(index) => {
+                let entry = self.store.entries(index, 1).await?;
+                match entry.first().map(|bytes| crate::log::Entry::parse(bytes)) {
+                    Some(Ok(crate::log::Entry::AccreditationRevocation { id, jws }))
+                        if id == stored.id =>
+                    {
+                        Some(jws)
+                    }
+                    _ => {
+                        return Err(Error::Internal(format!(
+                            "log entry {index} is not the revocation of {}",
+                            stored.id
+                        )));
+                    }
+                }
+            }
+        };
+        Ok(AccreditationView {
+            revocation_jws,
+            ..view(stored)
+        })
+    }
+}
+
 fn view(stored: StoredAccreditation) -> AccreditationView {
     AccreditationView {
+        revocation_jws: None,
         id: stored.id,
         subject: stored.subject,
         accreditor: stored.accreditor,

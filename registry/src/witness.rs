@@ -221,6 +221,16 @@ impl Witness {
     }
 }
 
+/// The key part of a verifier key (`<name>+<key hash>+<base64 of algorithm and key>`; names and
+/// hashes hold no '+', base64 may): what identifies a witness whatever name it is listed under.
+fn key_material(verifier_key: &str) -> &str {
+    verifier_key
+        .trim()
+        .splitn(3, '+')
+        .nth(2)
+        .unwrap_or_default()
+}
+
 /// Verifies a checkpoint under the log's key and counts valid cosignatures from `witnesses`;
 /// refuses it unless at least `required` of them cosigned.
 pub fn verify_cosigned(
@@ -235,17 +245,37 @@ pub fn verify_cosigned(
     }
     let parsed = Note::from_bytes(note.as_bytes())
         .map_err(|e| log::LogError::MalformedCheckpoint(e.to_string()))?;
-    let mut cosigners = 0;
+    // Each witness counts once, however often its key is listed: k-of-n means k distinct
+    // witnesses. A key is its algorithm and public key bytes (the part after the name and key
+    // hash), so the same key listed under two names is one witness too.
+    let mut distinct: Vec<&str> = Vec::new();
     for witness in witnesses {
+        let key = key_material(witness);
+        if !distinct.contains(&key) {
+            distinct.push(key);
+        }
+    }
+    if distinct.len() < required {
+        return Err(log::LogError::BadCheckpointSignature(format!(
+            "{required} witness cosignatures are required but only {} distinct witness keys are \
+             configured",
+            distinct.len()
+        )));
+    }
+    let mut cosigned: Vec<&str> = Vec::new();
+    for witness in witnesses {
+        let key = key_material(witness);
         let verifier = StandardVerifier::new(witness.trim())
             .map_err(|e| log::LogError::BadCheckpointSignature(format!("witness key: {e}")))?;
         if parsed
             .verify(&VerifierList::new(vec![Box::new(verifier)]))
             .is_ok()
+            && !cosigned.contains(&key)
         {
-            cosigners += 1;
+            cosigned.push(key);
         }
     }
+    let cosigners = cosigned.len();
     if cosigners < required {
         return Err(log::LogError::BadCheckpointSignature(format!(
             "{cosigners} of the required {required} witness cosignatures are present"

@@ -535,6 +535,7 @@ fn trust_authority_walkthrough() {
 
     // The district publishes a status list. A client holding the log's key proves each fact
     // (the accreditation chain, the agency's schema, the status list) from the log.
+    let list_uri = format!("{registry}/status-lists/{district}/1");
     let url = run_ok(&[
         "status",
         "publish",
@@ -543,7 +544,7 @@ fn trust_authority_walkthrough() {
         "--keys",
         &keys("district"),
         "--uri",
-        "https://district.example/status/1",
+        &list_uri,
         "--set",
         "7",
     ]);
@@ -630,14 +631,32 @@ fn status_list_publish_and_show() {
     );
     let registry = server.registry();
     let keys = path.join("issuer");
-    run_ok(&[
+    let issuer = run_ok(&[
         "did",
         "create",
         "--registry",
         &registry,
         "--keys",
         keys.to_str().unwrap(),
-    ]);
+    ])
+    .trim()
+    .to_owned();
+    // Only trust anchors and accredited issuers publish status lists: restart trusting the
+    // issuer.
+    let listen = server.listen.clone();
+    assert!(server.signal("TERM").success());
+    let server = Server::start_on(
+        Path::new(BIN),
+        &listen,
+        &[
+            "--data-dir",
+            path.join("data").to_str().unwrap(),
+            "--trust-anchor",
+            &issuer,
+        ],
+    );
+    let registry = server.registry();
+    let list_uri = format!("{registry}/status-lists/{issuer}/1");
     let url = run_ok(&[
         "status",
         "publish",
@@ -646,7 +665,7 @@ fn status_list_publish_and_show() {
         "--keys",
         keys.to_str().unwrap(),
         "--uri",
-        "https://agency.example/status/1",
+        &list_uri,
         "--set",
         "42",
     ]);
@@ -867,16 +886,31 @@ fn serve_refuses_a_log_key_file_others_can_read() {
 #[test]
 fn status_publish_of_a_bad_uri_is_refused() {
     let (_dir, path) = scratch();
-    let server = Server::start(
-        Path::new(BIN),
-        &["--data-dir", path.join("data").to_str().unwrap()],
-    );
-    let registry = server.registry();
+    let data = path.join("data");
+    let data = data.to_str().unwrap();
+    let server = Server::start(Path::new(BIN), &["--data-dir", data]);
     let keys = path.join("issuer");
     let keys = keys.to_str().unwrap();
-    run_ok(&["did", "create", "--registry", &registry, "--keys", keys]);
-    for uri in ["garbage", "", "ftp://x y"] {
-        let refused = cli(
+    let issuer = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &server.registry(),
+        "--keys",
+        keys,
+    ]);
+    let issuer = issuer.trim().to_owned();
+    // The issuer is a trust anchor, so it may publish lists: only the URI is in question.
+    let listen = server.listen.clone();
+    assert!(server.signal("TERM").success());
+    let server = Server::start_on(
+        Path::new(BIN),
+        &listen,
+        &["--data-dir", data, "--trust-anchor", &issuer],
+    );
+    let registry = server.registry();
+    let publish = |uri: &str| {
+        cli(
             Path::new(BIN),
             &[
                 "status",
@@ -888,9 +922,18 @@ fn status_publish_of_a_bad_uri_is_refused() {
                 "--uri",
                 uri,
             ],
-        );
+        )
+    };
+    let good = publish(&format!("{registry}/status-lists/{issuer}/1"));
+    assert_eq!(good.status.code(), Some(0), "{good:?}");
+    for uri in ["garbage", "", "ftp://x y"] {
+        let refused = publish(uri);
         assert_eq!(refused.status.code(), Some(1), "{uri:?}: {refused:?}");
-        assert!(stderr_of(&refused).starts_with("refused: "), "{refused:?}");
+        let text = stderr_of(&refused);
+        assert!(
+            text.starts_with("refused: Invalid status list: the list URI"),
+            "{uri:?}: {text}"
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::{Body, RegistryState, did_from_path, resolution_body};
+use super::{Json, RegistryState, Typed, did_from_path, resolution_body};
 use crate::error::Error;
 use crate::registry::timestamp;
 
@@ -18,14 +18,15 @@ pub(super) fn router() -> Router<RegistryState> {
 }
 
 /// Register a new DID with its signed genesis (create) operation.
-#[utoipa::path(post, path = "/dids", request_body(content = Object, description = "signed create operation"),
+#[utoipa::path(post, path = "/dids", request_body(content = Object, content_type = "application/json", description = "signed create operation"),
     responses((status = 201, description = "DID Resolution result of the new DID"),
-              (status = 400, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+              (status = 400, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 415, description = "Content-Type is not application/json (or +json)", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<RegistryState>,
-    Body(body): Body,
+    body: Typed<Json>,
 ) -> Result<Response, Error> {
-    let resolution = state.registry.submit(None, &body).await?;
+    let resolution = state.registry.submit(None, body.bytes()).await?;
     let mut response = (
         StatusCode::CREATED,
         axum::Json(resolution_body(&resolution)),
@@ -41,18 +42,19 @@ pub async fn create(
 
 /// Append a signed update or deactivate operation to a DID.
 #[utoipa::path(post, path = "/dids/{did}/ops", params(("did" = String, Path, description = "a did:credence DID")),
-    request_body(content = Object, description = "signed update or deactivate operation"),
+    request_body(content = Object, content_type = "application/json", description = "signed update or deactivate operation"),
     responses((status = 201, description = "DID Resolution result after the operation"),
               (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 415, description = "Content-Type is not application/json (or +json)", body = crate::error::Problem),
               (status = 429, body = crate::error::Problem)))]
 pub async fn submit(
     State(state): State<RegistryState>,
     params: RawPathParams,
-    Body(body): Body,
+    body: Typed<Json>,
 ) -> Result<Response, Error> {
     let did = did_from_path(raw_did(&params))?;
-    let resolution = state.registry.submit(Some(&did), &body).await?;
+    let resolution = state.registry.submit(Some(&did), body.bytes()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(resolution_body(&resolution)),

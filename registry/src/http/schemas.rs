@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::{Body, RegistryState};
+use super::{Jose, RegistryState, Typed};
 use crate::error::Error;
 
 pub(super) fn router() -> Router<RegistryState> {
@@ -24,14 +24,13 @@ pub(super) fn router() -> Router<RegistryState> {
 #[utoipa::path(post, path = "/schemas", request_body(content = String, content_type = "application/jose", description = "compact JWS"),
     responses((status = 201, description = "published"), (status = 200, description = "already published (same content)"),
               (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
-              (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
+              (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
+              (status = 415, description = "Content-Type is not application/jose", body = crate::error::Problem)))]
 pub async fn publish(
     State(state): State<RegistryState>,
-    Body(body): Body,
+    body: Typed<Jose>,
 ) -> Result<Response, Error> {
-    let jws = std::str::from_utf8(&body)
-        .map_err(|_| Error::BadSignature("body must be a compact JWS (UTF-8 text)".into()))?;
-    let (schema, created) = state.schemas.publish(jws).await?;
+    let (schema, created) = state.schemas.publish(body.jws()?).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -7,27 +7,44 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Body, RegistryState};
+use super::{RegistryState, StatusListJwt, Typed};
 use crate::error::Error;
 
 pub(super) fn router() -> Router<RegistryState> {
     Router::new()
         .route("/status-lists", post(publish))
         .route("/status-lists/{key}", get(serve))
+        .route("/status-lists/{did}/{name}", get(serve_by_uri))
+}
+
+/// The list at its URI (`<registry>/status-lists/<issuer DID>/<name>`, the list's `sub`), so
+/// the URI a credential carries is where a verifier fetches the list.
+#[utoipa::path(get, path = "/status-lists/{did}/{name}", params(("did" = String, Path, description = "the issuer's DID"),
+        ("name" = String, Path, description = "the list's name"), VersionQuery),
+    responses((status = 200, description = "the signed list"), (status = 304, description = "not modified"), (status = 404, body = crate::error::Problem)))]
+pub async fn serve_by_uri(
+    state: State<RegistryState>,
+    Path((did, name)): Path<(String, String)>,
+    query: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let key = crate::status::key_for(&did, &name);
+    serve(state, Path(key), query, headers).await
 }
 
 /// Publish a status list version: the body is the issuer's signed `statuslist+jwt` or
 /// `vc+jwt` (Bitstring Status List credential).
-#[utoipa::path(post, path = "/status-lists", request_body(content = String, content_type = "application/jose"),
+#[utoipa::path(post, path = "/status-lists",
+    request_body(content = String, description = "the signed list as a compact JWS",
+                 content(("application/jose"), ("application/statuslist+jwt"), ("application/vc+jwt"))),
     responses((status = 201, description = "accepted"), (status = 400, body = crate::error::Problem),
-              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 415, description = "Content-Type is none of application/jose, application/statuslist+jwt, application/vc+jwt", body = crate::error::Problem)))]
 pub async fn publish(
     State(state): State<RegistryState>,
-    Body(body): Body,
+    body: Typed<StatusListJwt>,
 ) -> Result<Response, Error> {
-    let jws = std::str::from_utf8(&body)
-        .map_err(|_| Error::BadSignature("body must be a compact JWS (UTF-8 text)".into()))?;
-    let version = state.status.publish(jws).await?;
+    let version = state.status.publish(body.jws()?).await?;
     let mut response = (StatusCode::CREATED, axum::Json(&*version)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("status-lists/{}", version.key)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -59,7 +76,12 @@ pub async fn serve(
     let cache = if query.version.is_some() {
         "public, max-age=31536000, immutable".to_owned()
     } else {
-        format!("public, max-age={}", version.ttl_seconds)
+        // The list's ttl is the issuer's wish; the registry bounds how long a revocation can
+        // stay unseen in caches.
+        format!(
+            "public, max-age={}",
+            version.ttl_seconds.min(crate::status::MAX_TTL_SECONDS)
+        )
     };
     let not_modified = headers
         .get(header::IF_NONE_MATCH)

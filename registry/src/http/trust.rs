@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Body, RegistryState, did_from_path};
+use super::{Jose, RegistryState, Typed, did_from_path};
 use crate::error::Error;
 
 pub(super) fn router() -> Router<RegistryState> {
@@ -20,19 +20,15 @@ pub(super) fn router() -> Router<RegistryState> {
         .route("/issuers/{did}/authorization", get(authorization))
 }
 
-fn jws_text(body: &[u8]) -> Result<&str, Error> {
-    std::str::from_utf8(body)
-        .map_err(|_| Error::BadSignature("body must be a compact JWS (UTF-8 text)".into()))
-}
-
 /// Record an accreditation: the body is a compact JWS by the accreditor's DID.
 #[utoipa::path(post, path = "/accreditations", request_body(content = String, content_type = "application/jose"),
-    responses((status = 201, description = "recorded"), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
+    responses((status = 201, description = "recorded"), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+              (status = 415, description = "Content-Type is not application/jose", body = crate::error::Problem)))]
 pub async fn accredit(
     State(state): State<RegistryState>,
-    Body(body): Body,
+    body: Typed<Jose>,
 ) -> Result<Response, Error> {
-    let view = state.trust.accredit(jws_text(&body)?).await?;
+    let view = state.trust.accredit(body.jws()?).await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
@@ -50,13 +46,14 @@ pub async fn show(
 /// `{"type": "AccreditationRevocation", "accreditation": id}`.
 #[utoipa::path(post, path = "/accreditations/{id}/revoke", params(("id" = String, Path, description = "accreditation id")),
     request_body(content = String, content_type = "application/jose"),
-    responses((status = 200, description = "revoked"), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 200, description = "revoked"), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 415, description = "Content-Type is not application/jose", body = crate::error::Problem)))]
 pub async fn revoke(
     State(state): State<RegistryState>,
     Path(id): Path<String>,
-    Body(body): Body,
+    body: Typed<Jose>,
 ) -> Result<Response, Error> {
-    Ok(axum::Json(state.trust.revoke(&id, jws_text(&body)?).await?).into_response())
+    Ok(axum::Json(state.trust.revoke(&id, body.jws()?).await?).into_response())
 }
 
 fn raw_did(params: &RawPathParams) -> &str {

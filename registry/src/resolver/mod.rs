@@ -1,13 +1,17 @@
 //! The DID resolver every Credence crate uses: did:key, did:jwk, did:web and did:credence
 //! (from a local registry or a remote one over HTTP), with DID Resolution error names.
 //!
-//! It also implements `ssi`'s `DIDResolver` trait so `ssi` verification can use it directly.
-//! Method modules turn an identifier into a document; this module dispatches and shapes
-//! results. It does not cache: callers that need caching wrap it.
+//! It also dereferences DID URLs ([`Resolver::dereference`]): a verifier finds the key a JWS
+//! `kid` names this way. It implements `ssi`'s `DIDResolver` trait so `ssi` verification can
+//! use it directly. Method modules turn an identifier into a document; this module dispatches
+//! and shapes results. It does not cache: callers that need caching wrap it.
 
+pub mod did_url;
 pub mod jwk;
 pub mod key;
 pub mod web;
+
+pub use did_url::DidUrl;
 
 use std::sync::Arc;
 
@@ -84,6 +88,163 @@ impl Resolver {
             other => Err(Error::MethodNotSupported(other.to_owned())),
         }
     }
+}
+
+/// What a DID URL dereferences to (DID Resolution §"DID URL Dereferencing"): the content and
+/// the metadata of the DID document version it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dereferenced {
+    pub content: Content,
+    /// `contentMetadata`: the DID document metadata of the version the content was taken from.
+    pub metadata: DocumentMetadata,
+}
+
+/// The resource a DID URL names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Content {
+    /// A DID URL without path, query parameters other than the version ones, or fragment: the
+    /// (version-selected) DID document.
+    Document(Value),
+    /// A fragment naming a verification method, as the document writes it.
+    VerificationMethod(Value),
+    /// A fragment naming a service, as the document writes it.
+    Service(Value),
+}
+
+impl Content {
+    /// The resource as JSON.
+    pub fn value(&self) -> &Value {
+        match self {
+            Self::Document(value) | Self::VerificationMethod(value) | Self::Service(value) => value,
+        }
+    }
+}
+
+impl Dereferenced {
+    /// The public key of the verification method this DID URL named; `DidUrlNotFound` if it
+    /// named something else, `InvalidKey` if the method's key is unusable.
+    pub fn public_key(&self) -> Result<crate::keys::PublicKey, Error> {
+        let Content::VerificationMethod(method) = &self.content else {
+            return Err(Error::DidUrlNotFound(
+                "the DID URL does not name a verification method".into(),
+            ));
+        };
+        match (
+            method.get("publicKeyMultibase").and_then(Value::as_str),
+            method.get("publicKeyJwk"),
+        ) {
+            (Some(multibase), _) => Ok(crate::keys::PublicKey::from_multikey(multibase)?),
+            (None, Some(jwk)) => Ok(crate::keys::PublicKey::from_jwk(jwk)?),
+            (None, None) => Err(Error::InvalidDocument(
+                "the verification method has neither publicKeyMultibase nor publicKeyJwk".into(),
+            )),
+        }
+    }
+}
+
+/// The verification relationships of DID Core §5.3, where verification methods may also be
+/// embedded.
+const RELATIONSHIPS: [&str; 5] = [
+    "authentication",
+    "assertionMethod",
+    "keyAgreement",
+    "capabilityInvocation",
+    "capabilityDelegation",
+];
+
+impl Resolver {
+    /// Dereferences a DID URL (DID Resolution, "DID URL Dereferencing Algorithm"):
+    ///
+    /// 1. resolves the DID, at the version `version` selects or the DID URL's own `versionId`
+    ///    / `versionTime` parameters select (giving a version both ways is `InvalidOptions`);
+    ///    resolution errors pass through (`NotFound`, `Deactivated`, ...);
+    /// 2. a path, or any other query parameter, names nothing: no method we resolve defines
+    ///    one, so it is `DidUrlNotFound` (the spec's `notFound` when nothing can dereference it);
+    /// 3. a fragment selects the verification method or service whose `id` is this DID plus
+    ///    the fragment, written absolute or relative (`#key-1`), looking in
+    ///    `verificationMethod`, `service`, and methods embedded in verification relationships;
+    ///    nothing with that id is `DidUrlNotFound`;
+    /// 4. otherwise the content is the document.
+    pub async fn dereference(
+        &self,
+        url: &DidUrl,
+        version: &VersionSelector,
+    ) -> Result<Dereferenced, Error> {
+        let (url_version, unknown) = url.version_parameters()?;
+        let version = match (&url_version, version) {
+            (selected, VersionSelector::Latest) => selected.clone(),
+            (VersionSelector::Latest, selected) => selected.clone(),
+            _ => {
+                return Err(Error::InvalidOptions(
+                    "the version is selected twice: in the DID URL and in the options".into(),
+                ));
+            }
+        };
+        let resolution = self.resolve(url.did(), &version).await?;
+        let method = url.did().method();
+        if !url.path().is_empty() {
+            return Err(Error::DidUrlNotFound(format!(
+                "did:{method} defines no DID URL paths (got {:?})",
+                url.path()
+            )));
+        }
+        if !unknown.is_empty() {
+            return Err(Error::DidUrlNotFound(format!(
+                "this resolver dereferences only the versionId and versionTime DID parameters, \
+                 not {}",
+                unknown.join(", ")
+            )));
+        }
+        let content = match url.fragment() {
+            None => Content::Document(resolution.document),
+            Some(fragment) => select_fragment(&resolution.document, url.did(), fragment)
+                .ok_or_else(|| {
+                    Error::DidUrlNotFound(format!(
+                        "{}'s DID document has no verification method or service #{fragment}",
+                        url.did()
+                    ))
+                })?,
+        };
+        Ok(Dereferenced {
+            content,
+            metadata: resolution.metadata,
+        })
+    }
+}
+
+/// The object of `document` with id `<did>#<fragment>` (or the relative `#<fragment>`).
+fn select_fragment(document: &Value, did: &Did, fragment: &str) -> Option<Content> {
+    let absolute = format!("{did}#{fragment}");
+    let relative = format!("#{fragment}");
+    let is_it = |object: &&Value| {
+        object
+            .get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| id == absolute || id == relative)
+    };
+    let objects = |member: &str| {
+        document
+            .get(member)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|item| item.is_object())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(method) = objects("verificationMethod").into_iter().find(is_it) {
+        return Some(Content::VerificationMethod(method.clone()));
+    }
+    if let Some(service) = objects("service").into_iter().find(is_it) {
+        return Some(Content::Service(service.clone()));
+    }
+    RELATIONSHIPS
+        .iter()
+        .flat_map(|relationship| objects(relationship))
+        .find(is_it)
+        .map(|method| Content::VerificationMethod(method.clone()))
 }
 
 fn web_error(error: web::WebError) -> Error {

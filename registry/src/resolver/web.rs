@@ -335,11 +335,11 @@ impl reqwest::dns::Resolve for FilteringDns {
                 .filter(|addr| allow_private_targets || !is_forbidden_ip(addr.ip()))
                 .collect();
             if allowed.is_empty() {
+                // The addresses stay in the operator's log: telling a client what an internal
+                // name resolves to would map the server's network for it.
                 let ips: Vec<String> = all.iter().map(|a| a.ip().to_string()).collect();
-                let msg = format!(
-                    "{host} resolves only to non-public addresses [{}]",
-                    ips.join(", ")
-                );
+                tracing::info!(%host, addresses = %ips.join(", "), "did:web host refused: non-public addresses only");
+                let msg = format!("{host} resolves only to non-public addresses");
                 return Err(Box::new(BlockedTarget(msg)) as Box<dyn StdError + Send + Sync>);
             }
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
@@ -486,7 +486,21 @@ impl WebResolver {
         if err.is_redirect() {
             return WebError::Unreachable("redirects are not followed".into());
         }
-        WebError::Unreachable(error_chain(err))
+        // The cause chain can name the addresses connected to and other details of the
+        // server's network (resolver errors, TLS peer names): it goes to the log, and the
+        // client gets the kind of failure and the URL its DID maps to.
+        let url = err
+            .url()
+            .map_or_else(|| "the did:web URL".to_owned(), ToString::to_string);
+        tracing::info!(cause = %error_chain(err), %url, "did:web fetch failed");
+        let what = if err.is_connect() {
+            "could not connect to"
+        } else if err.is_body() || err.is_decode() {
+            "could not read the answer of"
+        } else {
+            "the request failed for"
+        };
+        WebError::Unreachable(format!("{what} {url}"))
     }
 }
 

@@ -2,9 +2,16 @@
 //! implementation (the embedded default) and a PostgreSQL one (several service instances on one
 //! database); both pass the same conformance suite in `tests/it/store.rs`.
 //!
-//! The store validates nothing about operations (that is `ops.rs`); it guarantees atomicity: an
-//! operation, its position in the DID's chain and the cached state are written in one
-//! transaction that first takes the write lock, and a second writer on the same `prev` fails.
+//! The store validates nothing about operations (that is `ops.rs`); it guarantees atomicity and
+//! order: every write (an operation with its position in the DID's chain and the cached state, a
+//! schema, an accreditation or its revocation, a status list version, each with its log entry)
+//! is one transaction whose first step takes the one write lock (SQLite `BEGIN IMMEDIATE`,
+//! PostgreSQL the log's size row), and every check it makes (head, `vct` owner, list issuer,
+//! already revoked) is made after that, so a second writer on the same `prev`, `vct`, list or
+//! accreditation sees the first one's write and fails.
+//!
+//! The cached state in `dids.state` is stored as JCS, the form the operation is hashed, stored
+//! and logged in: what is served is what a client rebuilds from the logged operation.
 
 mod postgres;
 mod sqlite;
@@ -67,6 +74,9 @@ pub struct NewSchema<'a> {
     pub id: &'a str,
     pub vct: &'a str,
     pub publisher: &'a Did,
+    /// A trust anchor may publish a new version of a `vct` someone else owns (and then owns
+    /// it); anyone else only of a `vct` that is new or whose latest version it published.
+    pub publisher_is_trust_anchor: bool,
     pub content: &'a str,
     pub jws: &'a str,
     pub now: DateTime<Utc>,
@@ -172,7 +182,8 @@ pub enum StoreError {
     /// A genesis for a DID that exists, or an operation hash already stored (a replay).
     #[error("already exists")]
     AlreadyExists,
-    /// A schema's `vct` already belongs to another publisher.
+    /// A schema's `vct` belongs to another publisher (the one of its latest version), or a
+    /// status list's URI to another issuer.
     #[error("vct is published by {publisher}")]
     VctTaken { publisher: String },
     /// A status list version not newer than the current one (`current`, Unix ms).
@@ -227,7 +238,8 @@ pub trait DidStore: Send + Sync + 'static {
     /// Is the database reachable?
     async fn ping(&self) -> Result<(), StoreError>;
     /// Publishes a schema and its log entry atomically; returns the log index.
-    /// `AlreadyExists` if the id is taken, `VctTaken` if another publisher owns the vct.
+    /// `AlreadyExists` if the id is taken; `VctTaken` if the vct's latest version is another
+    /// publisher's and this one is not a trust anchor (see `NewSchema`).
     async fn publish_schema(&self, schema: NewSchema<'_>) -> Result<u64, StoreError>;
     async fn schema(&self, id: &str) -> Result<Option<StoredSchema>, StoreError>;
     /// The most recently published schema for `vct`.
@@ -270,6 +282,10 @@ pub trait DidStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The checkpoint with the largest size, if any.
     async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
+    /// Claims the log for `verifier_key` unless a key claimed it before, in one atomic insert
+    /// (of two instances claiming at once, exactly one wins); returns the key holding the
+    /// claim, which is `verifier_key` only if it won now or before.
+    async fn claim_log_key(&self, verifier_key: &str) -> Result<String, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.
@@ -320,6 +336,11 @@ const SAVE_CHECKPOINT: &str = "INSERT INTO log_checkpoints (size, note, created_
      ON CONFLICT (size) DO UPDATE SET note = excluded.note \
      WHERE length(excluded.note) > length(log_checkpoints.note) \
      AND substr(excluded.note, 1, length(log_checkpoints.note)) = log_checkpoints.note";
+/// The first claim wins: a second insert of row 1 does nothing (on PostgreSQL it waits for the
+/// first to commit, then does nothing).
+const CLAIM_LOG_KEY: &str =
+    "INSERT INTO log_key (id, verifier_key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
+const SELECT_LOG_KEY: &str = "SELECT verifier_key FROM log_key WHERE id = 1";
 
 /// `SELECT id, hash FROM log_hashes WHERE id IN ($1, ..., $n)`.
 fn select_hashes_sql(count: usize) -> String {
@@ -370,8 +391,8 @@ fn to_u64(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative index {value}")))
 }
 
-/// Sequence and integrate one log entry inside the caller's transaction: take the next index
-/// under the log lock, compute the hashes it adds to the tree from the right edge, insert hashes
+/// Sequence and integrate one log entry inside the caller's transaction: read the next index
+/// (the size; the transaction holds the write lock, so no other writer can take it), compute the hashes it adds to the tree from the right edge, insert hashes
 /// and entry, bump the size. Evaluates to `(index as i64, index)`.
 macro_rules! log_append_in_transaction {
     ($tx:ident, entry = $entry:expr, kind = $kind:expr, now_ms = $now_ms:expr, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
@@ -640,12 +661,17 @@ macro_rules! publish_schema_in_transaction {
         if taken > 0 {
             return Err(StoreError::AlreadyExists);
         }
-        let owner: Option<String> = sqlx::query_scalar("SELECT publisher FROM schemas WHERE vct = $1 LIMIT 1")
-            .bind($schema.vct)
-            .fetch_optional(&mut *$tx)
-            .await?;
+        // The owner is the publisher of the latest version (README, "Schemas").
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT publisher FROM schemas WHERE vct = $1 ORDER BY log_index DESC LIMIT 1",
+        )
+        .bind($schema.vct)
+        .fetch_optional(&mut *$tx)
+        .await?;
         if let Some(owner) = owner.filter(|owner| owner != $schema.publisher.as_str()) {
-            return Err(StoreError::VctTaken { publisher: owner });
+            if !$schema.publisher_is_trust_anchor {
+                return Err(StoreError::VctTaken { publisher: owner });
+            }
         }
         let now_ms = $schema.now.timestamp_millis();
         let (log_index, index) = super::log_append_in_transaction!(
@@ -673,7 +699,8 @@ macro_rules! publish_schema_in_transaction {
 pub(crate) use publish_schema_in_transaction;
 
 /// The body of `append`, the same for both backends (the SQL is shared; only the transaction
-/// type and the locking statements differ, which the backends pass in). A macro rather than a
+/// type and the statements reading the head and the log size differ, which the backends pass
+/// in; the backend has taken the write lock when the transaction began). A macro rather than a
 /// generic function because sqlx's executor bounds for "any database" are longer than the body.
 macro_rules! append_in_transaction {
     ($tx:ident, $append:ident, lock_did = $lock_did:expr, lock_log = $lock_log:expr, map_err = $map_err:expr) => {{
@@ -944,8 +971,11 @@ fn check_append(
     }
 }
 
+/// JCS, like the operation in `did_ops` and in the log: serde_json would keep what JCS rewrites
+/// (an integer above 2^53, `1.0`), and the served document would then differ from the one a
+/// client rebuilds from the logged operation.
 fn encode_state(state: &DidState) -> String {
-    serde_json::to_string(state).unwrap_or_else(|e| unreachable!("DidState always serializes: {e}"))
+    serde_jcs::to_string(state).unwrap_or_else(|e| unreachable!("DidState always serializes: {e}"))
 }
 
 fn decode_record(

@@ -1,11 +1,15 @@
-//! PostgreSQL backend: several stateless service instances share one database. A write
-//! transaction locks the DID's row (`SELECT ... FOR UPDATE`) before it checks the head, so two
-//! instances racing on the same `prev` serialize and the second sees `HeadMoved`; two racing
-//! genesis inserts collide on the primary key.
+//! PostgreSQL backend: several stateless service instances share one database. Every write
+//! transaction's first statement locks the log's size row (`LOCK_LOG`), the one lock all
+//! writers take, always first: writers of every kind, on every instance, serialize on it as
+//! SQLite's `BEGIN IMMEDIATE` serializes them, and no two can deadlock. Under READ COMMITTED each
+//! later statement sees everything committed before it began, so the checks a transaction makes
+//! after the lock (the DID's head, a `vct`'s owner, a list's issuer, an accreditation's
+//! revocation) see every earlier write: two instances racing on the same `prev` serialize and
+//! the second sees `HeadMoved`.
 
 use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Row as _};
+use sqlx::{PgPool, Postgres, Row as _, Transaction};
 
 use std::collections::HashMap;
 
@@ -44,7 +48,22 @@ const MIGRATIONS: Embedded = Embedded(&[
         "status lists",
         include_str!("../../migrations/postgres/0005_status_lists.sql"),
     ),
+    (
+        6,
+        "log key",
+        include_str!("../../migrations/postgres/0006_log_key.sql"),
+    ),
 ]);
+
+/// The write lock: the log's size row. Taken once, as the first statement of every write
+/// transaction (a group-commit batch takes it once, before its first savepoint, so it holds
+/// for the whole batch).
+const LOCK_LOG: &str = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE";
+/// Reads the log's size inside a transaction that already holds `LOCK_LOG`.
+const READ_LOG_SIZE: &str = "SELECT size FROM log_state WHERE id = 1";
+/// Reads the DID's head inside a transaction that already holds `LOCK_LOG`: no other writer
+/// can change the row until this one commits, so it needs no row lock of its own.
+const READ_HEAD: &str = "SELECT head, op_count FROM dids WHERE did = $1";
 
 /// A PostgreSQL-backed store.
 #[derive(Clone, Debug)]
@@ -97,6 +116,13 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Begins a write transaction: takes the write lock before anything is read.
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(LOCK_LOG).execute(&mut *tx).await?;
+        Ok(tx)
+    }
 }
 
 /// A unique violation means another writer got there first.
@@ -115,7 +141,7 @@ impl DidStore for PostgresStore {
         &self,
         batch: &[Append<'_>],
     ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(batch.len());
         for append in batch {
             let append = *append;
@@ -126,8 +152,8 @@ impl DidStore for PostgresStore {
                 Ok(super::append_in_transaction!(
                     tx,
                     append,
-                    lock_did = "SELECT head, op_count FROM dids WHERE did = $1 FOR UPDATE",
-                    lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+                    lock_did = READ_HEAD,
+                    lock_log = READ_LOG_SIZE,
                     map_err = map_conflict
                 ))
             }
@@ -147,11 +173,11 @@ impl DidStore for PostgresStore {
     }
 
     async fn publish_schema(&self, schema: NewSchema<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let index = super::publish_schema_in_transaction!(
             tx,
             schema,
-            lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+            lock_log = READ_LOG_SIZE,
             map_err = map_conflict
         );
         tx.commit().await.map_err(map_conflict)?;
@@ -164,22 +190,22 @@ impl DidStore for PostgresStore {
         self.read_latest_schema_for_vct(vct).await
     }
     async fn accredit(&self, accreditation: NewAccreditation<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let index = super::accredit_in_transaction!(
             tx,
             accreditation,
-            lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+            lock_log = READ_LOG_SIZE,
             map_err = map_conflict
         );
         tx.commit().await.map_err(map_conflict)?;
         Ok(index)
     }
     async fn revoke_accreditation(&self, revocation: Revocation<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let index = super::revoke_in_transaction!(
             tx,
             revocation,
-            lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+            lock_log = READ_LOG_SIZE,
             map_err = map_conflict
         );
         tx.commit().await.map_err(map_conflict)?;
@@ -195,11 +221,11 @@ impl DidStore for PostgresStore {
         self.read_accreditation(id).await
     }
     async fn publish_status_list(&self, list: NewStatusList<'_>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let index = super::status_list_in_transaction!(
             tx,
             list,
-            lock_log = "SELECT size FROM log_state WHERE id = 1 FOR UPDATE",
+            lock_log = READ_LOG_SIZE,
             map_err = map_conflict
         );
         tx.commit().await.map_err(map_conflict)?;
@@ -232,6 +258,16 @@ impl DidStore for PostgresStore {
     }
     async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
         self.read_latest_checkpoint().await
+    }
+
+    async fn claim_log_key(&self, verifier_key: &str) -> Result<String, StoreError> {
+        sqlx::query(super::CLAIM_LOG_KEY)
+            .bind(verifier_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar(super::SELECT_LOG_KEY)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn save_checkpoint(

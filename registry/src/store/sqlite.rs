@@ -1,7 +1,7 @@
 //! SQLite backend: the embedded default. WAL journal with `synchronous = FULL` (sqlx sets
 //! neither) so that an acknowledged commit survives a crash, and `BEGIN IMMEDIATE` so a write
-//! transaction holds the write lock from its first statement (no lock upgrade deadlocks, no
-//! read-then-write race).
+//! transaction holds the database's write lock from its first statement (no lock upgrade
+//! deadlocks, no read-then-write race): every check it makes sees every earlier write.
 
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -46,6 +46,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         5,
         "status lists",
         include_str!("../../migrations/sqlite/0005_status_lists.sql"),
+    ),
+    (
+        6,
+        "log key",
+        include_str!("../../migrations/sqlite/0006_log_key.sql"),
     ),
 ]);
 
@@ -201,6 +206,16 @@ impl DidStore for SqliteStore {
     }
     async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
         self.read_latest_checkpoint().await
+    }
+
+    async fn claim_log_key(&self, verifier_key: &str) -> Result<String, StoreError> {
+        sqlx::query(super::CLAIM_LOG_KEY)
+            .bind(verifier_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar(super::SELECT_LOG_KEY)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn save_checkpoint(

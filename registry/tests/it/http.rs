@@ -94,15 +94,16 @@ async fn create_update_rotate_deactivate_and_resolve_versions() {
             404,
             "version-not-found",
         );
+        // Bad options are invalid options, not an invalid DID (DID Resolution §"Errors").
         assert_problem(
             &get(&app, &format!("{RESOLVE}{did}?versionTime=yesterday")).await,
             400,
-            "invalid-did",
+            "invalid-options",
         );
         assert_problem(
             &get(&app, &format!("{RESOLVE}{did}?frobnicate=1")).await,
             400,
-            "invalid-did",
+            "invalid-options",
         );
 
         // Accept: application/did+json gives the bare document.
@@ -630,8 +631,12 @@ async fn malformed_did_credence_ids_and_prev_values_are_400() {
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",
     ] {
+        // DID-METHOD.md §7.4: a method-specific id that breaks §2 is not a did:credence DID,
+        // so it is `invalidDid` (DID Resolution's first step), not `notFound`.
         let reply = get(&app, &format!("{RESOLVE}did:credence:{id}")).await;
         assert_problem(&reply, 400, "invalid-did");
+        assert_eq!(reply.body["didResolutionMetadata"]["error"], "invalidDid");
+        assert_eq!(reply.body["didDocument"], Value::Null);
     }
     let owner = Owner::new(KeyType::Ed25519);
     let created = post_op(&app, "/registry/dids", &owner.genesis()).await;

@@ -328,7 +328,7 @@ fn forged_checkpoints_and_bundles_are_refused() {
     assert!(log::verify_checkpoint(&other.sign(7, root).unwrap(), signer.verifier_key()).is_err());
 
     let entries = vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()];
-    let bundle = log::encode_bundle(&entries);
+    let bundle = log::encode_bundle(&entries).unwrap();
     assert_eq!(log::decode_bundle(&bundle).unwrap(), entries);
     assert!(
         log::decode_bundle(&bundle[..bundle.len() - 1]).is_err(),
@@ -339,7 +339,7 @@ fn forged_checkpoints_and_bundles_are_refused() {
         "truncated inside a length"
     );
     let reordered =
-        log::encode_bundle(&[entries[1].clone(), entries[0].clone(), entries[2].clone()]);
+        log::encode_bundle(&[entries[1].clone(), entries[0].clone(), entries[2].clone()]).unwrap();
     let (_, original_root) = log::root_from_entries(entries.iter().map(Vec::as_slice)).unwrap();
     let (_, reordered_root) = log::root_from_entries(
         log::decode_bundle(&reordered)

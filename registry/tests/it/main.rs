@@ -2,11 +2,16 @@
 //! feature. PostgreSQL halves run when CREDENCE_TEST_DATABASE_URL names a database.
 
 mod audit;
+mod concurrency;
 mod did_key;
+mod hardening;
 mod http;
 mod log;
+mod malicious;
 mod ops;
+mod resolution;
 mod schemas;
+mod serving;
 mod ssi;
 mod status;
 mod store;

@@ -135,14 +135,16 @@ async fn anchors_publish_content_addressed_versioned_schemas() {
             other => panic!("unexpected entry {other:?}"),
         }
 
-        // Another anchor may not take over this vct.
-        let taken = post(
+        // Another anchor may publish a new version of this vct (and then owns it).
+        let taken_over = post(
             &app,
             "/registry/schemas",
             sign(&other_anchor, &dids[1], &submission(&vct, "x")),
         )
         .await;
-        assert_problem(&taken, 409, "vct-taken");
+        assert_eq!(taken_over.status, 201, "{}", taken_over.body);
+        assert_eq!(taken_over.body["publisher"], dids[1].as_str());
+        let log_size = log_size.map(|size| size + 1);
         // A DID that is not a trust anchor may not publish at all.
         let outsider_vct = format!("{vct}-outsider");
         let refused = post(
@@ -203,9 +205,14 @@ async fn bad_schema_submissions_on(backend: &crate::support::Backend) {
     let mut unknown = submission(vct, "x");
     unknown["note"] = json!("hi");
     check(unknown, 400, "invalid-schema").await;
+    // Content over 32 KiB in a JWS under 48 KiB; and a JWS over 48 KiB, refused before its
+    // signature is checked.
     let mut oversized = submission(vct, "x");
-    oversized["schema"]["description"] = json!("x".repeat(40 * 1024));
+    oversized["schema"]["description"] = json!("x".repeat(33 * 1024));
     check(oversized, 400, "invalid-schema").await;
+    let mut too_large = submission(vct, "x");
+    too_large["schema"]["description"] = json!("x".repeat(40 * 1024));
+    check(too_large, 413, "too-large").await;
     assert_problem(
         &post(&app, "/registry/schemas", "x".repeat(70 * 1024)).await,
         413,
@@ -353,6 +360,126 @@ async fn accredited_issuers_publish_schemas_for_their_types() {
             .await,
             404,
             "schema-not-found",
+        );
+    }
+}
+
+/// Who may publish a new version of a `vct` (README "Schemas"): its current owner (the
+/// publisher of its latest version) while that owner is a trust anchor or accredited for the
+/// type, and any trust anchor, which then owns it. Another accredited issuer may not take it
+/// over, and an owner whose accreditation was revoked may not publish.
+#[tokio::test]
+async fn new_versions_of_a_vct_come_from_its_authorized_owner_or_an_anchor() {
+    for backend in backends().await {
+        let owners = [
+            Owner::new(KeyType::Ed25519),
+            Owner::new(KeyType::Ed25519),
+            Owner::new(KeyType::Ed25519),
+        ];
+        let [anchor_did, agency_did, office_did] =
+            [0, 1, 2].map(|i| ops::did_for_genesis(&owners[i].genesis()).to_string());
+        let [anchor, agency, office] = &owners;
+        let app = crate::support::app_with_anchors(backend.store.clone(), &[&anchor_did]);
+        for owner in &owners {
+            let created = post_op(&app, "/registry/dids", &owner.genesis()).await;
+            assert_eq!(created.status, 201, "{}", created.body);
+        }
+        let vct = format!("https://credence.example/vct/owned/{}", &agency_did[13..]);
+        let now = chrono::Utc::now();
+        let mut accreditation_ids = Vec::new();
+        for subject in [&agency_did, &office_did] {
+            let accreditation = sign(
+                anchor,
+                &anchor_did,
+                &json!({"type": "Accreditation", "subject": subject, "credentialTypes": [vct],
+                    "validFrom": now.to_rfc3339(), "validUntil": (now + chrono::Duration::days(30)).to_rfc3339()}),
+            );
+            let accredited = post(&app, "/registry/accreditations", accreditation).await;
+            assert_eq!(accredited.status, 201, "{}", accredited.body);
+            accreditation_ids.push(accredited.body["id"].as_str().unwrap().to_owned());
+        }
+        let publish = |owner: &Owner, did: &str, property: &str| {
+            let jws = sign(owner, did, &submission(&vct, property));
+            let app = app.clone();
+            async move { post(&app, "/registry/schemas", jws).await }
+        };
+        let latest_publisher = || {
+            let app = app.clone();
+            let uri = format!("/registry/type-metadata?vct={}", urlencode(&vct));
+            async move {
+                let metadata = get(&app, &uri).await;
+                let id = metadata.body["schema_uri"]
+                    .as_str()
+                    .unwrap()
+                    .split('/')
+                    .nth(1)
+                    .unwrap()
+                    .to_owned();
+                get(&app, &format!("/registry/schemas/{id}")).await.body["publisher"].clone()
+            }
+        };
+
+        let first = publish(agency, &agency_did, "v1").await;
+        assert_eq!(first.status, 201, "{}: {}", backend.name, first.body);
+        // Another accredited issuer may not take the type over.
+        let size = backend.exclusive_log_size().await;
+        assert_problem(
+            &publish(office, &office_did, "office").await,
+            409,
+            "vct-taken",
+        );
+        assert_eq!(
+            backend.exclusive_log_size().await,
+            size,
+            "nothing was written"
+        );
+        // The owner publishes new versions while accredited.
+        assert_eq!(publish(agency, &agency_did, "v2").await.status, 201);
+
+        // Its accreditation revoked, the owner may no longer publish; nor may the office.
+        let id = &accreditation_ids[0];
+        let revocation = sign(
+            anchor,
+            &anchor_did,
+            &json!({"type": "AccreditationRevocation", "accreditation": id}),
+        );
+        let revoked = post(
+            &app,
+            &format!("/registry/accreditations/{id}/revoke"),
+            revocation,
+        )
+        .await;
+        assert_eq!(revoked.status, 200, "{}", revoked.body);
+        let size = backend.exclusive_log_size().await;
+        assert_problem(
+            &publish(agency, &agency_did, "v3").await,
+            403,
+            "not-authorized",
+        );
+        assert_problem(
+            &publish(office, &office_did, "office").await,
+            409,
+            "vct-taken",
+        );
+        assert_eq!(
+            backend.exclusive_log_size().await,
+            size,
+            "nothing was written"
+        );
+        assert_eq!(latest_publisher().await, agency_did.as_str());
+
+        // A trust anchor may publish a new version, and owns the type from then on.
+        let taken_over = publish(anchor, &anchor_did, "v3").await;
+        assert_eq!(
+            taken_over.status, 201,
+            "{}: {}",
+            backend.name, taken_over.body
+        );
+        assert_eq!(latest_publisher().await, anchor_did.as_str());
+        assert_problem(
+            &publish(office, &office_did, "office").await,
+            409,
+            "vct-taken",
         );
     }
 }

@@ -219,3 +219,96 @@ async fn a_batch_commits_the_good_appends_and_drops_the_refused_one() {
         assert_eq!(entries_there, vec![entries[0].clone(), entries[2].clone()]);
     }
 }
+
+/// A create whose `publicKeyJwk` carries `member` as an extra `n`: a number JCS rewrites
+/// (integers above 2^53 are rounded, `1.0` is written `1`).
+fn genesis_with_jwk_member(owner: &Owner, member: serde_json::Value) -> SignedOperation {
+    let mut jwk = owner.signing.public().to_jwk();
+    jwk["n"] = member;
+    let method = ops::VerificationMethodSpec {
+        id: "key-1".into(),
+        kind: "JsonWebKey".into(),
+        public_key_multibase: None,
+        public_key_jwk: Some(jwk),
+        purposes: vec![ops::Purpose::AssertionMethod],
+    };
+    SignedOperation::sign(
+        ops::OperationBody::Create {
+            rotation_keys: vec![owner.rotation.public().to_did_key()],
+            verification_methods: vec![method],
+            services: vec![],
+        },
+        &owner.rotation,
+    )
+}
+
+/// Numbers JCS rewrites, as JSON text sent to the registry.
+const REWRITTEN_NUMBERS: [&str; 2] = ["9007199254740993", "1.0"];
+
+/// The cached state is the one the stored (canonical, logged) operations define, even for
+/// numbers whose canonical form differs from what was sent.
+#[tokio::test]
+async fn the_cached_state_is_the_one_the_stored_operations_define() {
+    for backend in backends().await {
+        for number in REWRITTEN_NUMBERS {
+            let owner = Owner::new(KeyType::Ed25519);
+            let genesis = genesis_with_jwk_member(&owner, serde_json::from_str(number).unwrap());
+            let state = append(&backend.store, None, &genesis, WriteLimits::default())
+                .await
+                .unwrap();
+            let record = backend.store.current(&state.did).await.unwrap().unwrap();
+            let stored: Vec<SignedOperation> = backend
+                .store
+                .ops(&state.did)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|op| op.operation)
+                .collect();
+            let folded = ops::fold_trusted(&state.did, &stored).unwrap();
+            assert_eq!(
+                ops::document(&record.state),
+                ops::document(&folded),
+                "{}: {number}",
+                backend.name
+            );
+        }
+    }
+}
+
+/// Verified resolution (`?proof=true`: the client rebuilds the document from the logged
+/// operation) accepts what the registry serves for a DID whose JWK holds such numbers.
+#[tokio::test]
+async fn verified_resolution_agrees_with_the_served_document_for_numbers_jcs_rewrites() {
+    use credence_registry::client::{LogWatcher, RegistryClient};
+    use credence_registry::registry::VersionSelector;
+
+    for backend in backends().await {
+        let base = crate::support::serve_on_loopback(crate::support::test_app(
+            backend.store.clone(),
+            WriteLimits::default(),
+        ))
+        .await;
+        let client = RegistryClient::new(&format!("{base}/registry")).unwrap();
+        let key = crate::support::test_signer().verifier_key().to_owned();
+        let watcher = LogWatcher::new(&key, vec![], 0);
+        for number in REWRITTEN_NUMBERS {
+            let owner = Owner::new(KeyType::Ed25519);
+            let genesis = genesis_with_jwk_member(&owner, serde_json::from_str(number).unwrap());
+            let (did, created) = client.create(&genesis).await.unwrap();
+            let verified = client
+                .resolve_verified(&did, &VersionSelector::Latest, &watcher)
+                .await;
+            let verified = verified.unwrap_or_else(|e| panic!("{}: {number}: {e:?}", backend.name));
+            assert_eq!(verified.document, created.document, "{number}");
+            assert_eq!(
+                verified.document,
+                client
+                    .resolve(&did, &VersionSelector::Latest)
+                    .await
+                    .unwrap()
+                    .document
+            );
+        }
+    }
+}

@@ -126,11 +126,19 @@ pub(crate) async fn get(app: &axum::Router, uri: &str) -> Reply {
     send(app, Request::get(uri).body(Body::empty()).expect("request")).await
 }
 
+/// POSTs `body` with the media type the endpoint takes: JSON for DID operations, a compact
+/// JWS (`application/jose`) for every signed submission.
 pub(crate) async fn post(app: &axum::Router, uri: &str, body: impl Into<Body>) -> Reply {
+    let path = uri.split('?').next().unwrap_or_default();
+    let content_type = if path.ends_with("/dids") || path.ends_with("/ops") {
+        "application/json"
+    } else {
+        "application/jose"
+    };
     send(
         app,
         Request::post(uri)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body.into())
             .expect("request"),
     )

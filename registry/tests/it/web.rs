@@ -400,6 +400,34 @@ async fn localhost_is_refused_by_the_dns_filter() {
     assert!(server.paths().is_empty());
 }
 
+/// Regression (issue 8, item 11): a refused or failed did:web answered with the addresses an
+/// internal name resolves to (`did:web:db.corp.internal` gave its IP). `localhost` stands in
+/// for an internal name that resolves.
+#[tokio::test]
+async fn errors_do_not_reveal_the_addresses_a_name_resolves_to() {
+    let reveals = |text: &str| text.contains("127.0.0.1") || text.contains("::1");
+    let err = WebResolver::new(WebResolverConfig::default())
+        .resolve("did:web:localhost", "localhost")
+        .await
+        .expect_err("loopback");
+    assert_eq!(kind(&err), Kind::ForbiddenTarget, "{err}");
+    assert!(!reveals(&err.to_string()), "{err}");
+
+    // Allowed to connect (as in tests), to a port nobody listens on: the failure is reported
+    // without the addresses tried.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    drop(listener);
+    let msi = format!("localhost%3A{port}");
+    let err = WebResolver::new(local_config())
+        .resolve(&format!("did:web:{msi}"), &msi)
+        .await
+        .expect_err("nobody listens");
+    assert_eq!(kind(&err), Kind::Unreachable, "{err}");
+    assert!(!reveals(&err.to_string()), "{err}");
+    assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
 #[tokio::test]
 async fn private_literal_targets_are_refused_by_resolve() {
     let resolver = WebResolver::new(WebResolverConfig {
