@@ -1138,3 +1138,44 @@ fn logs_carry_no_colours_when_not_on_a_terminal() {
         assert!(!text.contains('\u{1b}'), "{format}: {text:?}");
     }
 }
+
+/// Regression (issue 8, item 10): `status show` read the list's whole body before any size
+/// check, so a server sending an endless body held it until the timeout. Cut off at the cap.
+#[test]
+fn status_show_cuts_off_an_endless_list() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let endless = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let chunk = vec![b'e'; 0x10000];
+        // Until the client hangs up.
+        while stream
+            .write_all(b"10000\r\n")
+            .and_then(|()| stream.write_all(&chunk))
+            .and_then(|()| stream.write_all(b"\r\n"))
+            .is_ok()
+        {}
+    });
+    let started = std::time::Instant::now();
+    let output = cli(
+        Path::new(BIN),
+        &[
+            "status",
+            "show",
+            &format!("http://{address}/status-lists/x"),
+            "--index",
+            "0",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr_of(&output).contains("too large"), "{output:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(14),
+        "cut off at the cap, not by the 15 s timeout"
+    );
+    endless.join().unwrap();
+}
