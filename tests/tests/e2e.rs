@@ -1179,3 +1179,46 @@ fn status_show_cuts_off_an_endless_list() {
     );
     endless.join().unwrap();
 }
+
+/// Regression (issue 8, item 9): keys saved, then the process died (or the registry's answer
+/// was lost) after the registry registered the DID: `did create` again finds the DID already
+/// registered and records it, instead of refusing a directory that "already holds keys".
+#[test]
+fn did_create_finishes_a_creation_whose_answer_was_lost() {
+    let (_dir, path) = scratch();
+    let server = Server::start(
+        Path::new(BIN),
+        &["--data-dir", path.join("data").to_str().unwrap()],
+    );
+    let registry = server.registry();
+    let first = path.join("first");
+    let did = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        first.to_str().unwrap(),
+    ]);
+    // The same keys, without the DID file: what a creation that died after registering leaves.
+    let lost = path.join("lost");
+    std::fs::create_dir_all(&lost).unwrap();
+    for file in ["rotation-key.jwk", "signing-key.jwk"] {
+        std::fs::copy(first.join(file), lost.join(file)).unwrap();
+    }
+    let again = run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &registry,
+        "--keys",
+        lost.to_str().unwrap(),
+    ]);
+    assert_eq!(again.trim(), did.trim());
+    assert_eq!(
+        std::fs::read_to_string(lost.join("did.txt"))
+            .unwrap()
+            .trim(),
+        did.trim()
+    );
+}
