@@ -1222,3 +1222,96 @@ fn did_create_finishes_a_creation_whose_answer_was_lost() {
         did.trim()
     );
 }
+
+/// Regression (issue 8, item 9): README's witness walkthrough on an idle log. After a restart
+/// with `--witness`, the checkpoint was cosigned only once the log grew, so
+/// `audit --min-witnesses 1` reported a discrepancy. Now the registry asks at start.
+#[test]
+fn an_idle_log_is_cosigned_after_a_restart_with_a_witness() {
+    let (_dir, path) = scratch();
+    let data = path.join("data");
+    let data = data.to_str().unwrap();
+    let server = Server::start(Path::new(BIN), &["--data-dir", data]);
+    run_ok(&[
+        "did",
+        "create",
+        "--registry",
+        &server.registry(),
+        "--keys",
+        path.join("keys").to_str().unwrap(),
+    ]);
+    let (status, log_key) =
+        credence_tests::http_get(&format!("{}/log/key", server.registry())).unwrap();
+    assert_eq!(status, 200);
+    let listen = server.listen.clone();
+    assert!(server.signal("TERM").success());
+
+    let witness_listen = credence_tests::free_loopback_address();
+    let mut witness = Command::new(BIN)
+        .args([
+            "witness",
+            "serve",
+            "--listen",
+            &witness_listen,
+            "--log",
+            log_key.trim(),
+        ])
+        .arg("--key-file")
+        .arg(path.join("witness.key"))
+        .arg("--state-file")
+        .arg(path.join("witness.json"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let key_url = format!("http://{witness_listen}/key");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let witness_key = loop {
+        if let Ok((200, key)) = credence_tests::http_get(&key_url) {
+            break key.trim().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "witness did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+
+    let server = Server::start_on(
+        Path::new(BIN),
+        &listen,
+        &[
+            "--data-dir",
+            data,
+            "--witness",
+            &format!("http://{witness_listen}"),
+        ],
+    );
+    // No write since the restart: the registry asks the witness on its own. Poll the audit with
+    // a deadline (the first publisher tick runs as the server starts).
+    let audit = |registry: &str| {
+        cli(
+            Path::new(BIN),
+            &[
+                "audit",
+                "--registry",
+                registry,
+                "--witness-key",
+                &witness_key,
+                "--min-witnesses",
+                "1",
+            ],
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let report = loop {
+        let report = audit(&server.registry());
+        if report.status.success() || std::time::Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = witness.kill();
+    let _ = witness.wait();
+    assert!(report.status.success(), "{report:?}");
+    assert!(String::from_utf8_lossy(&report.stdout).contains("CLEAN"));
+}
