@@ -650,9 +650,20 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                 Err(error) if error.problem().kind.ends_with("/replayed") => {
                     credence_registry::ops::did_for_genesis(&genesis)
                 }
-                Err(error) if is_refusal(&error) => {
+                // Refused now, by this registry. A creation begun in this run was never
+                // registered anywhere, so it is undone; a resumed one may have been registered
+                // by an earlier run (perhaps at another --registry), so its keys are kept.
+                Err(error) if is_refusal(&error) && !resumed => {
                     dir.abandon_creation()?;
                     return Err(error.into());
+                }
+                Err(error) if is_refusal(&error) => {
+                    eprintln!("{}", error_line(&error));
+                    eprintln!(
+                        "the keys and the signed creation stay in {}: an earlier run may have registered it elsewhere; remove that directory to start afresh",
+                        dir.path().display()
+                    );
+                    return Err(CommandError::Reported);
                 }
                 Err(error) => {
                     eprintln!("{}", error_line(&error));
