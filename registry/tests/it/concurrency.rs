@@ -455,14 +455,14 @@ async fn two_registry_instances_racing_updates_answer_one_201_and_409s() {
 
 /// A fresh, empty database for one test or trial, and how to drop it: a temporary SQLite file,
 /// or a new PostgreSQL database next to the one `CREDENCE_TEST_DATABASE_URL` names.
-struct FreshDatabase {
-    url: String,
+pub(crate) struct FreshDatabase {
+    pub(crate) url: String,
     admin: Option<(sqlx::PgPool, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl FreshDatabase {
-    async fn new(backend: &Backend) -> Self {
+    pub(crate) async fn new(backend: &Backend) -> Self {
         if backend.name == "sqlite" {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
@@ -488,7 +488,7 @@ impl FreshDatabase {
         }
     }
 
-    async fn drop_database(mut self) {
+    pub(crate) async fn drop_database(mut self) {
         if let Some((admin, name)) = self.admin.take() {
             sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                 .execute(&admin)

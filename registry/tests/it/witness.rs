@@ -10,7 +10,7 @@ use credence_registry::transparency::{Transparency, WitnessEndpoint};
 use credence_registry::witness::{Witness, WitnessError, verify_cosigned};
 use credence_registry::{AppOptions, app};
 
-use crate::support::{Owner, get, post_op, serve_on_loopback, sqlite, test_signer};
+use crate::support::{Owner, backends, get, post_op, serve_on_loopback, sqlite, test_signer};
 
 /// A witness following the test log, served on loopback.
 async fn start_witness(state: &std::path::Path) -> (Arc<Witness>, String) {
@@ -209,9 +209,18 @@ async fn the_witness_http_api_answers_with_the_spec_status_codes() {
 /// witness that was down, on a later tick. A cosignature is added once.
 #[tokio::test]
 async fn an_idle_log_is_cosigned_by_a_witness_added_later_even_one_that_was_down() {
+    for backend in backends().await {
+        // A log of its own: other tests publish checkpoints on the shared PostgreSQL log.
+        let fresh = crate::concurrency::FreshDatabase::new(&backend).await;
+        let store = credence_registry::store::open(&fresh.url).await.unwrap();
+        idle_log_is_cosigned(store).await;
+        fresh.drop_database().await;
+    }
+}
+
+async fn idle_log_is_cosigned(store: Arc<dyn credence_registry::store::DidStore>) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = sqlite().await;
-    let plain = crate::support::test_app(backend.store.clone(), WriteLimits::default());
+    let plain = crate::support::test_app(store.clone(), WriteLimits::default());
     for _ in 0..2 {
         post_op(
             &plain,
@@ -228,13 +237,13 @@ async fn an_idle_log_is_cosigned_by_a_witness_added_later_even_one_that_was_down
         .local_addr()
         .unwrap();
     let log = Transparency::with_witnesses(
-        backend.store.clone(),
+        store.clone(),
         test_signer(),
         vec![format!("http://{address}").parse().unwrap()],
     );
     let size = log.publish().await.unwrap();
     let log_key = test_signer().verifier_key().to_owned();
-    let note = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    let note = store.latest_checkpoint().await.unwrap().unwrap().1;
     assert!(verify_cosigned(&note, &log_key, &[], 0).is_ok());
 
     let (_, secret) = CheckpointSigner::generate("witness.test").unwrap();
@@ -252,19 +261,19 @@ async fn an_idle_log_is_cosigned_by_a_witness_added_later_even_one_that_was_down
 
     // The publisher's next tick, with no write in between.
     assert_eq!(log.publish().await.unwrap(), size);
-    let note = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    let note = store.latest_checkpoint().await.unwrap().unwrap().1;
     let witness_key = witness.verifier_key().to_owned();
     verify_cosigned(&note, &log_key, std::slice::from_ref(&witness_key), 1)
         .unwrap_or_else(|e| panic!("{e}\n{note}"));
     assert_eq!(witness.latest_size("test.credence/log").await, size);
     // A new process (nothing remembered) asks again: the note does not gain a second copy.
     let restarted = Transparency::with_witnesses(
-        backend.store.clone(),
+        store.clone(),
         test_signer(),
         vec![format!("http://{address}").parse().unwrap()],
     );
     restarted.publish().await.unwrap();
-    let again = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    let again = store.latest_checkpoint().await.unwrap().unwrap().1;
     assert_eq!(again, note);
 }
 
