@@ -10,9 +10,9 @@ use credence_registry::config::ServeConfig;
 use credence_registry::did::Did;
 use credence_registry::error::Error;
 use credence_registry::keys::KeyType;
-use credence_registry::ops::{OpHash, ServiceSpec};
+use credence_registry::ops::ServiceSpec;
 use credence_registry::owner::{KeyDir, OwnerKeys};
-use credence_registry::registry::{Resolution, VersionSelector};
+use credence_registry::registry::VersionSelector;
 use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
 use credence_registry::store::WriteLimits;
 use credence_registry::{AppOptions, app, serve, serve_with, store, transparency};
@@ -135,13 +135,18 @@ enum TrustCommand {
         id: String,
     },
     /// Show a DID's accreditations, or with --type whether it may issue that type now (and
-    /// the chain); with --log-key, each accreditation shown is proven from the log.
+    /// the chain); with --log-key, every fact shown is proven from the log (read from what the
+    /// accreditors signed) and the answer recomputed against the --trust-anchor DIDs given.
     Show {
         #[command(flatten)]
         registry: RegistryArg,
         did: String,
         #[arg(long = "type")]
         credential_type: Option<String>,
+        /// A trust anchor the proven chain must end at (repeatable); with --log-key and
+        /// --type, an answer whose chain ends elsewhere is "not allowed".
+        #[arg(long = "trust-anchor")]
+        anchors: Vec<Did>,
         #[command(flatten)]
         proof: LogProofArgs,
     },
@@ -321,7 +326,8 @@ enum DidCommand {
 }
 
 /// Demanding log proofs: with `--log-key`, what is shown must be proven to be in the registry's
-/// log under a checkpoint signed by that key (and cosigned by enough witnesses).
+/// log under a checkpoint signed by that key (and cosigned by enough witnesses), and consistent
+/// with every checkpoint an earlier run accepted for that log (`--log-state`).
 #[derive(Debug, clap::Args)]
 struct LogProofArgs {
     /// The registry log's verifier key (<origin>+<id>+<base64>, from GET /registry/log/key);
@@ -334,39 +340,44 @@ struct LogProofArgs {
     /// How many of the --witness-key witnesses must have cosigned.
     #[arg(long, default_value_t = 0)]
     min_witnesses: usize,
+    /// Where the last checkpoint accepted for each log is kept between runs, so no later run
+    /// accepts a fork or a rollback of it (default: ~/.credence/log-state).
+    #[arg(long, env = "CREDENCE_LOG_STATE")]
+    log_state: Option<std::path::PathBuf>,
 }
 
 impl LogProofArgs {
-    fn watcher(self) -> Option<std::sync::Arc<credence_registry::client::LogWatcher>> {
-        self.log_key.map(|key| {
-            std::sync::Arc::new(credence_registry::client::LogWatcher::new(
+    fn watcher(
+        self,
+    ) -> Result<Option<std::sync::Arc<credence_registry::client::LogWatcher>>, CommandError> {
+        let Some(key) = self.log_key else {
+            return Ok(None);
+        };
+        // The user's home is the one place read outside clap: a default state directory.
+        let state = self
+            .log_state
+            .or_else(|| std::env::home_dir().map(|home| home.join(".credence/log-state")));
+        let watcher = match state {
+            Some(dir) => credence_registry::client::LogWatcher::persistent(
                 &key,
                 self.witness_keys,
                 self.min_witnesses,
-            ))
-        })
+                &dir,
+            )?,
+            None => {
+                eprintln!(
+                    "note: no home directory and no --log-state: checkpoints are not remembered \
+                     between runs"
+                );
+                credence_registry::client::LogWatcher::new(
+                    &key,
+                    self.witness_keys,
+                    self.min_witnesses,
+                )
+            }
+        };
+        Ok(Some(std::sync::Arc::new(watcher)))
     }
-}
-
-/// Proves that each served item is the log entry at its `logIndex` (when a watcher is given)
-/// and adds `"logProof": {"index", "treeSize"}` to it.
-async fn prove_items<T: serde::de::DeserializeOwned>(
-    client: &RegistryClient,
-    watcher: Option<&credence_registry::client::LogWatcher>,
-    items: &mut [serde_json::Value],
-    entry: impl Fn(&T) -> (credence_registry::log::Entry, u64),
-) -> Result<(), CommandError> {
-    let Some(watcher) = watcher else {
-        return Ok(());
-    };
-    for item in items {
-        let view: T = serde_json::from_value(item.clone())
-            .map_err(|e| Error::Upstream(format!("registry answer: {e}")))?;
-        let (entry, index) = entry(&view);
-        let checkpoint = client.prove_entry(&entry, index, watcher).await?;
-        item["logProof"] = serde_json::json!({"index": index, "treeSize": checkpoint.size});
-    }
-    Ok(())
 }
 
 /// A signed-note verifier key argument (`--log-key`, `--witness-key`, `--log`): a malformed one
@@ -644,12 +655,19 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                     dir.path().display()
                 );
             }
+            // The DID is computed from the signed genesis, never taken from the registry.
+            let computed = credence_registry::ops::did_for_genesis(&genesis);
             let did = match client.create(&genesis).await {
-                Ok((did, _)) => did,
-                // The registry took it before, and its answer was lost.
-                Err(error) if error.problem().kind.ends_with("/replayed") => {
-                    credence_registry::ops::did_for_genesis(&genesis)
+                Ok((served, _)) if served == computed => computed,
+                Ok((served, _)) => {
+                    return Err(Error::LogVerification(format!(
+                        "the registry answered with {served}, but this genesis creates {computed}; \
+                         nothing was saved as this directory's DID"
+                    ))
+                    .into());
                 }
+                // The registry took it before, and its answer was lost.
+                Err(error) if error.problem().kind.ends_with("/replayed") => computed,
                 // Refused now, by this registry. A creation begun in this run was never
                 // registered anywhere, so it is undone; a resumed one may have been registered
                 // by an earlier run (perhaps at another --registry), so its keys are kept.
@@ -685,7 +703,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
             let (did, owner) = (dir.did()?, dir.load_keys()?);
-            let head = current_head(&client, &did).await?;
+            let head = client.owner_state(&did).await?.head;
             let resolution = client
                 .submit(&did, &owner.update(head, &owner, services))
                 .await?;
@@ -699,26 +717,29 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
             let did = dir.did()?;
-            let current = client.resolve(&did, &VersionSelector::Latest).await?;
-            let head = version_of(&current)?;
+            // Built on the DID's own signed operations, re-validated here: a registry (or
+            // anyone on the way) cannot slip a service into what the owner signs next.
+            let state = client.owner_state(&did).await?;
+            let head = state.head.clone();
+            let current = credence_registry::ops::document(&state);
             // An earlier rotation may have died between the registry's answer and promoting
             // its keys: finish it if the registry shows its key, otherwise set it aside.
             if let Some(pending) = dir.load_pending()? {
-                let current_key =
-                    current.document["verificationMethod"][0]["publicKeyMultibase"].as_str();
+                let current_key = current["verificationMethod"][0]["publicKeyMultibase"].as_str();
                 if current_key == Some(pending.signing.public().to_multikey().as_str()) {
                     dir.retire_keys(&format!("before-{}", head.as_str()))?;
                     dir.promote_pending()?;
                     eprintln!(
                         "finished an interrupted rotation; run `did rotate` again to rotate once more"
                     );
-                    print_json(&credence_registry::http::resolution_body(&current));
+                    let shown = client.resolve(&did, &VersionSelector::Latest).await?;
+                    print_json(&credence_registry::http::resolution_body(&shown));
                     return Ok(());
                 }
                 dir.abandon_pending(head.as_str())?;
             }
             let owner = dir.load_keys()?;
-            let services = services_of(&current);
+            let services = state.services.clone();
             let next = OwnerKeys::generate(key_type);
             dir.save_pending(&next)?;
             let resolution = client
@@ -732,7 +753,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
             let (did, owner) = (dir.did()?, dir.load_keys()?);
-            let head = current_head(&client, &did).await?;
+            let head = client.owner_state(&did).await?.head;
             let resolution = client.submit(&did, &owner.deactivate(head)).await?;
             print_json(&credence_registry::http::resolution_body(&resolution));
         }
@@ -751,7 +772,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                 (None, None) => VersionSelector::Latest,
             };
             let client = RegistryClient::new(&registry.registry)?;
-            let source = match proof.watcher() {
+            let source = match proof.watcher()? {
                 Some(watcher) => CredenceSource::VerifiedRemote(client, watcher),
                 None => CredenceSource::Remote(client),
             };
@@ -771,44 +792,6 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
 fn is_refusal(error: &Error) -> bool {
     let status = error.problem().status;
     (400..500).contains(&status) && status != 429 && status != 408
-}
-
-async fn current_head(client: &RegistryClient, did: &Did) -> Result<OpHash, CommandError> {
-    version_of(&client.resolve(did, &VersionSelector::Latest).await?)
-}
-
-fn version_of(resolution: &Resolution) -> Result<OpHash, CommandError> {
-    resolution
-        .metadata
-        .version_id
-        .as_deref()
-        .and_then(OpHash::parse)
-        .ok_or_else(|| {
-            CommandError::Other(anyhow::anyhow!("registry returned no usable versionId"))
-        })
-}
-
-/// The services of a resolved document, re-stated as operation entries (fragment ids).
-fn services_of(resolution: &Resolution) -> Vec<ServiceSpec> {
-    let services = resolution
-        .document
-        .get("service")
-        .and_then(serde_json::Value::as_array);
-    services
-        .into_iter()
-        .flatten()
-        .filter_map(|service| {
-            let id = service.get("id")?.as_str()?;
-            Some(ServiceSpec {
-                id: id
-                    .rsplit_once('#')
-                    .map_or(id, |(_, fragment)| fragment)
-                    .to_owned(),
-                kind: service.get("type")?.as_str()?.to_owned(),
-                service_endpoint: service.get("serviceEndpoint")?.as_str()?.to_owned(),
-            })
-        })
-        .collect()
 }
 
 /// Prints JSON to stdout. A closed pipe (`credence ... | head`) is not an error worth a panic.
@@ -937,17 +920,18 @@ async fn schema_action(command: SchemaCommand) -> Result<(), CommandError> {
             proof,
         } => {
             let client = RegistryClient::new(&registry.registry)?;
-            let mut shown = [client.schema(&id).await?];
-            prove_items(
-                &client,
-                proof.watcher().as_deref(),
-                &mut shown,
-                |view: &credence_registry::schemas::PublishedSchema| {
-                    (view.log_entry(), view.log_index)
-                },
-            )
-            .await?;
-            print_json(&shown[0]);
+            let served = client.schema(&id).await?;
+            match proof.watcher()? {
+                None => print_json(&served),
+                // Proven: the content and id from the publisher's signed submission.
+                Some(watcher) => {
+                    let view: credence_registry::schemas::PublishedSchema =
+                        serde_json::from_value(served)
+                            .map_err(|e| Error::Upstream(format!("registry answer: {e}")))?;
+                    let proven = client.prove_schema(&view, &watcher).await?;
+                    print_json(&serde_json::json!(proven));
+                }
+            }
         }
     }
     Ok(())
@@ -1019,28 +1003,34 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
             registry,
             did,
             credential_type,
+            anchors,
             proof,
         } => {
             let client = RegistryClient::new(&registry.registry)?;
             let did = Did::parse(&did).map_err(Error::from)?;
-            let mut answer = client.issuer(&did, credential_type.as_deref()).await?;
-            let list = if credential_type.is_some() {
-                "chain"
-            } else {
-                "accreditations"
+            let answer = client.issuer(&did, credential_type.as_deref()).await?;
+            let Some(watcher) = proof.watcher()? else {
+                print_json(&answer);
+                return Ok(());
             };
-            if let Some(items) = answer.get_mut(list).and_then(|v| v.as_array_mut()) {
-                prove_items(
-                    &client,
-                    proof.watcher().as_deref(),
-                    items,
-                    |view: &credence_registry::trust::AccreditationView| {
-                        (view.log_entry(), view.log_index)
-                    },
-                )
-                .await?;
+            let unreadable =
+                |e: serde_json::Error| Error::Upstream(format!("registry answer: {e}"));
+            if credential_type.is_some() {
+                let answer: credence_registry::trust::Authorization =
+                    serde_json::from_value(answer).map_err(unreadable)?;
+                let proven = client
+                    .prove_authorization(&answer, &anchors, &watcher)
+                    .await?;
+                print_json(&serde_json::json!(proven));
+            } else {
+                let views: Vec<credence_registry::trust::AccreditationView> =
+                    serde_json::from_value(answer["accreditations"].clone()).map_err(unreadable)?;
+                let mut proven = Vec::with_capacity(views.len());
+                for view in &views {
+                    proven.push(client.prove_accreditation(view, &watcher).await?);
+                }
+                print_json(&serde_json::json!({"did": did, "accreditations": proven}));
             }
-            print_json(&answer);
         }
     }
     Ok(())
@@ -1095,11 +1085,28 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
     };
     let (response, log_index) = reqwest_get(&url).await?;
     let client = RegistryClient::new(&registry.registry)?;
-    let resolver = Resolver::new(
-        CredenceSource::Remote(client.clone()),
-        WebResolverConfig::default(),
-    );
-    let (_, claims) = credence_registry::status::verify_list(&resolver, &response).await?;
+    let watcher = proof.watcher()?;
+    let claims = match &watcher {
+        // Proven: logged where the registry says, signed by the issuer's key as the log had it.
+        Some(watcher) => {
+            let log_index = log_index.ok_or_else(|| {
+                Error::LogVerification(format!("{url} did not say where the list is logged"))
+            })?;
+            client
+                .prove_status_list(&response, log_index, watcher)
+                .await?
+        }
+        // The registry's word for the issuer's keys.
+        None => {
+            let resolver = Resolver::new(
+                CredenceSource::Remote(client.clone()),
+                WebResolverConfig::default(),
+            );
+            credence_registry::status::verify_list(&resolver, &response)
+                .await?
+                .1
+        }
+    };
     let status = claims.list.status(index).ok_or_else(|| {
         CommandError::Other(anyhow::anyhow!(
             "index {index} is outside the list ({} entries)",
@@ -1115,14 +1122,8 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
         "index": index,
         "status": status,
     });
-    if let Some(watcher) = proof.watcher() {
-        let log_index = log_index.ok_or_else(|| {
-            Error::LogVerification(format!("{url} did not say where the list is logged"))
-        })?;
-        let checkpoint = client
-            .prove_entry(&claims.log_entry(&response), log_index, &watcher)
-            .await?;
-        shown["logProof"] = serde_json::json!({"index": log_index, "treeSize": checkpoint.size});
+    if watcher.is_some() {
+        shown["logProof"] = serde_json::json!({"index": log_index});
     }
     print_json(&shown);
     Ok(())

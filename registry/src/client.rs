@@ -307,6 +307,42 @@ impl RegistryClient {
             .await
     }
 
+    /// `did`'s current state as its own signed operations define it: the operation log the
+    /// registry serves, re-validated here from the genesis (signatures by the then-current
+    /// rotation keys, `prev` links, the DID derived from the genesis). What an owner builds its
+    /// next operation on: the registry cannot slip anything into it (a withheld later
+    /// operation only makes the owner's update a stale one, which the registry refuses).
+    pub async fn owner_state(&self, did: &Did) -> Result<crate::ops::DidState, Error> {
+        let served = self.operations(did).await?;
+        let operations = served
+            .get("operations")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Upstream("registry answered without operations".into()))?
+            .iter()
+            .map(|item| {
+                SignedOperation::from_value(item.get("operation").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| {
+                        Error::LogVerification(format!("an operation of {did} is malformed: {e}"))
+                    })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let states = crate::ops::replay(&operations).map_err(|(position, error)| {
+            Error::LogVerification(format!(
+                "operation {position} of {did} as the registry serves it does not verify: {error}"
+            ))
+        })?;
+        let state = states.into_iter().last().ok_or_else(|| {
+            Error::LogVerification(format!("the registry serves no operations for {did}"))
+        })?;
+        if state.did != *did {
+            return Err(Error::LogVerification(format!(
+                "the registry serves the operations of {} for {did}",
+                state.did
+            )));
+        }
+        Ok(state)
+    }
+
     /// The log's verifier key as the registry announces it (pin it; do not re-fetch it).
     pub async fn log_key(&self) -> Result<String, Error> {
         Ok(String::from_utf8_lossy(&self.get_bytes("log/key").await?)

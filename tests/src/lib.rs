@@ -107,8 +107,18 @@ pub fn cli(binary: &Path, args: &[&str]) -> Output {
     Command::new(binary)
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("CREDENCE_LOG_STATE", log_state_dir())
         .output()
         .expect("run credence")
+}
+
+/// Where the CLI runs of this test process remember accepted checkpoints: a directory of its
+/// own, so runs against the many short-lived test logs (some sharing the test key) never meet
+/// the user's state or another test process's.
+pub fn log_state_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("log state dir"))
+        .path()
 }
 
 /// A loopback address with a port that was free a moment ago.

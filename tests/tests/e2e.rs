@@ -561,13 +561,32 @@ fn trust_authority_walkthrough() {
         licence,
         "--log-key",
         log_key,
+        "--trust-anchor",
+        &root,
     ]));
+    // Recomputed by the client from the proven links, each read from what was signed.
+    assert_eq!(proven_chain["allowed"], true, "{proven_chain}");
     let chain = proven_chain["chain"].as_array().unwrap();
     assert_eq!(chain.len(), 2);
+    assert_eq!(chain[0]["claims"]["subject"], district.as_str());
+    assert_eq!(chain[1]["claims"]["subject"], agency.as_str());
+    assert_eq!(chain[1]["accreditor"], root.as_str());
     for link in chain {
-        assert_eq!(link["logProof"]["index"], link["logIndex"], "{link}");
-        assert!(link["logProof"]["treeSize"].as_u64().unwrap() > 0);
+        assert!(link["logIndex"].is_u64(), "{link}");
     }
+    // Without the anchor pinned, the registry's "allowed" is not taken on its word.
+    let unpinned = json(&run_ok(&[
+        "trust",
+        "show",
+        "--registry",
+        &registry,
+        &district,
+        "--type",
+        licence,
+        "--log-key",
+        log_key,
+    ]));
+    assert_eq!(unpinned["allowed"], false, "{unpinned}");
     let proven_schema = json(&run_ok(&[
         "schema",
         "show",
@@ -578,9 +597,10 @@ fn trust_authority_walkthrough() {
         log_key,
     ]));
     assert_eq!(proven_schema["publisher"], agency.as_str());
-    assert_eq!(
-        proven_schema["logProof"]["index"],
-        proven_schema["logIndex"]
+    assert!(proven_schema["logIndex"].is_u64(), "{proven_schema}");
+    assert!(
+        proven_schema["content"]["schema"].is_object(),
+        "{proven_schema}"
     );
     let proven_list = json(&run_ok(&[
         "status",
@@ -1314,4 +1334,59 @@ fn an_idle_log_is_cosigned_after_a_restart_with_a_witness() {
     let _ = witness.wait();
     assert!(report.status.success(), "{report:?}");
     assert!(String::from_utf8_lossy(&report.stdout).contains("CLEAN"));
+}
+
+/// Issue 9 item 7: `did create` saved whatever id the registry answered. A registry answering
+/// with another DID is refused; the DID is computed from the signed genesis.
+#[test]
+fn did_create_refuses_a_registry_that_answers_with_another_did() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    // A registry that accepts any creation and answers with a DID of its choosing.
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let answer = serde_json::json!({
+                "didDocument": {"id": "did:credence:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+                "didDocumentMetadata": {},
+            })
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    let (_dir, path) = scratch();
+    let keys = path.join("keys");
+    let created = cli(
+        Path::new(BIN),
+        &[
+            "did",
+            "create",
+            "--registry",
+            &format!("http://{address}/registry"),
+            "--keys",
+            keys.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(created.status.code(), Some(1), "{created:?}");
+    assert!(created.stdout.is_empty(), "{created:?}");
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(stderr.contains("but this genesis creates"), "{stderr}");
 }

@@ -612,3 +612,55 @@ async fn status_lists_prove_only_under_the_issuers_logged_keys() {
         other => panic!("a forged list proved: {other:?}"),
     }
 }
+
+/// Issue 9 item 7: `did rotate` re-signed the services of an unverified resolution, so a
+/// registry (or anyone on the default plain-http connection) could inject a service the owner
+/// then signed into the DID. Owners now build on the DID's own operations, re-validated.
+#[tokio::test]
+async fn owners_build_on_their_own_verified_operations() {
+    let owner = Owner::new(KeyType::Ed25519);
+    let genesis = owner.genesis();
+    let did = ops::did_for_genesis(&genesis);
+    let attacker = SecretKey::generate(KeyType::Ed25519);
+    let injected = SignedOperation::sign(
+        OperationBody::Update {
+            prev: genesis.hash(),
+            rotation_keys: vec![owner.rotation.public().to_did_key()],
+            verification_methods: vec![owner.vm()],
+            services: vec![credence_registry::ops::ServiceSpec {
+                id: "evil".into(),
+                kind: "LinkedDomains".into(),
+                service_endpoint: "https://attacker.example/".into(),
+            }],
+        },
+        &attacker,
+    );
+    let serve_ops = |operations: Vec<&SignedOperation>| {
+        let body = json!({"did": did.as_str(), "operations": operations.iter()
+            .enumerate().map(|(position, op)| json!({"position": position, "operation": op}))
+            .collect::<Vec<_>>()});
+        axum::Router::new().route(
+            "/dids/{did}/ops",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { axum::Json(body) }
+            }),
+        )
+    };
+    let base = serve_on_loopback(serve_ops(vec![&genesis, &injected])).await;
+    match RegistryClient::new(&base).unwrap().owner_state(&did).await {
+        Err(Error::LogVerification(detail)) => {
+            assert!(detail.contains("does not verify"), "{detail}")
+        }
+        other => panic!("an injected operation was built on: {other:?}"),
+    }
+    // The genuine history is what the owner builds on.
+    let base = serve_on_loopback(serve_ops(vec![&genesis])).await;
+    let state = RegistryClient::new(&base)
+        .unwrap()
+        .owner_state(&did)
+        .await
+        .unwrap();
+    assert_eq!(state.head, genesis.hash());
+    assert!(state.services.is_empty());
+}
