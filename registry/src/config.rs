@@ -42,7 +42,8 @@ pub struct ServeConfig {
     /// How often to publish a signed checkpoint when the log grew, in milliseconds.
     #[arg(long, env = "CREDENCE_CHECKPOINT_INTERVAL_MS", default_value_t = 1000)]
     pub checkpoint_interval_ms: u64,
-    /// A witness to ask for cosignatures when publishing checkpoints (repeatable).
+    /// A witness to ask for cosignatures when publishing checkpoints, as URL=KEY (its base URL,
+    /// https unless on a loopback address, and its verifier key from GET <url>/key); repeatable.
     #[arg(long = "witness", env = "CREDENCE_WITNESSES", value_delimiter = ',')]
     pub witnesses: Vec<crate::transparency::WitnessEndpoint>,
     /// A DID trusted to publish schemas (repeatable, or comma-separated).

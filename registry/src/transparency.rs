@@ -85,14 +85,37 @@ const CACHED_TILE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct WitnessEndpoint {
     /// Base URL; the witness serves `POST <url>/add-checkpoint`.
     pub url: String,
+    /// The witness's verifier key: a reply line is added to a checkpoint only if it is a valid
+    /// cosignature under this key.
+    pub key: String,
 }
 
 impl std::str::FromStr for WitnessEndpoint {
     type Err = String;
+    /// `URL=KEY`: the witness's base URL and its verifier key (`GET <url>/key`). The URL must be
+    /// https, except for a loopback host (local deployments and tests).
     fn from_str(text: &str) -> Result<Self, String> {
-        url::Url::parse(text).map_err(|e| format!("witness URL {text:?}: {e}"))?;
+        let (url_text, key) = text.split_once('=').ok_or_else(|| {
+            format!("witness {text:?}: give URL=KEY (the witness's base URL and verifier key)")
+        })?;
+        let url =
+            url::Url::parse(url_text).map_err(|e| format!("witness URL {url_text:?}: {e}"))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(domain)) => domain == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(format!(
+                "witness URL {url_text:?} must be https (plain http only on a loopback address)"
+            ));
+        }
+        let key = crate::client::check_verifier_key(key)
+            .map_err(|e| format!("witness key of {url_text}: {e}"))?;
         Ok(Self {
-            url: text.trim_end_matches('/').to_owned(),
+            url: url_text.trim_end_matches('/').to_owned(),
+            key,
         })
     }
 }
@@ -262,9 +285,20 @@ impl Transparency {
             match self.cosign(witness, &note, size).await {
                 Ok(lines) => {
                     for line in lines.lines().filter(|line| !line.is_empty()) {
-                        if !note.lines().any(|present| present == line) {
+                        if note.lines().any(|present| present == line) {
+                            continue;
+                        }
+                        // Only a valid cosignature under the witness's configured key is kept:
+                        // junk would make the note unreadable, and a bad line under a witness's
+                        // name would cancel its genuine cosignature.
+                        if crate::witness::is_cosignature(&note, line, &witness.key) {
                             note.push_str(line);
                             note.push('\n');
+                        } else {
+                            tracing::warn!(
+                                witness = %witness.url,
+                                "witness reply line is not its cosignature of this checkpoint; dropped"
+                            );
                         }
                     }
                 }

@@ -221,6 +221,24 @@ impl Witness {
     }
 }
 
+/// Whether `line` is a valid signature of checkpoint `note`'s text under `witness_key`, judged
+/// on its own (the note's other signature lines play no part, so a line under an unknown name
+/// cannot ride on a genuine cosignature already present).
+pub fn is_cosignature(note: &str, line: &str, witness_key: &str) -> bool {
+    let Some(end) = note.find("\n\n") else {
+        return false;
+    };
+    let candidate = format!("{}{line}\n", &note[..end + 2]);
+    let Ok(verifier) = StandardVerifier::new(witness_key.trim()) else {
+        return false;
+    };
+    Note::from_bytes(candidate.as_bytes()).is_ok_and(|parsed| {
+        parsed
+            .verify(&VerifierList::new(vec![Box::new(verifier)]))
+            .is_ok()
+    })
+}
+
 /// The key part of a verifier key (`<name>+<key hash>+<base64 of algorithm and key>`; names and
 /// hashes hold no '+', base64 may): what identifies a witness whatever name it is listed under.
 fn key_material(verifier_key: &str) -> &str {

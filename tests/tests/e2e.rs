@@ -1303,7 +1303,7 @@ fn an_idle_log_is_cosigned_after_a_restart_with_a_witness() {
             "--data-dir",
             data,
             "--witness",
-            &format!("http://{witness_listen}"),
+            &format!("http://{witness_listen}={witness_key}"),
         ],
     );
     // No write since the restart: the registry asks the witness on its own. Poll the audit with

@@ -664,3 +664,90 @@ async fn owners_build_on_their_own_verified_operations() {
     assert_eq!(state.head, genesis.hash());
     assert!(state.services.is_empty());
 }
+
+/// Issue 9 item 6: witness replies were stored unchecked: `200 junk` made the stored
+/// checkpoint unreadable, and a bad line under a real witness's name, placed before its genuine
+/// line, cancelled that witness's cosignature. Only valid cosignatures under the configured key
+/// are kept now.
+#[tokio::test]
+async fn witness_replies_are_kept_only_if_they_are_cosignatures() {
+    use credence_registry::transparency::Transparency;
+    let backend = crate::support::sqlite().await;
+    let app = crate::support::test_app(
+        backend.store.clone(),
+        credence_registry::store::WriteLimits::default(),
+    );
+    crate::support::post_op(
+        &app,
+        "/registry/dids",
+        &Owner::new(KeyType::Ed25519).genesis(),
+    )
+    .await;
+    let log_key = crate::support::test_signer().verifier_key().to_owned();
+    let (witness_key, witness_secret) = CheckpointSigner::generate("witness.example").unwrap();
+    let witness = signed_note::StandardSigner::new(&witness_secret).unwrap();
+    // A witness that answers junk, then a forged line under its own name, then its genuine
+    // cosignature.
+    let app = axum::Router::new().fallback(move |body: String| {
+        let witness = witness.clone();
+        async move {
+            let note = body
+                .split_once("\n\n")
+                .map_or("", |(_, note)| note)
+                .to_owned();
+            let mut signed = signed_note::Note::from_bytes(note.as_bytes()).unwrap();
+            signed.add_sigs(&[&witness]).unwrap();
+            let signed = String::from_utf8(signed.to_bytes()).unwrap();
+            let genuine = signed.lines().last().unwrap().to_owned();
+            let forged = format!(
+                "{} {}",
+                genuine.rsplit_once(' ').unwrap().0,
+                STANDARD.encode([7u8; 68])
+            );
+            format!("junk\n{forged}\n{genuine}\n")
+        }
+    });
+    let base = serve_on_loopback(app).await;
+    let log = Transparency::with_witnesses(
+        backend.store.clone(),
+        crate::support::test_signer(),
+        vec![
+            format!("{base}={}", witness_key.verifier_key())
+                .parse()
+                .unwrap(),
+        ],
+    );
+    log.publish().await.unwrap();
+    let note = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
+    credence_registry::witness::verify_cosigned(
+        &note,
+        &log_key,
+        &[witness_key.verifier_key().to_owned()],
+        1,
+    )
+    .unwrap_or_else(|e| panic!("the genuine cosignature must count: {e}\n{note}"));
+    assert!(!note.contains("junk"), "{note}");
+    assert_eq!(
+        note.lines().filter(|l| l.starts_with('—')).count(),
+        2,
+        "{note}"
+    );
+}
+
+/// Witness URLs are https outside loopback, and come with the witness's key.
+#[test]
+fn witness_endpoints_need_https_and_a_key() {
+    use credence_registry::transparency::WitnessEndpoint;
+    let (key, _) = CheckpointSigner::generate("witness.example").unwrap();
+    let key = key.verifier_key();
+    for (text, ok) in [
+        (format!("https://witness.example={key}"), true),
+        (format!("http://127.0.0.1:8090={key}"), true),
+        (format!("http://localhost:8090={key}"), true),
+        (format!("http://witness.example={key}"), false),
+        ("https://witness.example".to_owned(), false),
+        ("https://witness.example=not-a-key".to_owned(), false),
+    ] {
+        assert_eq!(text.parse::<WitnessEndpoint>().is_ok(), ok, "{text}");
+    }
+}

@@ -39,7 +39,11 @@ async fn checkpoints_carry_witness_cosignatures_and_k_of_n_is_enforced() {
             limits: WriteLimits::default(),
             web: Default::default(),
             log_signer: test_signer(),
-            witnesses: vec![witness_url.parse::<WitnessEndpoint>().unwrap()],
+            witnesses: vec![
+                format!("{witness_url}={}", witness.verifier_key())
+                    .parse::<WitnessEndpoint>()
+                    .unwrap(),
+            ],
             trust_anchors: Vec::new(),
         },
     );
@@ -236,17 +240,18 @@ async fn idle_log_is_cosigned(store: Arc<dyn credence_registry::store::DidStore>
         .unwrap()
         .local_addr()
         .unwrap();
+    let (witness_signer, secret) = CheckpointSigner::generate("witness.test").unwrap();
+    let endpoint = format!("http://{address}={}", witness_signer.verifier_key());
     let log = Transparency::with_witnesses(
         store.clone(),
         test_signer(),
-        vec![format!("http://{address}").parse().unwrap()],
+        vec![endpoint.parse().unwrap()],
     );
     let size = log.publish().await.unwrap();
     let log_key = test_signer().verifier_key().to_owned();
     let note = store.latest_checkpoint().await.unwrap().unwrap().1;
     assert!(verify_cosigned(&note, &log_key, &[], 0).is_ok());
 
-    let (_, secret) = CheckpointSigner::generate("witness.test").unwrap();
     let witness = Arc::new(
         Witness::open(
             &secret,
@@ -270,7 +275,7 @@ async fn idle_log_is_cosigned(store: Arc<dyn credence_registry::store::DidStore>
     let restarted = Transparency::with_witnesses(
         store.clone(),
         test_signer(),
-        vec![format!("http://{address}").parse().unwrap()],
+        vec![endpoint.parse().unwrap()],
     );
     restarted.publish().await.unwrap();
     let again = store.latest_checkpoint().await.unwrap().unwrap().1;
@@ -292,10 +297,15 @@ async fn an_oversized_witness_reply_is_refused() {
     let flood = axum::Router::new()
         .fallback(|| async { format!("— flood.witness {}\n", "A".repeat(2 * 1024 * 1024)) });
     let base = serve_on_loopback(flood).await;
+    let (flood_key, _) = CheckpointSigner::generate("flood.witness").unwrap();
     let log = Transparency::with_witnesses(
         backend.store.clone(),
         test_signer(),
-        vec![base.parse().unwrap()],
+        vec![
+            format!("{base}={}", flood_key.verifier_key())
+                .parse()
+                .unwrap(),
+        ],
     );
     log.publish().await.unwrap();
     let note = backend.store.latest_checkpoint().await.unwrap().unwrap().1;
