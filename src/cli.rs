@@ -101,6 +101,10 @@ struct AuditArgs {
     /// How many of the --witness-key witnesses must have cosigned the checkpoint.
     #[arg(long, default_value_t = 0)]
     min_witnesses: usize,
+    /// The registry's trust anchors (repeatable): when given, every accreditation, schema and
+    /// status list in the log is also checked for authorization as the log stood then.
+    #[arg(long = "trust-anchor")]
+    trust_anchors: Vec<Did>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -815,6 +819,7 @@ async fn audit_command(args: AuditArgs) -> anyhow::Result<ExitCode> {
         check_served_dids: !args.skip_served_check,
         witness_keys: args.witness_keys,
         min_witnesses: args.min_witnesses,
+        trust_anchors: (!args.trust_anchors.is_empty()).then_some(args.trust_anchors),
     };
     let interactive = std::io::stderr().is_terminal();
     let progress = |done: u64, total: u64| {

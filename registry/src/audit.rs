@@ -34,6 +34,9 @@ pub struct AuditOptions {
     pub witness_keys: Vec<String>,
     /// How many of them must have cosigned the checkpoint.
     pub min_witnesses: usize,
+    /// The registry's trust anchors: when given, every accreditation, schema and status list
+    /// is also checked for authorization as the log stood when it was logged.
+    pub trust_anchors: Option<Vec<Did>>,
 }
 
 /// One thing found wrong, with where.
@@ -332,7 +335,8 @@ pub async fn audit(
     // With bundles missing, a signer's document (or an entry an entry refers to) may be among
     // them: the signed entries are then counted as not checked rather than misreported.
     if unfetched.is_empty() {
-        let replayed = crate::replay::replay(&chains, &signed_entries);
+        let replayed =
+            crate::replay::replay(&chains, &signed_entries, options.trust_anchors.as_deref());
         report.signed_entries_not_checked = replayed.unchecked;
         for (what, location) in replayed.findings {
             report.found(what, location);

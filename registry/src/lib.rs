@@ -194,10 +194,6 @@ pub async fn serve_with(
             }
         })
     };
-    let app = app.layer(axum::middleware::from_fn_with_state(
-        throttler,
-        http::throttle::throttle_writes,
-    ));
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(TokioTimer::new())
@@ -217,13 +213,23 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let app = app.clone();
+        let (app, throttler) = (app.clone(), throttler.clone());
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
-                app.clone().oneshot(request)
+                // Writes are throttled here, before the app: reads pay nothing for it.
+                let refused = http::throttle::is_write(request.method())
+                    .then(|| throttler.check(peer.ip()).err())
+                    .flatten();
+                let app = app.clone();
+                async move {
+                    match refused {
+                        Some(error) => Ok(axum::response::IntoResponse::into_response(error)),
+                        None => app.oneshot(request).await,
+                    }
+                }
             },
         );
         let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));

@@ -9,16 +9,22 @@
 //! are folded without checking signatures again (`ops::fold_trusted`): an invalid chain is a
 //! finding of its own.
 //!
-//! Pure: no IO, no clock. `audit.rs` feeds it the mirrored entries. Not checked here: whether
-//! an accreditor was itself accredited at the time (that needs the registry's trust anchors,
-//! which are configuration, not log content) and did:web signers (their documents are not in the
-//! log; such entries are counted as not checked).
+//! Given the registry's trust anchors (configuration, not log content: the auditor names them),
+//! it also checks authorization as the log stood: an accreditation's accreditor is an anchor or
+//! held, logged before it and not revoked by then, an accreditation allowing it to accredit
+//! every type listed, over a window containing the new one; a schema's publisher is an anchor or
+//! held one for its `vct`; a status list's issuer is an anchor or held one for any type. (When
+//! each accreditation took effect, the registry's clock, is not in the log: the log order is.)
+//!
+//! Pure: no IO, no clock. `audit.rs` feeds it the mirrored entries. did:web signers cannot be
+//! checked (their documents are not in the log); such entries are counted as not checked.
 
 use std::collections::BTreeMap;
 
 use crate::did::Did;
 use crate::log::Entry;
 use crate::ops::{self, DidState, SignedOperation};
+use crate::trust::AccreditationClaims;
 
 /// What the replay found: (finding, location) pairs, and how many signed entries it could not
 /// check (signer outside the log).
@@ -33,9 +39,10 @@ pub type Chains = BTreeMap<Did, Vec<(u64, u64, SignedOperation)>>;
 
 /// Replays the signed entries `signed` (log index, decoded entry; every kind but DID
 /// operations), in log order, against the DID `chains` of the same log.
-pub fn replay(chains: &Chains, signed: &[(u64, Entry)]) -> Replay {
+pub fn replay(chains: &Chains, signed: &[(u64, Entry)], anchors: Option<&[Did]>) -> Replay {
     let mut timeline = Timeline {
         chains,
+        anchors,
         accreditations: BTreeMap::new(),
         outcome: Replay::default(),
     };
@@ -47,8 +54,10 @@ pub fn replay(chains: &Chains, signed: &[(u64, Entry)]) -> Replay {
 
 struct Timeline<'a> {
     chains: &'a Chains,
-    /// Each accreditation's accreditor, and whether it was revoked.
-    accreditations: BTreeMap<String, (Did, bool)>,
+    /// The trust anchors to check authorization against; `None`: not checked.
+    anchors: Option<&'a [Did]>,
+    /// Each accreditation's accreditor, its claims, and whether it was revoked.
+    accreditations: BTreeMap<String, (Did, AccreditationClaims, bool)>,
     outcome: Replay,
 }
 
@@ -79,6 +88,17 @@ impl Timeline<'_> {
                             "schema {id}: logged as published by {publisher}, signed by {}",
                             signed.did
                         ),
+                    );
+                }
+                if let Err(why) = self.authorized(
+                    &signed.did,
+                    |types| types.iter().any(|t| t == vct),
+                    false,
+                    None,
+                ) {
+                    self.found(
+                        index,
+                        format!("schema {id} ({vct}) by {}: {why}", signed.did),
                     );
                 }
                 match crate::schemas::check_submission(signed.payload) {
@@ -115,9 +135,21 @@ impl Timeline<'_> {
                         index,
                         format!("accreditation {id}: {} accredits itself", signed.did),
                     ),
-                    Ok(_) => {
+                    Ok(claims) => {
+                        let wanted = claims.credential_types.clone();
+                        if let Err(why) = self.authorized(
+                            &signed.did,
+                            |types| wanted.iter().all(|t| types.contains(t)),
+                            true,
+                            Some((claims.valid_from, claims.valid_until)),
+                        ) {
+                            self.found(
+                                index,
+                                format!("accreditation {id} by {}: {why}", signed.did),
+                            );
+                        }
                         self.accreditations
-                            .insert(id.clone(), (signed.did.clone(), false));
+                            .insert(id.clone(), (signed.did.clone(), claims, false));
                     }
                     Err(error) => self.found(
                         index,
@@ -145,10 +177,10 @@ impl Timeline<'_> {
                         index,
                         format!("revocation of {id}: no such accreditation earlier in the log"),
                     ),
-                    Some((_, true)) => {
+                    Some((_, _, true)) => {
                         self.found(index, format!("revocation of {id}: revoked twice"))
                     }
-                    Some((accreditor, revoked)) => {
+                    Some((accreditor, _, revoked)) => {
                         if *accreditor == signed.did {
                             *revoked = true;
                         } else {
@@ -174,6 +206,9 @@ impl Timeline<'_> {
                 let Some(signed) = self.verify(index, jws, "status list") else {
                     return;
                 };
+                if let Err(why) = self.authorized(&signed.did, |_| true, false, None) {
+                    self.found(index, format!("status list {key} by {}: {why}", signed.did));
+                }
                 match crate::status::parse_claims(&signed.header, &signed.payload) {
                     Ok(claims) => {
                         if claims.issuer != signed.did || claims.issuer != *issuer {
@@ -202,6 +237,47 @@ impl Timeline<'_> {
                     ),
                 }
             }
+        }
+    }
+
+    /// Whether `did` may do what an entry does, as the log stands at this point: it is an anchor,
+    /// or holds an unrevoked accreditation logged earlier whose types satisfy `covers` (with the
+    /// right to accredit if `to_accredit`, over a window containing `window` if given). `Ok`
+    /// when no anchors were given (nothing to check against).
+    fn authorized(
+        &self,
+        did: &Did,
+        covers: impl Fn(&[String]) -> bool,
+        to_accredit: bool,
+        window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    ) -> Result<(), String> {
+        let Some(anchors) = self.anchors else {
+            return Ok(());
+        };
+        if anchors.contains(did) {
+            return Ok(());
+        }
+        let held = self.accreditations.values().any(|(_, claims, revoked)| {
+            !revoked
+                && claims.subject == *did
+                && covers(&claims.credential_types)
+                && (!to_accredit || claims.may_accredit)
+                && window.is_none_or(|(from, until)| {
+                    claims.valid_from <= from && until <= claims.valid_until
+                })
+        });
+        if held {
+            Ok(())
+        } else {
+            Err(format!(
+                "neither a trust anchor nor holding, at that point of the log, an unrevoked \
+                 accreditation that allows it{}",
+                if to_accredit {
+                    " to accredit these types"
+                } else {
+                    ""
+                }
+            ))
         }
     }
 

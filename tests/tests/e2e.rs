@@ -639,6 +639,10 @@ fn trust_authority_walkthrough() {
 
     let report = run_ok(&["audit", "--registry", &registry]);
     assert!(report.contains("CLEAN"), "{report}");
+    // Given the anchor, the audit also checks who was allowed to accredit, publish the schema
+    // and the list, as the log stood: all of it was.
+    let report = run_ok(&["audit", "--registry", &registry, "--trust-anchor", &root]);
+    assert!(report.contains("CLEAN"), "{report}");
 }
 
 /// An issuer publishes a status list through the CLI; anyone reads an entry's status.

@@ -106,16 +106,19 @@ impl Throttler {
     }
 }
 
-/// Middleware: throttles writes (see the module doc).
+/// Whether a request of `method` is a write (anything but GET, HEAD and OPTIONS): what the
+/// throttle counts. `serve_with` checks it before the request reaches the app.
+pub fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Middleware form of the throttle, for an app served some other way than `serve_with`.
 pub async fn throttle_writes(
     State(throttler): State<Arc<Throttler>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
+    if !is_write(request.method()) {
         return next.run(request).await;
     }
     let client = request

@@ -186,9 +186,17 @@ impl Operator {
     }
 
     async fn audit(&self) -> credence_registry::audit::AuditReport {
+        self.audit_with_anchors(None).await
+    }
+
+    async fn audit_with_anchors(
+        &self,
+        anchors: Option<Vec<Did>>,
+    ) -> credence_registry::audit::AuditReport {
         let options = credence_registry::audit::AuditOptions {
             log_key: Some(crate::support::test_signer().verifier_key().to_owned()),
             check_served_dids: true,
+            trust_anchors: anchors,
             ..Default::default()
         };
         credence_registry::audit::audit(&self.client, &options, &|_, _| {})
@@ -750,4 +758,62 @@ fn witness_endpoints_need_https_and_a_key() {
     ] {
         assert_eq!(text.parse::<WitnessEndpoint>().is_ok(), ok, "{text}");
     }
+}
+
+/// Issue 9 item 4: the audit did not check authorization at the time. Given the anchors, an
+/// accreditation signed by a DID that was neither an anchor nor accredited to accredit, when it
+/// was logged, is a finding (however validly it is signed).
+#[tokio::test]
+async fn an_audit_given_the_anchors_checks_who_was_allowed_to_accredit() {
+    let anchor = Owner::new(KeyType::Ed25519);
+    let anchor_did = ops::did_for_genesis(&anchor.genesis());
+    let registry = Operator::with_anchors(&[anchor_did.as_str()]).await;
+    registry.register(&anchor).await;
+    let (agency, outsider, subject) = (
+        Owner::new(KeyType::Ed25519),
+        Owner::new(KeyType::Ed25519),
+        Owner::new(KeyType::Ed25519),
+    );
+    let agency_did = registry.register(&agency).await;
+    let outsider_did = registry.register(&outsider).await;
+    let subject_did = registry.register(&subject).await;
+    // The anchor accredits the agency (through the registry's own checks).
+    registry
+        .client
+        .accredit(&accreditation(
+            &anchor.signing,
+            &format!("{anchor_did}#key-1"),
+            &agency_did,
+        ))
+        .await
+        .unwrap();
+    let anchors = Some(vec![anchor_did.clone()]);
+    assert!(
+        registry
+            .audit_with_anchors(anchors.clone())
+            .await
+            .is_clean()
+    );
+
+    // The operator logs an accreditation the outsider really signed, though it may accredit
+    // nobody.
+    let unauthorized = accreditation(
+        &outsider.signing,
+        &format!("{outsider_did}#key-1"),
+        &subject_did,
+    );
+    registry
+        .log_accreditation(&unauthorized, &subject_did, &outsider_did)
+        .await;
+    let report = registry.audit_with_anchors(anchors).await;
+    assert_eq!(report.discrepancies.len(), 1, "{:?}", report.discrepancies);
+    assert!(
+        report.discrepancies[0]
+            .what
+            .contains("neither a trust anchor"),
+        "{:?}",
+        report.discrepancies
+    );
+    // Without the anchors, authorization cannot be judged; the signature is fine.
+    assert!(registry.audit().await.is_clean());
 }
