@@ -917,7 +917,7 @@ async fn schema_action(command: SchemaCommand) -> Result<(), CommandError> {
             let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
             let jws = credence_registry::signed::sign(&payload, &owner.signing, &kid);
             let published = client.publish_schema(&jws).await?;
-            print_line(published["id"].as_str().unwrap_or_default());
+            print_line(&published.id);
         }
         SchemaCommand::Show {
             registry,
@@ -927,13 +927,10 @@ async fn schema_action(command: SchemaCommand) -> Result<(), CommandError> {
             let client = RegistryClient::new(&registry.registry)?;
             let served = client.schema(&id).await?;
             match proof.watcher()? {
-                None => print_json(&served),
+                None => print_json(&serde_json::json!(served)),
                 // Proven: the content and id from the publisher's signed submission.
                 Some(watcher) => {
-                    let view: credence_registry::schemas::PublishedSchema =
-                        serde_json::from_value(served)
-                            .map_err(|e| Error::Upstream(format!("registry answer: {e}")))?;
-                    let proven = client.prove_schema(&view, &watcher).await?;
+                    let proven = client.prove_schema(&served, &watcher).await?;
                     print_json(&serde_json::json!(proven));
                 }
             }
@@ -987,7 +984,7 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
                     &kid,
                 ))
                 .await?;
-            print_line(recorded["id"].as_str().unwrap_or_default());
+            print_line(&recorded.id);
         }
         TrustCommand::Revoke { registry, keys, id } => {
             let client = RegistryClient::new(&registry.registry)?;
@@ -1002,7 +999,7 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
                     &credence_registry::signed::sign(&claims, &owner.signing, &kid),
                 )
                 .await?;
-            print_json(&revoked);
+            print_json(&serde_json::json!(revoked));
         }
         TrustCommand::Show {
             registry,
@@ -1013,26 +1010,27 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
         } => {
             let client = RegistryClient::new(&registry.registry)?;
             let did = Did::parse(&did).map_err(Error::from)?;
-            let answer = client.issuer(&did, credential_type.as_deref()).await?;
-            let Some(watcher) = proof.watcher()? else {
-                print_json(&answer);
-                return Ok(());
-            };
-            let unreadable =
-                |e: serde_json::Error| Error::Upstream(format!("registry answer: {e}"));
-            if credential_type.is_some() {
-                let answer: credence_registry::trust::Authorization =
-                    serde_json::from_value(answer).map_err(unreadable)?;
-                let proven = client
-                    .prove_authorization(&answer, &anchors, &watcher)
-                    .await?;
-                print_json(&serde_json::json!(proven));
+            let watcher = proof.watcher()?;
+            if let Some(credential_type) = &credential_type {
+                let answer = client.authorization(&did, credential_type).await?;
+                match &watcher {
+                    None => print_json(&serde_json::json!(answer)),
+                    Some(watcher) => {
+                        let proven = client
+                            .prove_authorization(&answer, &anchors, watcher)
+                            .await?;
+                        print_json(&serde_json::json!(proven));
+                    }
+                }
             } else {
-                let views: Vec<credence_registry::trust::AccreditationView> =
-                    serde_json::from_value(answer["accreditations"].clone()).map_err(unreadable)?;
-                let mut proven = Vec::with_capacity(views.len());
-                for view in &views {
-                    proven.push(client.prove_accreditation(view, &watcher).await?);
+                let answer = client.accreditations(&did).await?;
+                let Some(watcher) = &watcher else {
+                    print_json(&serde_json::json!(answer));
+                    return Ok(());
+                };
+                let mut proven = Vec::with_capacity(answer.accreditations.len());
+                for view in &answer.accreditations {
+                    proven.push(client.prove_accreditation(view, watcher).await?);
                 }
                 print_json(&serde_json::json!({"did": did, "accreditations": proven}));
             }
@@ -1080,10 +1078,10 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
                 Some("statuslist+jwt"),
             );
             let published = client.publish_status_list(&jws).await?;
-            let key = published["key"].as_str().unwrap_or_default();
             print_line(&format!(
-                "{}/status-lists/{key}",
-                registry.registry.trim_end_matches('/')
+                "{}/status-lists/{}",
+                registry.registry.trim_end_matches('/'),
+                published.key
             ));
             return Ok(());
         }

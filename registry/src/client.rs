@@ -265,40 +265,64 @@ impl RegistryClient {
     }
 
     /// Publishes a signed schema submission (compact JWS); returns the published schema.
-    pub async fn publish_schema(&self, jws: &str) -> Result<Value, Error> {
-        self.post_jws(self.url("schemas")?, jws).await
+    pub async fn publish_schema(
+        &self,
+        jws: &str,
+    ) -> Result<crate::schemas::PublishedSchema, Error> {
+        typed(self.post_jws(self.url("schemas")?, jws).await?)
     }
 
     /// Records a signed accreditation (compact JWS).
-    pub async fn accredit(&self, jws: &str) -> Result<Value, Error> {
-        self.post_jws(self.url("accreditations")?, jws).await
+    pub async fn accredit(&self, jws: &str) -> Result<crate::trust::AccreditationView, Error> {
+        typed(self.post_jws(self.url("accreditations")?, jws).await?)
     }
 
     /// Revokes accreditation `id` with a revocation signed by its accreditor.
-    pub async fn revoke_accreditation(&self, id: &str, jws: &str) -> Result<Value, Error> {
+    pub async fn revoke_accreditation(
+        &self,
+        id: &str,
+        jws: &str,
+    ) -> Result<crate::trust::AccreditationView, Error> {
         let url = self.url(&format!("accreditations/{id}/revoke"))?;
-        self.post_jws(url, jws).await
+        typed(self.post_jws(url, jws).await?)
     }
 
-    /// A DID's accreditations, or (with `credential_type`) whether it may issue that type now.
-    pub async fn issuer(&self, did: &Did, credential_type: Option<&str>) -> Result<Value, Error> {
-        let mut url = self.url(&format!("issuers/{did}"))?;
-        if let Some(credential_type) = credential_type {
-            url = self.url(&format!("issuers/{did}/authorization"))?;
-            url.query_pairs_mut().append_pair("type", credential_type);
-        }
-        self.send(self.http.get(url)).await
+    /// Every accreditation naming `did`, as the registry serves them (unproven: see
+    /// `prove_accreditation`).
+    pub async fn accreditations(
+        &self,
+        did: &Did,
+    ) -> Result<crate::trust::IssuerAccreditations, Error> {
+        let url = self.url(&format!("issuers/{did}"))?;
+        typed(self.send(self.http.get(url)).await?)
+    }
+
+    /// The registry's answer to "may `did` issue `credential_type` now?", with its chain
+    /// (unproven: see `prove_authorization`).
+    pub async fn authorization(
+        &self,
+        did: &Did,
+        credential_type: &str,
+    ) -> Result<crate::trust::Authorization, Error> {
+        let mut url = self.url(&format!("issuers/{did}/authorization"))?;
+        url.query_pairs_mut().append_pair("type", credential_type);
+        typed(self.send(self.http.get(url)).await?)
     }
 
     /// Publishes a signed status list version.
-    pub async fn publish_status_list(&self, jws: &str) -> Result<Value, Error> {
-        self.post_jws(self.url("status-lists")?, jws).await
+    pub async fn publish_status_list(
+        &self,
+        jws: &str,
+    ) -> Result<crate::status::StatusListVersion, Error> {
+        typed(self.post_jws(self.url("status-lists")?, jws).await?)
     }
 
     /// A published schema by id.
-    pub async fn schema(&self, id: &str) -> Result<Value, Error> {
-        self.send(self.http.get(self.url(&format!("schemas/{id}"))?))
-            .await
+    pub async fn schema(&self, id: &str) -> Result<crate::schemas::PublishedSchema, Error> {
+        typed(
+            self.send(self.http.get(self.url(&format!("schemas/{id}"))?))
+                .await?,
+        )
     }
 
     /// The DID's operation log.
@@ -493,6 +517,15 @@ fn state_file_name(log_key: &str) -> String {
         })
         .collect();
     format!("{safe}.checkpoint")
+}
+
+/// Reads a registry answer as its wire type; an answer of another shape is the registry's fault.
+fn typed<T: serde::de::DeserializeOwned>(answer: Value) -> Result<T, Error> {
+    serde_json::from_value(answer).map_err(|e| {
+        Error::Upstream(format!(
+            "the registry's answer is not of the expected shape: {e}"
+        ))
+    })
 }
 
 /// Reads a DID Resolution result (`didDocument`, `didDocumentMetadata`).

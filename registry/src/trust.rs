@@ -95,6 +95,17 @@ impl AccreditationView {
     }
 }
 
+/// Every accreditation naming a DID, as served (`GET /issuers/{did}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerAccreditations {
+    pub did: Did,
+    /// Whether the registry says it is one of its trust anchors (its configuration: not
+    /// provable from the log).
+    pub anchor: bool,
+    pub accreditations: Vec<AccreditationView>,
+}
+
 /// The answer to "may `issuer` issue `credential_type` at `at`?".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

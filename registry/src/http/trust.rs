@@ -72,7 +72,13 @@ pub async fn issuer(
 ) -> Result<Response, Error> {
     let did = did_from_path(raw_did(&params))?;
     let accreditations = state.trust.list(&did).await?;
-    Ok(axum::Json(serde_json::json!({ "did": did, "anchor": state.trust.is_anchor(&did), "accreditations": accreditations })).into_response())
+    let anchor = state.trust.is_anchor(&did);
+    Ok(axum::Json(crate::trust::IssuerAccreditations {
+        did,
+        anchor,
+        accreditations,
+    })
+    .into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

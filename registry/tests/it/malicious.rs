@@ -451,10 +451,7 @@ async fn authorization_answers_are_recomputed_from_proven_links() {
     let answer = |did: &Did| {
         let client = registry.client.clone();
         let did = did.clone();
-        async move {
-            let value = client.issuer(&did, Some(LICENCE)).await.unwrap();
-            serde_json::from_value::<credence_registry::trust::Authorization>(value).unwrap()
-        }
+        async move { client.authorization(&did, LICENCE).await.unwrap() }
     };
 
     // The honest answer is proven and recomputed: allowed.
@@ -536,9 +533,8 @@ async fn a_logged_accreditation_the_accreditor_never_signed_does_not_prove() {
     registry
         .log_accreditation(&forged, &subject_did, &anchor_did)
         .await;
-    let served = registry.client.issuer(&subject_did, None).await.unwrap();
-    let view: credence_registry::trust::AccreditationView =
-        serde_json::from_value(served["accreditations"][0].clone()).unwrap();
+    let served = registry.client.accreditations(&subject_did).await.unwrap();
+    let view = served.accreditations[0].clone();
     let watcher = LogWatcher::new(crate::support::test_signer().verifier_key(), Vec::new(), 0);
     match registry.client.prove_accreditation(&view, &watcher).await {
         Err(Error::LogVerification(detail)) => {
@@ -572,7 +568,7 @@ async fn status_lists_prove_only_under_the_issuers_logged_keys() {
 
     let genuine = list(&issuer.signing, "1");
     let published = registry.client.publish_status_list(&genuine).await.unwrap();
-    let index = published["logIndex"].as_u64().unwrap();
+    let index = published.log_index;
     let claims = registry
         .client
         .prove_status_list(&genuine, index, &watcher)
