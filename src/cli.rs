@@ -513,6 +513,7 @@ async fn run_server(
         log_signer: log_signer.clone(),
         witnesses: config.witnesses.clone(),
         trust_anchors: config.trust_anchors.clone(),
+        clock: Default::default(),
     };
     tracing::info!(address = %listener.local_addr()?, "credence listening");
     let log = transparency::Transparency::with_witnesses(

@@ -113,6 +113,7 @@ pub(crate) async fn seed(
             log_signer: Arc::new(signer),
             witnesses: Vec::new(),
             trust_anchors: vec![root.did.parse()?],
+            clock: Default::default(),
         },
     );
     let offices: Vec<Party> = (0..districts).map(|_| Party::new()).collect();

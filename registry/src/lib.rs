@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod cache;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod did;
 pub mod error;
@@ -57,6 +58,8 @@ pub struct AppOptions {
     pub witnesses: Vec<transparency::WitnessEndpoint>,
     /// Roots of trust: DIDs that may publish schemas and accredit organisations.
     pub trust_anchors: Vec<did::Did>,
+    /// Where the services read the time (the system clock outside tests).
+    pub clock: clock::Clock,
 }
 
 /// The whole application over `store`: registry routes plus health, readiness, metrics and
@@ -64,7 +67,8 @@ pub struct AppOptions {
 pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
     // Install the metrics recorder before the first request can be counted.
     http::service::metrics_handle();
-    let registry = Arc::new(Registry::new(store.clone(), options.limits));
+    let clock = options.clock;
+    let registry = Arc::new(Registry::new(store.clone(), options.limits).with_clock(clock.clone()));
     let resolver = Arc::new(Resolver::new(
         CredenceSource::Local(registry.clone()),
         options.web,
@@ -74,21 +78,17 @@ pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
         options.log_signer,
         options.witnesses,
     ));
-    let trust = Arc::new(trust::TrustRegistry::new(
-        store.clone(),
-        resolver.clone(),
-        options.trust_anchors,
-    ));
-    let schemas = Arc::new(schemas::SchemaRegistry::new(
-        store.clone(),
-        resolver.clone(),
-        trust.clone(),
-    ));
-    let status = Arc::new(status::StatusLists::new(
-        store.clone(),
-        resolver.clone(),
-        trust.clone(),
-    ));
+    let trust = Arc::new(
+        trust::TrustRegistry::new(store.clone(), resolver.clone(), options.trust_anchors)
+            .with_clock(clock.clone()),
+    );
+    let schemas = Arc::new(
+        schemas::SchemaRegistry::new(store.clone(), resolver.clone(), trust.clone())
+            .with_clock(clock.clone()),
+    );
+    let status = Arc::new(
+        status::StatusLists::new(store.clone(), resolver.clone(), trust.clone()).with_clock(clock),
+    );
     let registry_routes = http::router(RegistryState {
         registry,
         schemas,

@@ -88,6 +88,8 @@ pub struct Registry {
     /// The group committer's queue, started on the first write (it needs the runtime) and
     /// stopped when the last `Registry` clone is dropped.
     committer: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<PendingAppend>>>,
+    /// When operations are recorded (their `created`/`updated` times).
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for Registry {
@@ -104,7 +106,14 @@ impl Registry {
             store,
             limits,
             committer: Arc::default(),
+            clock: crate::clock::Clock::system(),
         }
+    }
+
+    /// The same registry reading the time from `clock`.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Group commit: appends that arrive while a transaction is being made durable wait and
@@ -173,7 +182,7 @@ impl Registry {
                 operation: operation.clone(),
                 hash: hash.clone(),
                 new_state: new_state.clone(),
-                now: Utc::now(),
+                now: self.clock.now(),
                 limits: self.limits,
                 log_entry,
             })

@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -74,6 +73,7 @@ pub struct SchemaRegistry {
     store: Arc<dyn DidStore>,
     resolver: Arc<Resolver>,
     trust: Arc<TrustRegistry>,
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for SchemaRegistry {
@@ -94,7 +94,14 @@ impl SchemaRegistry {
             store,
             resolver,
             trust,
+            clock: crate::clock::Clock::system(),
         }
+    }
+
+    /// The same registry reading the time from `clock`.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Publishes a signed submission. Returns the schema and whether it is new (republishing
@@ -130,7 +137,7 @@ impl SchemaRegistry {
             publisher_is_trust_anchor: is_anchor,
             content: &content,
             jws: jws.trim(),
-            now: Utc::now(),
+            now: self.clock.now(),
             log_entry: &entry,
         };
         match self.store.publish_schema(record).await {

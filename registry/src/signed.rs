@@ -126,8 +126,9 @@ pub async fn check_authorized_at(
     signed: &SignedByDid,
     purpose: &str,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    if at > Utc::now() + MAX_CLOCK_SKEW {
+    if at > now + MAX_CLOCK_SKEW {
         return Err(Error::Forbidden(format!(
             "the payload says it was signed at {at}, in the future: not yet valid"
         )));

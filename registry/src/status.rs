@@ -486,6 +486,7 @@ pub struct StatusLists {
     trust: Arc<crate::trust::TrustRegistry>,
     latest: Arc<FreshCache<String, StatusListVersion>>,
     pinned: Arc<FreshCache<(String, i64), StatusListVersion>>,
+    clock: crate::clock::Clock,
 }
 
 /// Lists (and pinned versions) kept in memory.
@@ -509,7 +510,14 @@ impl StatusLists {
             trust,
             latest: Arc::new(FreshCache::new(CACHED_LISTS, Some(SHARED_STORE_STALENESS))),
             pinned: Arc::new(FreshCache::new(CACHED_LISTS, None)),
+            clock: crate::clock::Clock::system(),
         }
+    }
+
+    /// The same service reading the time from `clock`.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Accepts a new version of a status list.
@@ -533,6 +541,7 @@ impl StatusLists {
             &signed,
             "assertionMethod",
             claims.issued,
+            self.clock.now(),
         )
         .await?;
         if claims.list.len() < MIN_ENTRIES {
@@ -552,7 +561,7 @@ impl StatusLists {
             version,
             ttl_seconds: claims.ttl_seconds,
             jws,
-            now: Utc::now(),
+            now: self.clock.now(),
             log_entry: &entry,
         };
         match self.store.publish_status_list(record).await {

@@ -129,6 +129,7 @@ pub struct TrustRegistry {
     /// Each DID's accreditations, for chain walks: invalidated when this process records or
     /// revokes one, at most `cache::SHARED_STORE_STALENESS` old otherwise.
     by_subject: Arc<FreshCache<Did, Vec<AccreditationView>>>,
+    clock: crate::clock::Clock,
 }
 
 /// Subjects whose accreditations are kept in memory.
@@ -152,7 +153,19 @@ impl TrustRegistry {
                 CACHED_SUBJECTS,
                 Some(SHARED_STORE_STALENESS),
             )),
+            clock: crate::clock::Clock::system(),
         }
+    }
+
+    /// The same registry reading the time from `clock`.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by this registry's clock (the default time of an authorization query).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Whether `did` is a configured root of trust.
@@ -166,7 +179,7 @@ impl TrustRegistry {
         let signed = crate::signed::verify(&self.resolver, jws, "assertionMethod").await?;
         let claims: AccreditationClaims = serde_json::from_value(signed.payload)
             .map_err(|e| Error::InvalidAccreditation(format!("accreditation: {e}")))?;
-        check_claims(&claims)?;
+        check_claims(&claims, self.clock.now())?;
         if claims.subject == signed.did {
             return Err(Error::InvalidAccreditation(
                 "a DID cannot accredit itself".into(),
@@ -198,7 +211,7 @@ impl TrustRegistry {
             // Every listed type must be within a chain that lets the accreditor accredit it
             // when the new accreditation takes effect (now, or validFrom if later), and that
             // chain's first link must cover the whole new window.
-            let takes_effect = claims.valid_from.max(Utc::now());
+            let takes_effect = claims.valid_from.max(self.clock.now());
             for credential_type in &claims.credential_types {
                 let chain = self
                     .chain(&signed.did, credential_type, takes_effect, true, true)
@@ -233,7 +246,7 @@ impl TrustRegistry {
             valid_from: claims.valid_from,
             valid_until: claims.valid_until,
             jws: jws.trim(),
-            now: Utc::now(),
+            now: self.clock.now(),
             log_entry: &entry,
         };
         match self.store.accredit(record).await {
@@ -272,7 +285,7 @@ impl TrustRegistry {
             .store
             .revoke_accreditation(Revocation {
                 id,
-                now: Utc::now(),
+                now: self.clock.now(),
                 log_entry: &entry,
             })
             .await
@@ -357,7 +370,7 @@ impl TrustRegistry {
         credential_type: &str,
     ) -> Result<Result<(), String>, Error> {
         Ok(self
-            .chain(issuer, credential_type, Utc::now(), false, true)
+            .chain(issuer, credential_type, self.clock.now(), false, true)
             .await?
             .map(|_| ()))
     }
@@ -369,7 +382,7 @@ impl TrustRegistry {
         if self.is_anchor(did) {
             return Ok(Ok(()));
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut types: Vec<String> = self
             .accreditations_of(did, true)
             .await?
@@ -446,7 +459,7 @@ pub fn accreditation_id(jws: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {
+fn check_claims(claims: &AccreditationClaims, now: DateTime<Utc>) -> Result<(), Error> {
     let bad = |detail: &str| Err(Error::InvalidAccreditation(detail.to_owned()));
     if claims.kind != "Accreditation" {
         return bad("type must be \"Accreditation\"");
@@ -464,7 +477,7 @@ fn check_claims(claims: &AccreditationClaims) -> Result<(), Error> {
     if claims.valid_until <= claims.valid_from {
         return bad("validUntil must be after validFrom");
     }
-    if claims.valid_until <= Utc::now() {
+    if claims.valid_until <= now {
         return bad("validUntil is in the past: the accreditation would never take effect");
     }
     Ok(())

@@ -108,7 +108,7 @@ pub async fn authorization(
                 Error::InvalidAccreditation(format!("at={text:?} is not an RFC 3339 time: {e}"))
             })?
             .with_timezone(&Utc),
-        None => Utc::now(),
+        None => state.trust.now(),
     };
     Ok(axum::Json(
         state

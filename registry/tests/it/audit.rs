@@ -23,6 +23,7 @@ fn app_with(store: Arc<dyn DidStore>, signer: Arc<CheckpointSigner>) -> axum::Ro
             log_signer: signer,
             witnesses: Vec::new(),
             trust_anchors: Vec::new(),
+            clock: Default::default(),
         },
     )
 }

@@ -65,6 +65,7 @@ fn loopback_web_app(store: Arc<dyn DidStore>) -> axum::Router {
             log_signer: test_signer(),
             witnesses: Vec::new(),
             trust_anchors: Vec::new(),
+            clock: Default::default(),
         },
     )
 }

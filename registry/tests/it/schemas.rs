@@ -48,6 +48,7 @@ async fn anchors_publish_content_addressed_versioned_schemas() {
                 log_signer: test_signer(),
                 witnesses: Vec::new(),
                 trust_anchors: vec![dids[0].parse().unwrap(), dids[1].parse().unwrap()],
+                clock: Default::default(),
             },
         );
         for owner in [&anchor, &other_anchor, &outsider] {

@@ -391,7 +391,12 @@ async fn bad_status_lists_on(backend: &crate::support::Backend) {
 async fn status_lists_are_checked_against_the_issuers_key_history() {
     for backend in backends().await {
         let issuer = Issuer::new();
-        let app = app_with_anchors(backend.store.clone(), &[&issuer.did]);
+        let (clock, time) = credence_registry::clock::Clock::manual(Utc::now());
+        let app = crate::support::app_with_anchors_and_clock(
+            backend.store.clone(),
+            &[&issuer.did],
+            clock,
+        );
         let created = post_op(&app, "/registry/dids", &issuer.owner.genesis()).await;
         assert_eq!(created.status, 201, "{}", created.body);
         let genesis_time = chrono::DateTime::parse_from_rfc3339(
@@ -401,8 +406,9 @@ async fn status_lists_are_checked_against_the_issuers_key_history() {
         )
         .unwrap()
         .timestamp();
-        // Versions are selected at whole seconds: rotate in a later second than the genesis.
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // Versions are selected at whole seconds: rotate in a later second than the genesis
+        // (the registry's clock is moved, not waited for).
+        time.advance(chrono::Duration::seconds(2));
         let new_key = SecretKey::generate(KeyType::Ed25519);
         let rotation = SignedOperation::sign(
             OperationBody::Update {
@@ -438,7 +444,7 @@ async fn status_lists_are_checked_against_the_issuers_key_history() {
         );
         let key = status::list_key(uri);
         let lst = zlib(&vec![0u8; 16 * 1024]);
-        let now = Utc::now().timestamp();
+        let now = time.now().timestamp();
 
         // The key rotated out (revoked), even with a current iat.
         let reply = post(

@@ -85,6 +85,7 @@ pub(crate) fn test_app(store: Arc<dyn DidStore>, limits: WriteLimits) -> axum::R
             log_signer: test_signer(),
             witnesses: Vec::new(),
             trust_anchors: Vec::new(),
+            clock: Default::default(),
         },
     )
 }
@@ -251,6 +252,15 @@ pub(crate) async fn serve_on_loopback(app: axum::Router) -> String {
 
 /// The all-in-one app with `anchors` as trust anchors.
 pub(crate) fn app_with_anchors(store: Arc<dyn DidStore>, anchors: &[&str]) -> axum::Router {
+    app_with_anchors_and_clock(store, anchors, Default::default())
+}
+
+/// The same, reading the time from `clock` (tests that need time to pass set it).
+pub(crate) fn app_with_anchors_and_clock(
+    store: Arc<dyn DidStore>,
+    anchors: &[&str],
+    clock: credence_registry::clock::Clock,
+) -> axum::Router {
     app(
         store,
         AppOptions {
@@ -263,6 +273,7 @@ pub(crate) fn app_with_anchors(store: Arc<dyn DidStore>, anchors: &[&str]) -> ax
                 .iter()
                 .map(|did| did.parse().expect("anchor DID"))
                 .collect(),
+            clock,
         },
     )
 }

@@ -45,6 +45,7 @@ async fn checkpoints_carry_witness_cosignatures_and_k_of_n_is_enforced() {
                     .unwrap(),
             ],
             trust_anchors: Vec::new(),
+            clock: Default::default(),
         },
     );
     let log_key = test_signer().verifier_key().to_owned();
