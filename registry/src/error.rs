@@ -142,6 +142,9 @@ pub enum Error {
     /// No schema with that id or vct.
     #[error("{0}")]
     SchemaNotFound(String),
+    /// A query string that does not parse: an unknown parameter, a missing or malformed value.
+    #[error("{0}")]
+    InvalidQuery(String),
     /// A log request (proof sizes, tile path) that does not fit the log.
     #[error("{0}")]
     InvalidLogRequest(String),
@@ -364,6 +367,7 @@ impl Error {
                 None,
             ),
             Self::SchemaNotFound(_) => (S::NOT_FOUND, "schema-not-found", "Schema not found", None),
+            Self::InvalidQuery(_) => (S::BAD_REQUEST, "invalid-query", "Invalid query", None),
             Self::InvalidLogRequest(_) => (
                 S::BAD_REQUEST,
                 "invalid-log-request",

@@ -89,7 +89,7 @@ pub async fn inclusion(
     State(state): State<RegistryState>,
     query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<InclusionProofBody>, Error> {
-    let Query(query) = query.map_err(|e| Error::InvalidLogRequest(e.body_text()))?;
+    let Query(query) = query.map_err(|e| Error::InvalidQuery(e.body_text()))?;
     Ok(axum::Json(
         state
             .transparency
@@ -114,7 +114,7 @@ pub async fn consistency(
     State(state): State<RegistryState>,
     query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<ConsistencyProofBody>, Error> {
-    let Query(query) = query.map_err(|e| Error::InvalidLogRequest(e.body_text()))?;
+    let Query(query) = query.map_err(|e| Error::InvalidQuery(e.body_text()))?;
     Ok(axum::Json(
         state.transparency.consistency(query.from, query.to).await?,
     ))

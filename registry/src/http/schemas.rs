@@ -93,8 +93,7 @@ pub async fn type_metadata(
     State(state): State<RegistryState>,
     query: Result<Query<VctQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Error> {
-    let Query(query) =
-        query.map_err(|e| Error::InvalidSchema(format!("bad query: {}", e.body_text())))?;
+    let Query(query) = query.map_err(|e| Error::InvalidQuery(e.body_text()))?;
     let schema = state.schemas.latest_for_vct(&query.vct).await?;
     let mut metadata = schema.type_metadata.clone();
     if let Some(object) = metadata.as_object_mut() {

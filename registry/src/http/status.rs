@@ -69,8 +69,7 @@ pub async fn serve(
     query: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let Query(query) =
-        query.map_err(|e| Error::InvalidStatusList(format!("bad query: {}", e.body_text())))?;
+    let Query(query) = query.map_err(|e| Error::InvalidQuery(e.body_text()))?;
     let version = state.status.get(&key, query.version).await?;
     let etag = format!("\"{}-{}\"", version.key, version.version);
     let cache = if query.version.is_some() {

@@ -100,8 +100,7 @@ pub async fn authorization(
     query: Result<Query<AuthorizationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Error> {
     let did = did_from_path(raw_did(&params))?;
-    let Query(query) =
-        query.map_err(|e| Error::InvalidAccreditation(format!("bad query: {}", e.body_text())))?;
+    let Query(query) = query.map_err(|e| Error::InvalidQuery(e.body_text()))?;
     let at = match query.at {
         Some(text) => DateTime::parse_from_rfc3339(&text)
             .map_err(|e| {

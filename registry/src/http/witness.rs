@@ -47,48 +47,51 @@ async fn add_checkpoint(
             );
             response
         }
+        Err(error) => refusal(&error),
+    }
+}
+
+/// The answer to a refused add-checkpoint: every `WitnessError` mapped here, no other arm.
+fn refusal(error: &WitnessError) -> Response {
+    let (status, kind) = match error {
         // tlog-witness: 409 with the witness's size as text/x.tlog.size, so the log can retry.
-        Err(WitnessError::SizeMismatch(size)) => {
+        WitnessError::SizeMismatch(size) => {
             let mut response = (StatusCode::CONFLICT, format!("{size}\n")).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/x.tlog.size"),
             );
-            response
+            return response;
         }
-        Err(error) => {
-            let (status, kind) = match &error {
-                WitnessError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
-                WitnessError::UnknownLog(_) => (StatusCode::NOT_FOUND, "unknown-log"),
-                WitnessError::BadSignature(_) => {
-                    (StatusCode::FORBIDDEN, "bad-checkpoint-signature")
-                }
-                WitnessError::Inconsistent(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "inconsistent-checkpoint")
-                }
-                WitnessError::State(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-                WitnessError::SizeMismatch(_) => unreachable!("answered above"),
-            };
-            if status.is_server_error() {
-                tracing::error!(%error, "witness failed");
-                return problem(
-                    status,
-                    kind,
-                    "the witness failed; the operator has the details in the log",
-                );
-            }
-            problem(status, kind, &error.to_string())
+        WitnessError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
+        WitnessError::UnknownLog(_) => (StatusCode::NOT_FOUND, "unknown-log"),
+        WitnessError::BadSignature(_) => (StatusCode::FORBIDDEN, "bad-checkpoint-signature"),
+        WitnessError::Inconsistent(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "inconsistent-checkpoint")
         }
+        WitnessError::State(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    if status.is_server_error() {
+        tracing::error!(%error, "witness failed");
+        return problem(
+            status,
+            kind,
+            "the witness failed; the operator has the details in the log",
+        );
     }
+    problem(status, kind, &error.to_string())
 }
 
+/// An RFC 9457 problem in the registry's shared shape (`error::Problem`), typed under
+/// `problems/witness/`.
 fn problem(status: StatusCode, kind: &str, detail: &str) -> Response {
-    let body = json!({
-        "type": format!("{}witness/{kind}", crate::error::PROBLEM_BASE),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
+    let body = crate::error::Problem {
+        kind: format!("{}witness/{kind}", crate::error::PROBLEM_BASE),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+        did_resolution_metadata: None,
+    };
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -498,3 +498,33 @@ async fn metric_labels_are_bounded() {
     assert!(!text.contains(&method), "{method} became a label");
     assert!(text.contains("method=\"other\""), "{text}");
 }
+
+/// Issue 10 item 7: a bad query string was reported as an invalid DID, schema, list or
+/// accreditation. It is an `invalid-query` problem wherever it happens; one line per case.
+#[tokio::test]
+async fn bad_query_strings_are_invalid_query_problems() {
+    let backend = crate::support::sqlite().await;
+    let app = crate::support::test_app(
+        backend.store.clone(),
+        credence_registry::store::WriteLimits::default(),
+    );
+    let did = Party::registered(&app).await.did;
+    for path in [
+        "/registry/status-lists/abc?version=yesterday".to_owned(),
+        "/registry/status-lists/abc?frobnicate=1".to_owned(),
+        "/registry/type-metadata?vct=x&frobnicate=1".to_owned(),
+        "/registry/type-metadata".to_owned(),
+        format!("/registry/issuers/{did}/authorization"),
+        format!("/registry/issuers/{did}/authorization?type=x&frobnicate=1"),
+        "/registry/log/proof/inclusion?index=x&size=1".to_owned(),
+        "/registry/log/proof/consistency?from=1".to_owned(),
+    ] {
+        let reply = get(&app, &path).await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        assert_eq!(
+            reply.body["type"], "https://credence.example/problems/invalid-query",
+            "{path}: {}",
+            reply.body
+        );
+    }
+}

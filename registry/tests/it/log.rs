@@ -278,13 +278,13 @@ async fn bad_log_requests_are_4xx() {
     check(
         "/registry/log/proof/inclusion?index=-1&size=1",
         400,
-        "invalid-log-request",
+        "invalid-query",
     )
     .await;
     check(
         "/registry/log/proof/inclusion?size=1",
         400,
-        "invalid-log-request",
+        "invalid-query",
     )
     .await;
     check(

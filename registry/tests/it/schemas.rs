@@ -273,7 +273,7 @@ async fn bad_schema_submissions_on(backend: &crate::support::Backend) {
     assert_problem(
         &get(&app, "/registry/type-metadata").await,
         400,
-        "invalid-schema",
+        "invalid-query",
     );
     assert_eq!(
         backend.exclusive_log_size().await,

@@ -365,7 +365,7 @@ async fn bad_accreditations_on(backend: &crate::support::Backend) {
         )
         .await,
         400,
-        "invalid-accreditation",
+        "invalid-query",
     );
     assert_problem(
         &get(
