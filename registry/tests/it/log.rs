@@ -281,12 +281,7 @@ async fn bad_log_requests_are_4xx() {
         "invalid-query",
     )
     .await;
-    check(
-        "/registry/log/proof/inclusion?size=1",
-        400,
-        "invalid-query",
-    )
-    .await;
+    check("/registry/log/proof/inclusion?size=1", 400, "invalid-query").await;
     check(
         "/registry/log/proof/consistency?from=2&to=1",
         400,

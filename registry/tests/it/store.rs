@@ -146,8 +146,10 @@ async fn conformance() {
     }
 }
 
+/// The store closes cleanly here; surviving a crash (kill -9) is the end-to-end tests' job
+/// (`acknowledged_creates_survive_kill_9`, `crash_during_writes_on_*`).
 #[tokio::test]
-async fn acknowledged_writes_survive_reopening_the_database() {
+async fn acknowledged_writes_are_read_back_after_closing_and_reopening_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("reopen.db").display());
     let owner = Owner::new(KeyType::Ed25519);
