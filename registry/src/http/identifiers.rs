@@ -313,7 +313,9 @@ impl Options {
 /// Resolution's GET binding writes it when options are given), the whole identifier is
 /// decoded once.
 fn decode_identifier(raw: &str) -> Result<String, Error> {
-    let decode = |text: &str| percent_decode(text).and_then(|bytes| String::from_utf8(bytes).ok());
+    let decode = |text: &str| {
+        crate::resolver::web::percent_decode(text).and_then(|bytes| String::from_utf8(bytes).ok())
+    };
     let fully_encoded = raw
         .get(..6)
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case("did%3a"));
@@ -344,24 +346,6 @@ fn decode_identifier(raw: &str) -> Result<String, Error> {
     })?;
     out.push_str(&decoded);
     Ok(out)
-}
-
-/// RFC 3986 §2.1 percent-decoding; `None` on a malformed escape.
-fn percent_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 fn resolution_metadata(retrieved: &str) -> Map<String, Value> {
