@@ -532,7 +532,9 @@ impl StatusLists {
             )));
         }
         let (signed, claims) = verify_list(&self.resolver, jws).await?;
-        // The signature covers what `peek` read; read again from the verified claims.
+        // The checks above judged what `peek` read, which the two formats name in more than one
+        // member. Checking the verified claims' URI too ties it to the verified issuer as well,
+        // so both readings name one issuer: the one whose accreditation was checked.
         check_list_uri(&claims.uri, &claims.issuer)?;
         // Signed by a key authorized now (checked by `verify`) that was already authorized
         // when the list says it was issued, and not issued in the future.

@@ -4,22 +4,18 @@
 //! Why: anybody may create a DID (a genesis operation needs no prior registration), and every
 //! accepted write is a permanent log entry. The per-DID limits of DID-METHOD.md §4.5 cannot
 //! apply to a DID that does not exist yet, so without this one client could grow the log
-//! without bound. The client is the TCP peer address (`ConnectInfo`, set by `serve_with`);
-//! behind a reverse proxy every request shares the proxy's address, so the per-client quota then
-//! acts as a second global one: size it for the proxy, or throttle at the proxy. Requests with
-//! no peer address (in-process tests through `oneshot`) share one bucket.
+//! without bound. The client is the TCP peer address, which `serve_with` knows for each
+//! connection; behind a reverse proxy every request shares the proxy's address, so the
+//! per-client quota then acts as a second global one: size it for the proxy, or throttle at the
+//! proxy. Apps driven in process (`oneshot` in tests) are not throttled.
 //!
 //! A throttled request is answered 429 with `Retry-After` and a problem body before its body
 //! is read; nothing is written.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 
@@ -43,14 +39,6 @@ impl Default for Throttle {
             global_per_minute: 60_000,
         }
     }
-}
-
-impl Throttle {
-    /// No quotas (benchmarks that measure the write path itself).
-    pub const OFF: Self = Self {
-        per_client_per_minute: 0,
-        global_per_minute: 0,
-    };
 }
 
 /// The token buckets behind a [`Throttle`].
@@ -110,23 +98,4 @@ impl Throttler {
 /// throttle counts. `serve_with` checks it before the request reaches the app.
 pub fn is_write(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// Middleware form of the throttle, for an app served some other way than `serve_with`.
-pub async fn throttle_writes(
-    State(throttler): State<Arc<Throttler>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if !is_write(request.method()) {
-        return next.run(request).await;
-    }
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    match throttler.check(client) {
-        Ok(()) => next.run(request).await,
-        Err(error) => error.into_response(),
-    }
 }
