@@ -350,21 +350,9 @@ impl RegistryClient {
                     })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let states = crate::ops::replay(&operations).map_err(|(position, error)| {
-            Error::LogVerification(format!(
-                "operation {position} of {did} as the registry serves it does not verify: {error}"
-            ))
-        })?;
-        let state = states.into_iter().last().ok_or_else(|| {
-            Error::LogVerification(format!("the registry serves no operations for {did}"))
-        })?;
-        if state.did != *did {
-            return Err(Error::LogVerification(format!(
-                "the registry serves the operations of {} for {did}",
-                state.did
-            )));
-        }
-        Ok(state)
+        crate::ops::replay_as(did, &operations).map_err(|e| {
+            Error::LogVerification(format!("the history the registry serves for {did}: {e}"))
+        })
     }
 
     /// The log's verifier key as the registry announces it (pin it; do not re-fetch it).

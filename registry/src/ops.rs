@@ -387,6 +387,31 @@ pub fn replay(ops: &[SignedOperation]) -> Result<Vec<DidState>, (usize, OpError)
     Ok(states)
 }
 
+/// Why an operation log is not a DID's valid history.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChainError {
+    #[error("there are no operations")]
+    Empty,
+    #[error("operation {position} does not verify: {error}")]
+    Invalid { position: usize, error: OpError },
+    #[error("they are the operations of {0}, not of this DID")]
+    OtherDid(Did),
+}
+
+/// Re-validates `ops` as `did`'s whole history from its genesis ([`replay`], then the DID the
+/// genesis derives must be `did`) and returns the state they lead to: what a client checks
+/// before it believes (or builds on) a history someone else served.
+pub fn replay_as(did: &Did, ops: &[SignedOperation]) -> Result<DidState, ChainError> {
+    let state = replay(ops)
+        .map_err(|(position, error)| ChainError::Invalid { position, error })?
+        .pop()
+        .ok_or(ChainError::Empty)?;
+    if state.did != *did {
+        return Err(ChainError::OtherDid(state.did));
+    }
+    Ok(state)
+}
+
 /// Applies already-validated operations (read back from our own store) without re-checking
 /// signatures: used to build historical versions quickly. Audit and verifying clients use
 /// [`replay`].

@@ -702,22 +702,10 @@ pub fn verify_log_proof(
         .chain(std::iter::once(&proof.operation))
         .cloned()
         .collect();
-    let states = crate::ops::replay(&chain).map_err(|(position, error)| {
-        log::LogError::InvalidChain(format!(
-            "operation {position} of the history the registry served for {did} does not \
-             verify: {error}"
-        ))
+    let state = crate::ops::replay_as(did, &chain).map_err(|e| {
+        log::LogError::InvalidChain(format!("the history the registry served for {did}: {e}"))
     })?;
-    let state = states
-        .last()
-        .ok_or_else(|| log::LogError::InvalidChain("no operation".into()))?;
-    if state.did != *did {
-        return Err(log::LogError::InvalidChain(format!(
-            "the history the registry served is that of {}, not {did}",
-            state.did
-        )));
-    }
-    if crate::ops::document(state) != *document {
+    if crate::ops::document(&state) != *document {
         return Err(log::LogError::InvalidChain(
             "the served document is not the one the logged operations define".into(),
         ));
