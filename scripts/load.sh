@@ -32,7 +32,7 @@ require_tools wrk curl
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
     cargo build --release -p credence --bin credence
-    cargo build --release -p credence-registry --example seed
+    cargo build --release -p credence-registry-server --example seed
 fi
 
 work="$(mktemp -d)"

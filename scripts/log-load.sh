@@ -9,7 +9,7 @@
 #   KINDS=inclusion CONNECTIONS=64 scripts/log-load.sh
 #
 # The log is a COPY of target/bench-data/did-100000x10.db (100,000 DIDs x 10 operations, written
-# by `cargo run --release -p credence-registry --example seed`), made once as
+# by `cargo run --release -p credence-registry-server --example seed`), made once as
 # target/bench-data/log-bench/proofs-1m.db with its own checkpoint key beside it
 # (proofs-1m.log-key): serving a log publishes checkpoints into it, and the original must stay as
 # the seed wrote it. A copy whose log_checkpoints were signed by another key is refused by the
@@ -50,7 +50,7 @@ require_tools wrk curl sqlite3
 if [[ ! -f "$db" ]]; then
     [[ -f "$source_db" ]] || {
         echo "error: $source_db is missing; seed it first:" >&2
-        echo "  cargo run --release -p credence-registry --example seed -- --dids 100000 --ops-per-did 10" >&2
+        echo "  cargo run --release -p credence-registry-server --example seed -- --dids 100000 --ops-per-did 10" >&2
         exit 1
     }
     mkdir -p "$(dirname "$db")"

@@ -33,7 +33,7 @@ require_tools wrk curl
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
     cargo build --release -p credence --bin credence
-    cargo build --release -p credence-registry --example seed_trust
+    cargo build --release -p credence-registry-server --example seed_trust
 fi
 [[ -f "$dir/registry.db" ]] || target/release/examples/seed_trust --dir "$dir" --districts "${DISTRICTS:-1000}"
 

@@ -6,16 +6,16 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use credence_registry::client::{DEFAULT_REGISTRY_URL, RegistryClient};
-use credence_registry::config::ServeConfig;
 use credence_registry::did::Did;
 use credence_registry::error::Error;
 use credence_registry::keys::KeyType;
 use credence_registry::ops::ServiceSpec;
 use credence_registry::owner::{KeyDir, OwnerKeys};
-use credence_registry::registry::VersionSelector;
 use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
-use credence_registry::store::WriteLimits;
-use credence_registry::{AppOptions, app, serve, serve_with, store, transparency};
+use credence_registry::wire::VersionSelector;
+use credence_registry_server::config::ServeConfig;
+use credence_registry_server::store::WriteLimits;
+use credence_registry_server::{AppOptions, Application, serve, serve_with, store, transparency};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -514,31 +514,27 @@ async fn run_server(
         witnesses: config.witnesses.clone(),
         trust_anchors: config.trust_anchors.clone(),
         clock: Default::default(),
+        checkpoint_interval: std::time::Duration::from_millis(
+            config.checkpoint_interval_ms.max(10),
+        ),
     };
     tracing::info!(address = %listener.local_addr()?, "credence listening");
-    let log = transparency::Transparency::with_witnesses(
-        store.clone(),
-        log_signer,
-        config.witnesses.clone(),
-    );
-    log.check_key().await.map_err(server_side)?;
-    let (stop_publisher, stopped) = tokio::sync::watch::channel(false);
-    let publisher = transparency::spawn_publisher(
-        log,
-        std::time::Duration::from_millis(config.checkpoint_interval_ms.max(10)),
-        stopped,
-    );
+    let application = Application::open(store, options)
+        .await
+        .map_err(server_side)?;
     let serve_options = config.serve_options();
     serve_with(
         listener,
-        app(store, options),
+        application.router.clone(),
         shutdown_signal(),
         serve_options,
     )
     .await?;
     // Stop the publisher after the last request drained; it publishes a final checkpoint.
-    let _ = stop_publisher.send(true);
-    publisher.await.context("checkpoint publisher")?;
+    application
+        .shutdown()
+        .await
+        .context("checkpoint publisher")?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
 }
@@ -712,7 +708,9 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             let resolution = client
                 .submit(&did, &owner.update(head, &owner, services))
                 .await?;
-            print_json(&credence_registry::http::resolution_body(&resolution));
+            print_json(&credence_registry_server::http::resolution_body(
+                &resolution,
+            ));
         }
         DidCommand::Rotate {
             registry,
@@ -738,7 +736,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                         "finished an interrupted rotation; run `did rotate` again to rotate once more"
                     );
                     let shown = client.resolve(&did, &VersionSelector::Latest).await?;
-                    print_json(&credence_registry::http::resolution_body(&shown));
+                    print_json(&credence_registry_server::http::resolution_body(&shown));
                     return Ok(());
                 }
                 dir.abandon_pending(head.as_str())?;
@@ -752,7 +750,9 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                 .await?;
             dir.retire_keys(head.as_str())?;
             dir.promote_pending()?;
-            print_json(&credence_registry::http::resolution_body(&resolution));
+            print_json(&credence_registry_server::http::resolution_body(
+                &resolution,
+            ));
         }
         DidCommand::Deactivate { registry, keys } => {
             let client = RegistryClient::new(&registry.registry)?;
@@ -760,7 +760,9 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             let (did, owner) = (dir.did()?, dir.load_keys()?);
             let head = client.owner_state(&did).await?.head;
             let resolution = client.submit(&did, &owner.deactivate(head)).await?;
-            print_json(&credence_registry::http::resolution_body(&resolution));
+            print_json(&credence_registry_server::http::resolution_body(
+                &resolution,
+            ));
         }
         DidCommand::Resolve {
             did,
@@ -786,7 +788,9 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                 Err(Error::Deactivated(resolution)) => *resolution,
                 other => other?,
             };
-            print_json(&credence_registry::http::resolution_body(&resolution));
+            print_json(&credence_registry_server::http::resolution_body(
+                &resolution,
+            ));
         }
     }
     Ok(())
@@ -894,7 +898,7 @@ async fn witness_command(args: WitnessArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(address = %listener.local_addr()?, "witness listening");
     serve(
         listener,
-        credence_registry::http::witness::router(std::sync::Arc::new(witness)),
+        credence_registry_server::http::witness::router(std::sync::Arc::new(witness)),
         shutdown_signal(),
     )
     .await?;
@@ -1151,7 +1155,7 @@ async fn reqwest_get(url: &str) -> Result<(String, Option<u64>), CommandError> {
         .and_then(|v| v.to_str().ok()?.parse().ok());
     let body = credence_registry::client::read_capped(
         response,
-        credence_registry::http::MAX_BODY_BYTES,
+        credence_registry_server::http::MAX_BODY_BYTES,
         "status list",
     )
     .await?;

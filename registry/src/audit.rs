@@ -418,7 +418,7 @@ async fn check_served_document(
     chain: &[(u64, u64, SignedOperation)],
 ) -> Option<String> {
     let resolution = match client
-        .resolve(did, &crate::registry::VersionSelector::Latest)
+        .resolve(did, &crate::wire::VersionSelector::Latest)
         .await
     {
         Ok(resolution) => resolution,

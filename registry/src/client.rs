@@ -10,7 +10,7 @@ use url::Url;
 use crate::did::Did;
 use crate::error::{Error, Problem};
 use crate::ops::SignedOperation;
-use crate::registry::{DocumentMetadata, Resolution, VersionSelector, timestamp};
+use crate::wire::{DocumentMetadata, Resolution, VersionSelector, timestamp};
 
 /// Default registry address: the local `credence serve`.
 pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
@@ -211,12 +211,12 @@ impl RegistryClient {
         // proof too, and without one nothing is believed.
         let (gone, body) = self.send_allowing_gone(self.http.get(url)).await?;
         let resolution = parse_resolution(&body)?;
-        let proof: crate::transparency::LogProof = serde_json::from_value(
+        let proof: crate::wire::LogProof = serde_json::from_value(
             body.get("logProof").cloned().unwrap_or(Value::Null),
         )
         .map_err(|e| Error::LogVerification(format!("registry sent no usable logProof: {e}")))?;
         let checkpoint = watcher.accept(&proof.checkpoint, self).await?;
-        crate::transparency::verify_log_proof(did, &resolution.document, &proof, &checkpoint)
+        crate::log::verify_log_proof(did, &resolution.document, &proof, &checkpoint)
             .map_err(|e| Error::LogVerification(e.to_string()))?;
         let deactivated = matches!(
             proof.operation.body,
@@ -378,7 +378,7 @@ impl RegistryClient {
         &self,
         from: u64,
         to: u64,
-    ) -> Result<crate::transparency::ConsistencyProofBody, Error> {
+    ) -> Result<crate::wire::ConsistencyProofBody, Error> {
         let body = self
             .send(
                 self.http
@@ -393,7 +393,7 @@ impl RegistryClient {
         &self,
         index: u64,
         size: u64,
-    ) -> Result<crate::transparency::InclusionProofBody, Error> {
+    ) -> Result<crate::wire::InclusionProofBody, Error> {
         let body = self
             .send(
                 self.http
@@ -536,7 +536,7 @@ fn parse_resolution(body: &Value) -> Result<Resolution, Error> {
 #[derive(Debug, Clone)]
 pub struct ProvenResolution {
     pub resolution: Resolution,
-    pub proof: crate::transparency::LogProof,
+    pub proof: crate::wire::LogProof,
 }
 
 /// What a client trusts about a registry's log, and the latest checkpoint it has seen. Every

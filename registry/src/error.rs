@@ -5,19 +5,18 @@
 //! Server-side failures (database) are logged with their cause and answered with a generic
 //! detail, so internals never leak to clients.
 
-use axum::http::StatusCode;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyError;
 use crate::ops::OpError;
-use crate::registry::Resolution;
-use crate::store::StoreError;
+use crate::wire::Resolution;
 
 /// Base of our problem `type` URIs. They are identifiers; nothing is served there yet.
 pub const PROBLEM_BASE: &str = "https://credence.example/problems/";
 
 /// An RFC 9457 problem body, with the DID Resolution error name where one applies.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -27,7 +26,6 @@ pub struct Problem {
     pub detail: String,
     /// DID Resolution §7.1 metadata (`{"error": "notFound"}`) on resolution endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub did_resolution_metadata: Option<serde_json::Value>,
 }
 
@@ -101,6 +99,10 @@ pub enum Error {
     /// A remote party (did:web host, remote registry) did not give a usable answer.
     #[error("{0}")]
     Upstream(String),
+    /// The log's publisher has not signed a checkpoint covering the entry asked about within
+    /// the wait a read allows (reads never sign: only the publisher does).
+    #[error("no checkpoint covering log size {0} was published in time; retry shortly")]
+    CheckpointPending(u64),
     /// The document a remote party served is not acceptable.
     #[error("{0}")]
     InvalidDocument(String),
@@ -233,7 +235,8 @@ impl Error {
                     KeyError::InvalidPublicKeyType(_) => "invalidPublicKeyType",
                     KeyError::InvalidEncoding(_)
                     | KeyError::InvalidPublicKey(_)
-                    | KeyError::WeakKey => "invalidPublicKey",
+                    | KeyError::WeakKey
+                    | KeyError::UnknownKeyType(_) => "invalidPublicKey",
                 };
                 (
                     S::BAD_REQUEST,
@@ -302,6 +305,12 @@ impl Error {
                 "forbidden-target",
                 "did:web target not allowed",
                 Some("invalidDid"),
+            ),
+            Self::CheckpointPending(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "checkpoint-pending",
+                "Checkpoint not yet published",
+                None,
             ),
             Self::Upstream(_) => (
                 S::BAD_GATEWAY,
@@ -464,26 +473,6 @@ impl Error {
             Some("invalid-options") => Self::InvalidOptions(problem.detail),
             Some("did-url-not-found") => Self::DidUrlNotFound(problem.detail),
             _ => Self::Remote(problem),
-        }
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::AlreadyExists => {
-                Self::Replayed("this operation or DID was already accepted".into())
-            }
-            StoreError::NotFound => Self::NotFound("the DID was not found".into()),
-            StoreError::HeadMoved { head } => Self::ForkedHistory { head },
-            StoreError::RateLimited {
-                limit,
-                retry_after_secs,
-            } => Self::RateLimited {
-                limit,
-                retry_after_secs,
-            },
-            other => Self::Internal(other.to_string()),
         }
     }
 }

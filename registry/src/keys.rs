@@ -43,6 +43,9 @@ pub enum KeyError {
     /// An Ed25519 key of small order: signatures under it prove nothing.
     #[error("Ed25519 public key is of small order (weak) and is refused")]
     WeakKey,
+    /// A key type name that is not one of [`KeyType::ALL`].
+    #[error("unknown key type {0:?}; expected ed25519 or p256")]
+    UnknownKeyType(String),
 }
 
 /// Why a signature did not verify.
@@ -361,10 +364,40 @@ impl PublicKey {
 }
 
 /// Key types a DID owner can generate for signing operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
     Ed25519,
     P256,
+}
+
+impl KeyType {
+    /// Every key type, for listing choices.
+    pub const ALL: [KeyType; 2] = [KeyType::Ed25519, KeyType::P256];
+
+    /// The name command lines and configuration use: `ed25519` or `p256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "ed25519",
+            Self::P256 => "p256",
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for KeyType {
+    type Err = KeyError;
+
+    fn from_str(name: &str) -> Result<Self, KeyError> {
+        Self::ALL
+            .into_iter()
+            .find(|key_type| key_type.name() == name)
+            .ok_or_else(|| KeyError::UnknownKeyType(name.to_owned()))
+    }
 }
 
 /// A private signing key. `Debug` never prints key material; the bytes are zeroized on drop

@@ -1,254 +1,30 @@
-//! credence-registry: the base crate of Credence.
+//! credence-registry: the base crate of Credence, shared by every party that talks to a
+//! registry or checks what one says. It carries no server: no store, no HTTP routes, no metrics
+//! exporter (the registry operator's half is `credence-registry-server`).
 //!
-//! IO-free modules shared by every crate: [`did`] (the `Did` newtype), [`json`] (strict JSON
-//! intake), [`keys`] (key encodings, strict JWS), [`ops`] (the did:credence method), [`error`]
-//! (RFC 9457 problems). The [`resolver`] and [`client`] are how other crates reach DIDs and
-//! registries. [`registry`], [`store`] and [`http`] serve the registry itself. See
-//! ARCHITECTURE.md for the map and the invariants.
+//! IO-free modules: [`did`] (the `Did` newtype), [`json`] (strict JSON intake), [`keys`] (key
+//! encodings, strict JWS), [`ops`] (the did:credence method), [`error`] (RFC 9457 problems),
+//! [`wire`] (the registry API's types), [`log`] (Merkle log verification), [`status`],
+//! [`trust`], [`schemas`] (the checks on what the registry hosts). The [`resolver`] and
+//! [`client`] are how other crates reach DIDs and registries; [`proven`], [`replay`] and
+//! [`audit`] check that what a registry serves is what its log proves. See ARCHITECTURE.md.
 
 pub mod audit;
-pub mod cache;
 pub mod client;
 pub mod clock;
-pub mod config;
 pub mod did;
 pub mod error;
-pub mod http;
 pub mod json;
 pub mod keys;
 pub mod log;
 pub mod ops;
 pub mod owner;
 pub mod proven;
-pub mod registry;
 pub mod replay;
 pub mod resolver;
 pub mod schemas;
 pub mod signed;
 pub mod status;
-pub mod store;
-pub mod transparency;
 pub mod trust;
+pub mod wire;
 pub mod witness;
-
-use std::sync::Arc;
-
-use axum::Router;
-use tower_http::trace::TraceLayer;
-
-use crate::http::RegistryState;
-use crate::http::service::ServiceState;
-use crate::registry::Registry;
-use crate::resolver::{CredenceSource, Resolver};
-use crate::store::{DidStore, WriteLimits};
-
-/// Longest a client may take to send a request body.
-pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Options for building the application, so tests and the binary build it the same way.
-#[derive(Clone, Debug)]
-pub struct AppOptions {
-    /// Where the registry routes are mounted: "/registry" in the all-in-one server, "" alone.
-    pub registry_prefix: &'static str,
-    pub limits: WriteLimits,
-    pub web: resolver::web::WebResolverConfig,
-    /// The key that signs the log's checkpoints.
-    pub log_signer: Arc<log::CheckpointSigner>,
-    /// Witnesses asked to cosign each checkpoint.
-    pub witnesses: Vec<transparency::WitnessEndpoint>,
-    /// Roots of trust: DIDs that may publish schemas and accredit organisations.
-    pub trust_anchors: Vec<did::Did>,
-    /// Where the services read the time (the system clock outside tests).
-    pub clock: clock::Clock,
-}
-
-/// The whole application over `store`: registry routes plus health, readiness, metrics and
-/// OpenAPI, with request tracing and metrics.
-pub fn app(store: Arc<dyn DidStore>, options: AppOptions) -> Router {
-    // Install the metrics recorder before the first request can be counted.
-    http::service::metrics_handle();
-    let clock = options.clock;
-    let registry = Arc::new(Registry::new(store.clone(), options.limits).with_clock(clock.clone()));
-    let resolver = Arc::new(Resolver::new(
-        CredenceSource::Local(registry.clone()),
-        options.web,
-    ));
-    let transparency = Arc::new(transparency::Transparency::with_witnesses(
-        store.clone(),
-        options.log_signer,
-        options.witnesses,
-    ));
-    let trust = Arc::new(
-        trust::TrustRegistry::new(store.clone(), resolver.clone(), options.trust_anchors)
-            .with_clock(clock.clone()),
-    );
-    let schemas = Arc::new(
-        schemas::SchemaRegistry::new(store.clone(), resolver.clone(), trust.clone())
-            .with_clock(clock.clone()),
-    );
-    let status = Arc::new(
-        status::StatusLists::new(store.clone(), resolver.clone(), trust.clone()).with_clock(clock),
-    );
-    let registry_routes = http::router(RegistryState {
-        registry,
-        schemas,
-        trust,
-        status,
-        resolver,
-        transparency,
-    });
-    let mut openapi = utoipa::openapi::OpenApiBuilder::new()
-        .info(
-            utoipa::openapi::InfoBuilder::new()
-                .title("Credence")
-                .version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        )
-        .build();
-    let routes = if options.registry_prefix.is_empty() {
-        openapi.merge(http::openapi());
-        registry_routes
-    } else {
-        openapi = openapi.nest(options.registry_prefix, http::openapi());
-        Router::new().nest(options.registry_prefix, registry_routes)
-    };
-    routes
-        .merge(http::service::router(ServiceState {
-            store,
-            openapi: Arc::new(openapi),
-        }))
-        .fallback(route_not_found)
-        .layer(axum::middleware::from_fn(http::service::record_metrics))
-        .layer(TraceLayer::new_for_http())
-        // A request whose body trickles in is cut off (the header timeout is `serve_with`'s).
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            BODY_READ_TIMEOUT,
-        ))
-}
-
-/// Any path no route matches (nested routers inherit it): a 404 problem body.
-async fn route_not_found(uri: axum::http::Uri) -> error::Error {
-    error::Error::RouteNotFound(format!("nothing is served at {}", uri.path()))
-}
-
-/// How `serve_with` treats connections and writes.
-#[derive(Clone, Copy, Debug)]
-pub struct ServeOptions {
-    /// Longest a client may take to send a request's headers; a connection that dribbles them
-    /// (slow loris) is closed after it.
-    pub header_read_timeout: std::time::Duration,
-    /// How long graceful shutdown waits for requests in flight before it closes what is
-    /// still open, so the caller can publish its final checkpoint.
-    pub shutdown_grace: std::time::Duration,
-    /// Write quotas per client and in all.
-    pub throttle: http::throttle::Throttle,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: std::time::Duration::from_secs(10),
-            shutdown_grace: std::time::Duration::from_secs(10),
-            throttle: http::throttle::Throttle::default(),
-        }
-    }
-}
-
-/// How often the metrics recorder is drained and idle throttle buckets forgotten.
-const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Serves `app` on `listener` with the default [`ServeOptions`] until `shutdown` resolves, then
-/// drains in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve_with(listener, app, shutdown, ServeOptions::default()).await
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves: HTTP/1.1 connections with a header
-/// read timeout (hyper's, which `axum::serve` leaves off), writes throttled per client address,
-/// the metrics recorder drained periodically (without a scraper, histogram samples would pile
-/// up for ever). On shutdown, stops accepting, lets requests in flight finish for at most
-/// `shutdown_grace`, then returns, closing whatever is left.
-pub async fn serve_with(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    options: ServeOptions,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt as _;
-
-    let metrics = http::service::metrics_handle();
-    let throttler = Arc::new(http::throttle::Throttler::new(options.throttle));
-    let upkeep = {
-        let throttler = throttler.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
-            loop {
-                ticks.tick().await;
-                metrics.run_upkeep();
-                throttler.forget_idle_clients();
-            }
-        })
-    };
-    let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of file descriptors and the like: keep serving those already connected.
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let (app, throttler) = (app.clone(), throttler.clone());
-        let service = hyper::service::service_fn(
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                // Writes are throttled here, before the app: reads pay nothing for it.
-                let refused = http::throttle::is_write(request.method())
-                    .then(|| throttler.check(peer.ip()).err())
-                    .flatten();
-                let app = app.clone();
-                async move {
-                    match refused {
-                        Some(error) => Ok(axum::response::IntoResponse::into_response(error)),
-                        None => app.oneshot(request).await,
-                    }
-                }
-            },
-        );
-        let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            grace = ?options.shutdown_grace,
-            "connections still open after the shutdown grace period; closing them"
-        );
-    }
-    upkeep.abort();
-    Ok(())
-}

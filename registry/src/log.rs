@@ -651,3 +651,63 @@ pub fn root_from_entries<'a>(
     }
     Ok((tree.size(), tree.root_at(tree.size())?))
 }
+
+/// Checks a log proof for `did`'s resolved `document` against a checkpoint the caller already
+/// verified (signature, witnesses, consistency with what it saw before): the operation is the
+/// log's entry at the proven index, the chain from the genesis to it re-validates exactly as the
+/// registry validates on intake (`ops::replay`: each signature by the then-current rotation
+/// keys, each `prev` link, the DID derived from the genesis), and the document is the one that
+/// chain defines. A registry that logs an operation it forged (or serves a chain that is not
+/// the DID's) is caught here, not trusted.
+pub fn verify_log_proof(
+    did: &crate::did::Did,
+    document: &serde_json::Value,
+    proof: &crate::wire::LogProof,
+    checkpoint: &crate::log::VerifiedCheckpoint,
+) -> Result<(), crate::log::LogError> {
+    let inclusion = &proof.inclusion;
+    if inclusion.size != checkpoint.size {
+        return Err(crate::log::LogError::BadInclusionProof(format!(
+            "proof is for size {}, checkpoint has {}",
+            inclusion.size, checkpoint.size
+        )));
+    }
+    if proof.history.len() as u64 != proof.position {
+        return Err(crate::log::LogError::InvalidChain(format!(
+            "the proof is for the operation at position {} but carries {} operations before it",
+            proof.position,
+            proof.history.len()
+        )));
+    }
+    let entry = crate::log::did_operation_entry(did, proof.position, &proof.operation);
+    let leaf = crate::log::leaf_hash(&entry);
+    let path = inclusion
+        .proof
+        .iter()
+        .map(|h| crate::log::hash_from_base64(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::log::check_inclusion(
+        &path,
+        checkpoint.size,
+        checkpoint.root,
+        inclusion.index,
+        leaf,
+    )?;
+    let chain: Vec<crate::ops::SignedOperation> = proof
+        .history
+        .iter()
+        .chain(std::iter::once(&proof.operation))
+        .cloned()
+        .collect();
+    let state = crate::ops::replay_as(did, &chain).map_err(|e| {
+        crate::log::LogError::InvalidChain(format!(
+            "the history the registry served for {did}: {e}"
+        ))
+    })?;
+    if crate::ops::document(&state) != *document {
+        return Err(crate::log::LogError::InvalidChain(
+            "the served document is not the one the logged operations define".into(),
+        ));
+    }
+    Ok(())
+}

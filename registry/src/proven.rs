@@ -22,9 +22,9 @@ use crate::client::{LogWatcher, RegistryClient};
 use crate::did::Did;
 use crate::error::Error;
 use crate::log::Entry;
-use crate::registry::VersionSelector;
 use crate::signed::SignedByDid;
 use crate::trust::{AccreditationClaims, AccreditationView, Authorization, RevocationClaims};
+use crate::wire::VersionSelector;
 
 /// An accreditation proven from the log.
 #[derive(Debug, Clone, PartialEq, Serialize)]

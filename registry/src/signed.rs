@@ -18,8 +18,8 @@ use serde_json::Value;
 use crate::did::Did;
 use crate::error::Error;
 use crate::keys::{PublicKey, SecretKey, decode_b64url};
-use crate::registry::VersionSelector;
 use crate::resolver::Resolver;
+use crate::wire::VersionSelector;
 
 /// A verified payload and who signed it.
 #[derive(Debug, Clone, PartialEq)]

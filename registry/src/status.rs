@@ -23,22 +23,19 @@
 //! refuses each of those. Checked against the spec vectors. No HTTP and no SQL here.
 
 use std::io::Read as _;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeZone as _, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use ssi_status::{bitstring_status_list, token_status_list};
 
-use crate::cache::{FreshCache, SHARED_STORE_STALENESS};
 use crate::did::Did;
 use crate::error::Error;
 use crate::resolver::Resolver;
-use crate::store::{DidStore, NewStatusList, StoreError, StoredStatusList};
+pub use crate::wire::{StatusFormat, StatusListVersion};
 
 /// Fewest entries a list may have: W3C Bitstring Status List §6.1 (131,072 = 16 KiB of bits).
 pub const MIN_ENTRIES: u64 = 131_072;
@@ -60,38 +57,6 @@ pub const MAX_LIST_JWS_BYTES: usize = 48 * 1024;
 pub const MAX_URI_BYTES: usize = 512;
 /// The path segment under which list URIs live: `<base>/status-lists/<issuer DID>/<name>`.
 pub const URI_SEGMENT: &str = "status-lists";
-
-/// The two securing formats accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum StatusFormat {
-    /// W3C Bitstring Status List credential as a VC-JOSE-COSE `vc+jwt`.
-    BitstringVcJwt,
-    /// IETF Token Status List as `statuslist+jwt`.
-    TokenStatusListJwt,
-}
-
-impl StatusFormat {
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Self::BitstringVcJwt => "application/vc+jwt",
-            Self::TokenStatusListJwt => "application/statuslist+jwt",
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Self::BitstringVcJwt => "bitstringVcJwt",
-            Self::TokenStatusListJwt => "tokenStatusListJwt",
-        }
-    }
-    fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "bitstringVcJwt" => Some(Self::BitstringVcJwt),
-            "tokenStatusListJwt" => Some(Self::TokenStatusListJwt),
-            _ => None,
-        }
-    }
-}
 
 /// A decoded list, in `ssi-status`'s representation of its format. Bit order differs: the IETF
 /// Token Status List puts index 0 in the least significant bits of byte 0 (§4.1), the W3C
@@ -175,35 +140,6 @@ pub struct ListClaims {
     pub issued: DateTime<Utc>,
     pub ttl_seconds: u64,
     pub list: DecodedList,
-}
-
-/// A stored version as served.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StatusListVersion {
-    /// Stable key of the list: base32 SHA-256 of its URI, 32 characters.
-    pub key: String,
-    pub uri: String,
-    pub issuer: Did,
-    pub format: StatusFormat,
-    /// `iat`/`validFrom` in Unix milliseconds; also the version selector.
-    pub version: i64,
-    pub ttl_seconds: u64,
-    pub log_index: u64,
-    pub jws: String,
-}
-
-impl StatusListVersion {
-    /// The log entry that recorded this version, rebuilt from what is served (see
-    /// `RegistryClient::prove_entry`).
-    pub fn log_entry(&self) -> crate::log::Entry {
-        crate::log::Entry::StatusList {
-            key: self.key.clone(),
-            uri: self.uri.clone(),
-            issuer: self.issuer.clone(),
-            jws: self.jws.clone(),
-        }
-    }
 }
 
 /// The stable key of a list URI: base32 SHA-256 of `<issuer DID>/<name>` for a URI of the
@@ -397,7 +333,7 @@ pub fn one_bit_token_list(
 /// the payload without checking the signature or inflating the list, so the cheap checks
 /// (URI, publisher) can run before the costly ones. Nothing read here is trusted beyond that:
 /// [`verify_list`] checks the signer is this issuer.
-fn peek(jws: &str) -> Result<(Did, String), Error> {
+pub fn peek(jws: &str) -> Result<(Did, String), Error> {
     let bad = |detail: String| Error::InvalidStatusList(detail);
     let payload_b64 = jws
         .split('.')
@@ -474,165 +410,4 @@ fn inflate(decoder: impl std::io::Read) -> Result<Vec<u8>, Error> {
         )));
     }
     Ok(bytes)
-}
-
-/// The status list service. Reads are served from memory: the latest version of a list for up
-/// to `cache::SHARED_STORE_STALENESS` (a publication through this process replaces it at
-/// once), pinned versions until evicted (they never change).
-#[derive(Clone)]
-pub struct StatusLists {
-    store: Arc<dyn DidStore>,
-    resolver: Arc<Resolver>,
-    trust: Arc<crate::trust::TrustRegistry>,
-    latest: Arc<FreshCache<String, StatusListVersion>>,
-    pinned: Arc<FreshCache<(String, i64), StatusListVersion>>,
-    clock: crate::clock::Clock,
-}
-
-/// Lists (and pinned versions) kept in memory.
-const CACHED_LISTS: usize = 4096;
-
-impl std::fmt::Debug for StatusLists {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatusLists").finish_non_exhaustive()
-    }
-}
-
-impl StatusLists {
-    pub fn new(
-        store: Arc<dyn DidStore>,
-        resolver: Arc<Resolver>,
-        trust: Arc<crate::trust::TrustRegistry>,
-    ) -> Self {
-        Self {
-            store,
-            resolver,
-            trust,
-            latest: Arc::new(FreshCache::new(CACHED_LISTS, Some(SHARED_STORE_STALENESS))),
-            pinned: Arc::new(FreshCache::new(CACHED_LISTS, None)),
-            clock: crate::clock::Clock::system(),
-        }
-    }
-
-    /// The same service reading the time from `clock`.
-    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Accepts a new version of a status list.
-    pub async fn publish(&self, jws: &str) -> Result<Arc<StatusListVersion>, Error> {
-        let jws = jws.trim();
-        crate::error::check_size("status list", jws, MAX_LIST_JWS_BYTES)?;
-        let (issuer, uri) = peek(jws)?;
-        check_list_uri(&uri, &issuer)?;
-        if let Err(reason) = self.trust.check_accredited_now(&issuer).await? {
-            return Err(Error::Forbidden(format!(
-                "only trust anchors and accredited issuers may publish status lists: {reason}"
-            )));
-        }
-        let (signed, claims) = verify_list(&self.resolver, jws).await?;
-        // The checks above judged what `peek` read, which the two formats name in more than one
-        // member. Checking the verified claims' URI too ties it to the verified issuer as well,
-        // so both readings name one issuer: the one whose accreditation was checked.
-        check_list_uri(&claims.uri, &claims.issuer)?;
-        // Signed by a key authorized now (checked by `verify`) that was already authorized
-        // when the list says it was issued, and not issued in the future.
-        crate::signed::check_authorized_at(
-            &self.resolver,
-            &signed,
-            "assertionMethod",
-            claims.issued,
-            self.clock.now(),
-        )
-        .await?;
-        if claims.list.len() < MIN_ENTRIES {
-            return Err(Error::InvalidStatusList(format!(
-                "the list has {} entries; at least {MIN_ENTRIES} are required for herd privacy",
-                claims.list.len()
-            )));
-        }
-        let key = list_key(&claims.uri);
-        let version = claims.issued.timestamp_millis();
-        let entry = claims.log_entry(jws).to_log_bytes()?;
-        let record = NewStatusList {
-            key: &key,
-            uri: &claims.uri,
-            issuer: &claims.issuer,
-            format: claims.format.name(),
-            version,
-            ttl_seconds: claims.ttl_seconds,
-            jws,
-            now: self.clock.now(),
-            log_entry: &entry,
-        };
-        match self.store.publish_status_list(record).await {
-            Ok(_) => {}
-            Err(StoreError::StaleVersion { current }) => {
-                return Err(Error::StaleStatusList(format!(
-                    "this version (issued {}) is not newer than the current one ({})",
-                    claims.issued,
-                    Utc.timestamp_millis_opt(current)
-                        .single()
-                        .map_or_else(|| current.to_string(), |t| t.to_rfc3339())
-                )));
-            }
-            Err(StoreError::VctTaken { publisher }) => {
-                return Err(Error::Forbidden(format!(
-                    "the list {} belongs to {publisher}",
-                    claims.uri
-                )));
-            }
-            Err(other) => return Err(other.into()),
-        }
-        tracing::info!(key, uri = claims.uri, issuer = %claims.issuer, "status list published");
-        self.latest.invalidate(&key);
-        self.get(&key, Some(version)).await
-    }
-
-    /// The latest version of a list, or a given one.
-    pub async fn get(
-        &self,
-        key: &str,
-        version: Option<i64>,
-    ) -> Result<Arc<StatusListVersion>, Error> {
-        match version {
-            None => {
-                self.latest
-                    .get_or_load(&key.to_owned(), self.load(key, None))
-                    .await
-            }
-            Some(version) => {
-                self.pinned
-                    .get_or_load(&(key.to_owned(), version), self.load(key, Some(version)))
-                    .await
-            }
-        }
-    }
-
-    async fn load(&self, key: &str, version: Option<i64>) -> Result<StatusListVersion, Error> {
-        let stored = self.store.status_list(key, version).await?.ok_or_else(|| {
-            Error::StatusListNotFound(format!(
-                "no status list {key:?}{}",
-                version
-                    .map(|v| format!(" at version {v}"))
-                    .unwrap_or_default()
-            ))
-        })?;
-        view(stored)
-    }
-}
-
-fn view(stored: StoredStatusList) -> Result<StatusListVersion, Error> {
-    Ok(StatusListVersion {
-        key: stored.key,
-        uri: stored.uri,
-        issuer: stored.issuer,
-        format: StatusFormat::from_name(&stored.format)
-            .ok_or_else(|| Error::Internal(format!("stored format {:?}", stored.format)))?,
-        version: stored.version,
-        ttl_seconds: stored.ttl_seconds,
-        log_index: stored.log_index,
-        jws: stored.jws,
-    })
 }

@@ -12,7 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_credence");
 /// The shared test log key: PostgreSQL runs share one database, hence one log and one key.
 const TEST_LOG_KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/registry/testdata/log-signing.key"
+    "/registry/server/testdata/log-signing.key"
 );
 
 fn run_ok(args: &[&str]) -> String {

@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::did::Did;
 use crate::error::Error;
-use crate::registry::VersionSelector;
+use crate::wire::VersionSelector;
 
 /// A syntactically valid DID URL. Path, query and fragment are kept as written (still
 /// percent-encoded); the path keeps its leading `/` (RFC 3986 `path-abempty`), the query and

@@ -20,13 +20,20 @@ use serde_json::Value;
 use crate::client::RegistryClient;
 use crate::did::Did;
 use crate::error::Error;
-use crate::registry::{DocumentMetadata, Registry, Resolution, VersionSelector};
+use crate::wire::{DocumentMetadata, Resolution, VersionSelector};
+
+/// A registry hosted in this process, resolving did:credence DIDs from its own store. The
+/// registry server implements it; the base crate only calls it.
+#[async_trait::async_trait]
+pub trait LocalRegistry: Send + Sync + std::fmt::Debug {
+    async fn resolve(&self, did: &Did, version: &VersionSelector) -> Result<Resolution, Error>;
+}
 
 /// Where did:credence DIDs are resolved.
 #[derive(Clone, Debug)]
 pub enum CredenceSource {
     /// This process hosts the registry.
-    Local(Arc<Registry>),
+    Local(Arc<dyn LocalRegistry>),
     /// A registry reached over HTTP, trusted as it answers.
     Remote(RegistryClient),
     /// A registry reached over HTTP whose every answer must carry a log proof that verifies

@@ -233,7 +233,7 @@ fn is_idchars(segment: &str) -> bool {
 /// RFC 3986 §2.1 percent-decoding; `None` on a malformed escape. Written
 /// here (a dozen lines) rather than adding the percent-encoding crate as a
 /// direct dependency; the resolver route decodes DID URLs with it too.
-pub(crate) fn percent_decode(s: &str) -> Option<Vec<u8>> {
+pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
