@@ -102,6 +102,8 @@ pub struct Transparency {
     wanted: Arc<tokio::sync::Notify>,
     /// The size of the latest checkpoint this process's publisher stored (or found stored).
     published: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Longest a read waits for a covering checkpoint ([`COVERING_WAIT`] unless set).
+    covering_wait: Duration,
 }
 
 /// Longest a read waits for the publisher to sign a checkpoint covering what it asks about.
@@ -153,7 +155,14 @@ impl Transparency {
             )),
             wanted: Arc::default(),
             published: Arc::new(tokio::sync::watch::channel(0).0),
+            covering_wait: COVERING_WAIT,
         }
+    }
+
+    /// The same, with reads waiting at most `wait` for a covering checkpoint.
+    pub fn with_covering_wait(mut self, wait: Duration) -> Self {
+        self.covering_wait = wait;
+        self
     }
 
     /// The verifier key clients pin (`<origin>+<id>+<base64>`).
@@ -294,9 +303,9 @@ impl Transparency {
 
     /// The latest stored checkpoint whose size is at least `min_size`: the stored one if it
     /// covers that much, else the one the publisher signs next, woken for it (reads never
-    /// sign). Waits at most [`COVERING_WAIT`], then `CheckpointPending`.
+    /// sign). Waits at most [`COVERING_WAIT`] (or as set), then `CheckpointPending`.
     pub async fn covering(&self, min_size: u64) -> Result<(u64, String), Error> {
-        let deadline = tokio::time::Instant::now() + COVERING_WAIT;
+        let deadline = tokio::time::Instant::now() + self.covering_wait;
         let mut published = self.published.subscribe();
         loop {
             if let Some((size, note)) = self.store.latest_checkpoint().await? {

@@ -480,3 +480,69 @@ async fn verified_remote_resolution_catches_tampering_and_rollback() {
         "{refused:?}"
     );
 }
+
+/// Issue 10: reads never sign. Without a publisher, a read that needs a checkpoint newer than
+/// the stored one waits, then answers `checkpoint-pending` (503) with the stored checkpoint
+/// unchanged; with the publisher running, such a read wakes it and is answered promptly, long
+/// before the publisher's interval.
+#[tokio::test]
+async fn reads_never_sign_a_checkpoint_the_publisher_does() {
+    use credence_registry_server::transparency::{Transparency, spawn_publisher};
+    use std::time::Duration;
+    for shared in backends().await {
+        let name = shared.name;
+        // A database of its own: the shared test database has other tests' publishers.
+        let fresh = crate::concurrency::FreshDatabase::new(&shared).await;
+        let store = credence_registry_server::store::open(&fresh.url)
+            .await
+            .unwrap();
+        // No app and so no publisher of its own: the test decides who publishes.
+        let registry = credence_registry_server::registry::Registry::new(
+            store.clone(),
+            WriteLimits::default(),
+        );
+        let create = || async {
+            let genesis = Owner::new(KeyType::Ed25519).genesis();
+            let body = serde_json::to_vec(&genesis).unwrap();
+            registry.submit(None, &body).await.unwrap();
+            store.log_size().await.unwrap()
+        };
+        let log = std::sync::Arc::new(
+            Transparency::new(store.clone(), crate::support::test_signer())
+                .with_covering_wait(Duration::from_millis(500)),
+        );
+        let first = create().await;
+        assert_eq!(log.publish().await.unwrap(), first, "{name}");
+        let stored_before = store.latest_checkpoint().await.unwrap();
+        assert_eq!(stored_before.as_ref().map(|(size, _)| *size), Some(first));
+
+        let second = create().await;
+        let error = log.checkpoint().await.unwrap_err();
+        assert!(
+            matches!(error, credence_registry::error::Error::CheckpointPending(n) if n == second),
+            "{name}: {error:?}"
+        );
+        assert_eq!(error.status(), 503);
+        // The read wrote nothing: the stored checkpoint is still the one of size `first`.
+        assert_eq!(
+            store.latest_checkpoint().await.unwrap(),
+            stored_before,
+            "{name}"
+        );
+
+        // A publisher whose interval never comes round within the test: after its first
+        // tick, only a waiting read can make it sign.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let publisher = spawn_publisher(log.clone(), Duration::from_secs(3600), stopped);
+        log.checkpoint().await.unwrap();
+        let third = create().await;
+        let note = log.checkpoint().await.unwrap();
+        let (stored_size, stored_note) = store.latest_checkpoint().await.unwrap().unwrap();
+        assert_eq!(stored_size, third, "{name}");
+        assert_eq!(stored_note, note, "{name}");
+        stop.send(true).unwrap();
+        publisher.await.unwrap();
+        drop((registry, log, store));
+        fresh.drop_database().await;
+    }
+}
