@@ -8,15 +8,20 @@
 
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use credence_registry::clock::Clock;
 
 /// How long a mutable cached answer may lag a write made by another instance.
 pub const SHARED_STORE_STALENESS: Duration = Duration::from_secs(1);
 
 /// A bounded cache of `Arc<V>` by `K`, with an optional age limit.
 pub struct FreshCache<K, V> {
-    entries: quick_cache::sync::Cache<K, (Instant, Arc<V>)>,
+    entries: quick_cache::sync::Cache<K, (DateTime<Utc>, Arc<V>)>,
     max_age: Option<Duration>,
+    /// Where entry ages are read (the system clock; a test moves a manual one).
+    clock: Clock,
 }
 
 impl<K: Eq + Hash + Clone, V> std::fmt::Debug for FreshCache<K, V> {
@@ -34,20 +39,33 @@ impl<K: Eq + Hash + Clone, V> FreshCache<K, V> {
         Self {
             entries: quick_cache::sync::Cache::new(capacity),
             max_age,
+            clock: Clock::system(),
         }
+    }
+
+    /// The same, reading entry ages from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The cached value, if there is one young enough.
     pub fn get(&self, key: &K) -> Option<Arc<V>> {
         let (stored, value) = self.entries.get(key)?;
         match self.max_age {
-            Some(max_age) if stored.elapsed() > max_age => None,
+            Some(max_age)
+                if (self.clock.now() - stored)
+                    .to_std()
+                    .is_ok_and(|age| age > max_age) =>
+            {
+                None
+            }
             _ => Some(value),
         }
     }
 
     pub fn insert(&self, key: K, value: Arc<V>) {
-        self.entries.insert(key, (Instant::now(), value));
+        self.entries.insert(key, (self.clock.now(), value));
     }
 
     /// Forgets `key`: the next read goes to the store.
@@ -75,18 +93,20 @@ mod tests {
 
     #[test]
     fn entries_expire_and_invalidate() {
-        let cache = FreshCache::new(8, Some(Duration::from_millis(30)));
+        let (clock, time) = Clock::manual(chrono::Utc::now());
+        let cache = FreshCache::new(8, Some(Duration::from_millis(30))).with_clock(clock.clone());
         cache.insert("a", Arc::new(1));
-        assert_eq!(cache.get(&"a").as_deref(), Some(&1));
-        std::thread::sleep(Duration::from_millis(40));
+        time.advance(chrono::Duration::milliseconds(30));
+        assert_eq!(cache.get(&"a").as_deref(), Some(&1), "exactly max_age old");
+        time.advance(chrono::Duration::milliseconds(1));
         assert_eq!(cache.get(&"a"), None, "too old");
         cache.insert("a", Arc::new(2));
         cache.invalidate(&"a");
         assert_eq!(cache.get(&"a"), None, "invalidated");
 
-        let forever = FreshCache::new(8, None);
+        let forever = FreshCache::new(8, None).with_clock(clock);
         forever.insert("b", Arc::new(3));
-        std::thread::sleep(Duration::from_millis(40));
+        time.advance(chrono::Duration::days(365));
         assert_eq!(forever.get(&"b").as_deref(), Some(&3));
     }
 }
