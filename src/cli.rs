@@ -14,8 +14,7 @@ use credence_registry::owner::{KeyDir, OwnerKeys};
 use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
 use credence_registry::wire::VersionSelector;
 use credence_registry_server::config::ServeConfig;
-use credence_registry_server::store::WriteLimits;
-use credence_registry_server::{AppOptions, Application, serve, serve_with, store, transparency};
+use credence_registry_server::{serve, transparency};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -480,61 +479,13 @@ async fn run_server(
     config: ServeConfig,
     registry_prefix: &'static str,
 ) -> anyhow::Result<ExitCode> {
-    // Bind first: a server that cannot listen must leave nothing behind (no data directory,
-    // no new log key).
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    credence_registry_server::run(config, registry_prefix, shutdown_signal())
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    }
-    let store = store::open_within(
-        &config.database_url(),
-        std::time::Duration::from_millis(config.database_connect_timeout_ms),
-    )
-    .await
-    .context("opening the database")?;
-    let log_signer = std::sync::Arc::new(
-        transparency::load_or_create_signer(&config.log_key_file(), &config.log_origin)
-            .map_err(server_side)?,
-    );
-    let options = AppOptions {
-        registry_prefix,
-        limits: WriteLimits {
-            per_hour: config.ops_per_hour,
-            per_day: config.ops_per_day,
-        },
-        web: WebResolverConfig {
-            allow_http: config.did_web_allow_private,
-            allow_private_targets: config.did_web_allow_private,
-            ..WebResolverConfig::default()
-        },
-        log_signer: log_signer.clone(),
-        witnesses: config.witnesses.clone(),
-        trust_anchors: config.trust_anchors.clone(),
-        clock: Default::default(),
-        checkpoint_interval: std::time::Duration::from_millis(
-            config.checkpoint_interval_ms.max(10),
-        ),
-    };
-    tracing::info!(address = %listener.local_addr()?, "credence listening");
-    let application = Application::open(store, options)
-        .await
-        .map_err(server_side)?;
-    let serve_options = config.serve_options();
-    serve_with(
-        listener,
-        application.router.clone(),
-        shutdown_signal(),
-        serve_options,
-    )
-    .await?;
-    // Stop the publisher after the last request drained; it publishes a final checkpoint.
-    application
-        .shutdown()
-        .await
-        .context("checkpoint publisher")?;
+        .map_err(|error| match error {
+            // An operator reads this, so internal causes are shown, unlike in problem bodies.
+            credence_registry_server::ServeError::Start(inner) => server_side(inner),
+            other => anyhow::Error::new(other),
+        })?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
 }

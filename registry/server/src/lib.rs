@@ -319,3 +319,103 @@ pub async fn serve_with(
     upkeep.abort();
     Ok(())
 }
+
+/// Why a registry process could not start or stopped uncleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound (in use, not permitted).
+    #[error("binding {address}")]
+    Bind {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The embedded database's directory could not be created.
+    #[error("creating data directory {}", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database did not open (unreachable, refused, failed migration).
+    #[error("opening the database")]
+    Store(#[source] store::StoreError),
+    /// The log key could not be loaded or created, or does not own the database's log.
+    #[error("{0}")]
+    Start(credence_registry::error::Error),
+    /// Accepting connections failed.
+    #[error("serving")]
+    Serve(#[source] std::io::Error),
+    /// The checkpoint publisher panicked instead of signing its last checkpoint.
+    #[error("checkpoint publisher")]
+    Publisher(#[source] tokio::task::JoinError),
+}
+
+/// Runs a registry as `config` says until `shutdown` resolves: binds first (a server that
+/// cannot listen leaves nothing behind: no data directory, no new log key), opens the store,
+/// loads or creates the log key, starts the [`Application`] (claiming the log for the key,
+/// then the publisher), serves, drains, and stops the publisher after its last checkpoint.
+/// `registry_prefix` is where the registry routes are mounted ("/registry" all-in-one, "" alone).
+pub async fn run(
+    config: config::ServeConfig,
+    registry_prefix: &'static str,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: config.listen,
+            source,
+        })?;
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+    }
+    let store = store::open_within(
+        &config.database_url(),
+        std::time::Duration::from_millis(config.database_connect_timeout_ms),
+    )
+    .await
+    .map_err(ServeError::Store)?;
+    let log_signer = Arc::new(
+        transparency::load_or_create_signer(&config.log_key_file(), &config.log_origin)
+            .map_err(ServeError::Start)?,
+    );
+    let options = AppOptions {
+        registry_prefix,
+        limits: WriteLimits {
+            per_hour: config.ops_per_hour,
+            per_day: config.ops_per_day,
+        },
+        web: credence_registry::resolver::web::WebResolverConfig {
+            allow_http: config.did_web_allow_private,
+            allow_private_targets: config.did_web_allow_private,
+            ..Default::default()
+        },
+        log_signer,
+        witnesses: config.witnesses.clone(),
+        trust_anchors: config.trust_anchors.clone(),
+        clock: Default::default(),
+        checkpoint_interval: std::time::Duration::from_millis(
+            config.checkpoint_interval_ms.max(10),
+        ),
+    };
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "credence listening");
+    }
+    let application = Application::open(store, options)
+        .await
+        .map_err(ServeError::Start)?;
+    serve_with(
+        listener,
+        application.router.clone(),
+        shutdown,
+        config.serve_options(),
+    )
+    .await
+    .map_err(ServeError::Serve)?;
+    // Stop the publisher after the last request drained; it publishes a final checkpoint.
+    application.shutdown().await.map_err(ServeError::Publisher)
+}
