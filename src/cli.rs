@@ -12,7 +12,7 @@ use credence_registry::keys::KeyType;
 use credence_registry::ops::ServiceSpec;
 use credence_registry::owner::{KeyDir, OwnerKeys};
 use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
-use credence_registry::wire::VersionSelector;
+use credence_registry::wire::{AccreditationClaims, RevocationClaims, VersionSelector};
 use credence_registry_server::config::ServeConfig;
 use credence_registry_server::{serve, transparency};
 
@@ -723,12 +723,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
             proof,
         } => {
             let did = Did::parse(&did).map_err(Error::from)?;
-            let version = match (version_id, version_time) {
-                (Some(id), _) => VersionSelector::Id(id),
-                (None, Some(time)) => VersionSelector::at_time(&time)
-                    .map_err(|e| Error::InvalidDid(format!("--version-time {e}")))?,
-                (None, None) => VersionSelector::Latest,
-            };
+            let version = VersionSelector::from_options(version_id, version_time.as_deref())?;
             let client = RegistryClient::new(&registry.registry)?;
             let source = match proof.watcher()? {
                 Some(watcher) => CredenceSource::VerifiedRemote(client, watcher),
@@ -924,14 +919,14 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
                 Some(text) => parse_time(&text, "--from")?,
                 None => chrono::Utc::now(),
             };
-            let claims = serde_json::json!({
-                "type": "Accreditation",
-                "subject": subject,
-                "credentialTypes": types,
-                "mayAccredit": may_accredit,
-                "validFrom": from.to_rfc3339(),
-                "validUntil": parse_time(&until, "--until")?.to_rfc3339(),
-            });
+            let claims = serde_json::to_value(AccreditationClaims::new(
+                subject,
+                types,
+                may_accredit,
+                from,
+                parse_time(&until, "--until")?,
+            ))
+            .map_err(anyhow::Error::from)?;
             let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
             let recorded = client
                 .accredit(&credence_registry::signed::sign(
@@ -947,7 +942,7 @@ async fn trust_action(command: TrustCommand) -> Result<(), CommandError> {
             let dir = KeyDir::new(keys.keys);
             let (did, owner) = (dir.did()?, dir.load_keys()?);
             let claims =
-                serde_json::json!({"type": "AccreditationRevocation", "accreditation": id});
+                serde_json::to_value(RevocationClaims::new(&id)).map_err(anyhow::Error::from)?;
             let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
             let revoked = client
                 .revoke_accreditation(
@@ -1019,13 +1014,13 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
             .map_err(|index| {
                 CommandError::Other(anyhow::anyhow!("--set {index} is outside the list"))
             })?;
-            let payload = serde_json::json!({
-                "iss": did,
-                "sub": uri,
-                "iat": chrono::Utc::now().timestamp(),
-                "ttl": credence_registry::status::DEFAULT_TTL_SECONDS,
-                "status_list": {"bits": 1, "lst": credence_registry::status::compress_token_list(&list)},
-            });
+            let payload = credence_registry::status::token_status_list_payload(
+                &did,
+                &uri,
+                chrono::Utc::now(),
+                credence_registry::status::DEFAULT_TTL_SECONDS,
+                &list,
+            );
             let kid = format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT);
             let jws = credence_registry::signed::sign_typed(
                 &payload,
@@ -1042,7 +1037,12 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
             return Ok(());
         }
     };
-    let (response, log_index) = reqwest_get(&url).await?;
+    let fetched = credence_registry::client::fetch_status_list(
+        &credence_registry::client::plain_http_client()?,
+        &url,
+    )
+    .await?;
+    let (response, log_index) = (fetched.jws, fetched.log_index);
     let client = RegistryClient::new(&registry.registry)?;
     let watcher = proof.watcher()?;
     let claims = match &watcher {
@@ -1086,42 +1086,4 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
     }
     print_json(&shown);
     Ok(())
-}
-
-/// Fetches a URL's body as text (status lists are compact JWS), with the log index the
-/// registry states for it (`Credence-Log-Index`), if any. The body is read up to the largest
-/// list a registry accepts; a problem body comes back as the error it names.
-async fn reqwest_get(url: &str) -> Result<(String, Option<u64>), CommandError> {
-    let client = credence_registry::client::plain_http_client()?;
-    let response = client.get(url).send().await.map_err(|e| {
-        Error::Upstream(format!(
-            "{url} unreachable: {}; is the URL right, and is its server running?",
-            credence_registry::client::causes(&e)
-        ))
-    })?;
-    let status = response.status();
-    let log_index = response
-        .headers()
-        .get(credence_registry::status::LOG_INDEX_HEADER)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let body = credence_registry::client::read_capped(
-        response,
-        credence_registry_server::http::MAX_BODY_BYTES,
-        "status list",
-    )
-    .await?;
-    if !status.is_success() {
-        return Err(
-            match serde_json::from_slice::<credence_registry::error::Problem>(&body) {
-                Ok(problem) => Error::from_problem(problem),
-                Err(_) => {
-                    Error::Upstream(format!("{url} answered {status} without a problem body"))
-                }
-            }
-            .into(),
-        );
-    }
-    let text = String::from_utf8(body)
-        .map_err(|_| Error::Upstream(format!("{url} answered with a body that is not UTF-8")))?;
-    Ok((text, log_index))
 }

@@ -104,6 +104,46 @@ pub struct RegistryClient {
     http: reqwest::Client,
 }
 
+/// A status list as served at its URI: the signed list, and the log index the registry states
+/// for it (`Credence-Log-Index`), if any. Nothing in it is checked yet: see
+/// [`crate::status::verify_list`] and `RegistryClient::prove_status_list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedList {
+    pub jws: String,
+    pub log_index: Option<u64>,
+}
+
+/// Fetches the status list served at `url` with `http` (a verifying service passes an
+/// SSRF-safe client; a CLI a plain one). The body is read up to the largest list a registry
+/// accepts (`status::MAX_LIST_JWS_BYTES`); a problem body comes back as the error it names.
+pub async fn fetch_status_list(http: &reqwest::Client, url: &str) -> Result<FetchedList, Error> {
+    let response = http.get(url).send().await.map_err(|e| {
+        Error::Upstream(format!(
+            "{url} unreachable: {}; is the URL right, and is its server running?",
+            causes(&e)
+        ))
+    })?;
+    let status = response.status();
+    let log_index = response
+        .headers()
+        .get(crate::status::LOG_INDEX_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = read_capped(response, crate::status::MAX_LIST_JWS_BYTES, "status list").await?;
+    if !status.is_success() {
+        return Err(
+            match serde_json::from_slice::<crate::error::Problem>(&body) {
+                Ok(problem) => Error::from_problem(problem),
+                Err(_) => {
+                    Error::Upstream(format!("{url} answered {status} without a problem body"))
+                }
+            },
+        );
+    }
+    let jws = String::from_utf8(body)
+        .map_err(|_| Error::Upstream(format!("{url} answered with a body that is not UTF-8")))?;
+    Ok(FetchedList { jws, log_index })
+}
+
 impl RegistryClient {
     pub fn new(base: &str) -> Result<Self, Error> {
         let mut base =

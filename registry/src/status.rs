@@ -329,6 +329,28 @@ pub fn one_bit_token_list(
     Ok(list)
 }
 
+/// The payload of a Token Status List token (draft-ietf-oauth-status-list §5.1): `iss` the
+/// issuer, `sub` the list's URI (where it is served), `iat`, `ttl`, and `status_list` with the
+/// list's bits per entry and its compressed bytes. The issuer signs it as `statuslist+jwt`.
+pub fn token_status_list_payload(
+    issuer: &Did,
+    uri: &str,
+    issued: DateTime<Utc>,
+    ttl_seconds: u64,
+    list: &token_status_list::BitString,
+) -> Value {
+    serde_json::json!({
+        "iss": issuer,
+        "sub": uri,
+        "iat": issued.timestamp(),
+        "ttl": ttl_seconds,
+        "status_list": {
+            "bits": u8::from(list.status_size()),
+            "lst": compress_token_list(list),
+        },
+    })
+}
+
 /// What an unverified list says about who publishes it and where: `(issuer, uri)`, read from
 /// the payload without checking the signature or inflating the list, so the cheap checks
 /// (URI, publisher) can run before the costly ones. Nothing read here is trusted beyond that:

@@ -25,6 +25,27 @@ impl VersionSelector {
             .map(|at| Self::Time(at.with_timezone(&Utc)))
             .map_err(|e| format!("{text:?} is not an RFC 3339 date-time: {e}"))
     }
+
+    /// The selector DID Resolution's `versionId` and `versionTime` options name (the HTTP
+    /// query and the CLI's `--version-id` / `--version-time` alike). Both at once, or a
+    /// `versionTime` that is not an RFC 3339 date-time (a date alone is not), is
+    /// `InvalidOptions`.
+    pub fn from_options(
+        version_id: Option<String>,
+        version_time: Option<&str>,
+    ) -> Result<Self, crate::error::Error> {
+        use crate::error::Error;
+        match (version_id, version_time) {
+            (Some(_), Some(_)) => Err(Error::InvalidOptions(
+                "give versionId or versionTime, not both".into(),
+            )),
+            (Some(id), None) => Ok(Self::Id(id)),
+            (None, Some(time)) => {
+                Self::at_time(time).map_err(|e| Error::InvalidOptions(format!("versionTime {e}")))
+            }
+            (None, None) => Ok(Self::Latest),
+        }
+    }
 }
 
 /// DID document metadata (DID Core §7.1.3).
@@ -139,6 +160,27 @@ pub struct AccreditationClaims {
     pub valid_until: DateTime<Utc>,
 }
 
+impl AccreditationClaims {
+    /// The claims of an accreditation of `subject` for `credential_types` from `valid_from`
+    /// until `valid_until`, letting it accredit others for them if `may_accredit`.
+    pub fn new(
+        subject: Did,
+        credential_types: Vec<String>,
+        may_accredit: bool,
+        valid_from: DateTime<Utc>,
+        valid_until: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kind: "Accreditation".to_owned(),
+            subject,
+            credential_types,
+            may_accredit,
+            valid_from,
+            valid_until,
+        }
+    }
+}
+
 /// The payload an accreditor signs to revoke one of its accreditations.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -147,6 +189,16 @@ pub struct RevocationClaims {
     #[serde(rename = "type")]
     pub kind: String,
     pub accreditation: String,
+}
+
+impl RevocationClaims {
+    /// The claims revoking the accreditation with id `accreditation`.
+    pub fn new(accreditation: &str) -> Self {
+        Self {
+            kind: "AccreditationRevocation".to_owned(),
+            accreditation: accreditation.to_owned(),
+        }
+    }
 }
 
 /// An accreditation as served.

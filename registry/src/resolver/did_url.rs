@@ -141,15 +141,7 @@ impl ResolutionParameters {
     /// The selected version. Both parameters at once, or a `versionTime` that is not an
     /// RFC 3339 date-time (a date alone is not), is `InvalidOptions`.
     pub fn selector(self) -> Result<VersionSelector, Error> {
-        match (self.version_id, self.version_time) {
-            (Some(_), Some(_)) => Err(Error::InvalidOptions(
-                "give versionId or versionTime, not both".into(),
-            )),
-            (Some(id), None) => Ok(VersionSelector::Id(id)),
-            (None, Some(time)) => VersionSelector::at_time(&time)
-                .map_err(|e| Error::InvalidOptions(format!("versionTime {e}"))),
-            (None, None) => Ok(VersionSelector::Latest),
-        }
+        VersionSelector::from_options(self.version_id, self.version_time.as_deref())
     }
 }
 

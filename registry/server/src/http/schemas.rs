@@ -81,6 +81,7 @@ pub async fn json_schema(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VctQuery {
     /// The credential type (`vct` claim of an SD-JWT VC).

@@ -54,6 +54,7 @@ pub async fn publish(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VersionQuery {
     /// A specific version (its issued time in Unix milliseconds); default the latest.

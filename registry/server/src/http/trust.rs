@@ -83,6 +83,7 @@ pub async fn issuer(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationQuery {
     /// The credential type (vct).

@@ -667,6 +667,23 @@ async fn the_openapi_document_lists_every_routed_path() {
         missing.is_empty(),
         "routed but not in /openapi.json: {missing:?}"
     );
+    // A parameter documented as in the path is one of the path's `{name}`s (query parameters
+    // were once all documented as required path parameters).
+    let mut misplaced = Vec::new();
+    for (path, operations) in openapi["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                    misplaced.push(format!("{method} {path}: {name}"));
+                }
+            }
+        }
+    }
+    assert!(
+        misplaced.is_empty(),
+        "path parameters not in their path: {misplaced:?}"
+    );
 }
 
 #[tokio::test]

@@ -504,3 +504,64 @@ async fn status_lists_are_checked_against_the_issuers_key_history() {
         assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.body);
     }
 }
+
+/// Issue 10 (the library does what the CLI did): an issuer builds a Token Status List with
+/// `one_bit_token_list` and `token_status_list_payload`, publishes it; a verifier fetches it at
+/// its URI with `client::fetch_status_list`, verifies it against the issuer's DID and reads the
+/// statuses. A missing list and a body past the cap are errors, not lists.
+#[tokio::test]
+async fn a_list_built_and_fetched_through_the_library_verifies() {
+    use credence_registry::client::{RegistryClient, fetch_status_list, plain_http_client};
+    use credence_registry::resolver::{CredenceSource, Resolver};
+    for backend in backends().await {
+        let issuer = Issuer::new();
+        let app = app_with_anchors(backend.store.clone(), &[&issuer.did]);
+        let base = crate::support::serve_on_loopback(app).await;
+        let registry_url = format!("{base}/registry");
+        let client = RegistryClient::new(&registry_url).unwrap();
+        client.create(&issuer.owner.genesis()).await.unwrap();
+        let did: credence_registry::did::Did = issuer.did.parse().unwrap();
+        let uri = format!("{registry_url}/status-lists/{did}/library");
+        let list = status::one_bit_token_list(status::MIN_ENTRIES as usize, [7, 131_071]).unwrap();
+        let payload = status::token_status_list_payload(&did, &uri, Utc::now(), 600, &list);
+        let jws = credence_registry::signed::sign_typed(
+            &payload,
+            &issuer.owner.signing,
+            &format!("{did}#key-1"),
+            Some("statuslist+jwt"),
+        );
+        let published = client.publish_status_list(&jws).await.unwrap();
+
+        let http = plain_http_client().unwrap();
+        let fetched = fetch_status_list(&http, &uri).await.unwrap();
+        assert_eq!(fetched.jws, jws, "{}", backend.name);
+        assert_eq!(fetched.log_index, Some(published.log_index));
+        let resolver = Resolver::new(CredenceSource::Remote(client.clone()), Default::default());
+        let (signer, claims) = status::verify_list(&resolver, &fetched.jws).await.unwrap();
+        assert_eq!(signer.did, did);
+        assert_eq!(claims.uri, uri);
+        assert_eq!(claims.list.bits(), 1);
+        assert_eq!(claims.list.len(), status::MIN_ENTRIES);
+        let statuses: Vec<_> = [0, 7, 8, 131_071]
+            .into_iter()
+            .map(|index| claims.list.status(index))
+            .collect();
+        assert_eq!(statuses, [Some(0), Some(1), Some(0), Some(1)]);
+        assert_eq!(claims.list.status(131_072), None);
+
+        let missing = fetch_status_list(&http, &format!("{registry_url}/status-lists/{did}/none"))
+            .await
+            .unwrap_err();
+        assert_eq!(missing.problem().status, 404, "{missing:?}");
+        // Anything bigger than the largest list a registry accepts is refused unread.
+        let oversized = axum::Router::new().route(
+            "/list",
+            axum::routing::get(|| async { "e".repeat(status::MAX_LIST_JWS_BYTES + 1) }),
+        );
+        let other = crate::support::serve_on_loopback(oversized).await;
+        let big = fetch_status_list(&http, &format!("{other}/list"))
+            .await
+            .unwrap_err();
+        assert!(big.to_string().contains("status list"), "{big}");
+    }
+}
