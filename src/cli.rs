@@ -10,7 +10,7 @@ use credence_registry::did::Did;
 use credence_registry::error::Error;
 use credence_registry::keys::KeyType;
 use credence_registry::ops::ServiceSpec;
-use credence_registry::owner::{KeyDir, OwnerKeys};
+use credence_registry::owner::{CreateError, KeyDir, Rotated};
 use credence_registry::resolver::{CredenceSource, Resolver, web::WebResolverConfig};
 use credence_registry::wire::{AccreditationClaims, RevocationClaims, VersionSelector};
 use credence_registry_server::config::ServeConfig;
@@ -581,6 +581,15 @@ impl From<anyhow::Error> for CommandError {
     }
 }
 
+impl From<credence_registry::owner::ActionError> for CommandError {
+    fn from(error: credence_registry::owner::ActionError) -> Self {
+        match error {
+            credence_registry::owner::ActionError::Registry(error) => Self::Refused(error),
+            credence_registry::owner::ActionError::Keys(error) => Self::Other(error.into()),
+        }
+    }
+}
+
 impl From<credence_registry::owner::OwnerError> for CommandError {
     fn from(error: credence_registry::owner::OwnerError) -> Self {
         Self::Other(error.into())
@@ -597,37 +606,22 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
         } => {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
-            // Keys and the signed genesis are saved before the DID is registered: a failure in
-            // between leaves a creation that the same command finishes, never a DID whose keys
-            // are lost.
-            let (genesis, resumed) = dir.begin_creation(key_type, services)?;
-            if resumed {
-                eprintln!(
-                    "note: finishing the creation begun earlier in {} (its keys and services)",
-                    dir.path().display()
-                );
-            }
-            // The DID is computed from the signed genesis, never taken from the registry.
-            let computed = credence_registry::ops::did_for_genesis(&genesis);
-            let did = match client.create(&genesis).await {
-                Ok((served, _)) if served == computed => computed,
-                Ok((served, _)) => {
-                    return Err(Error::LogVerification(format!(
-                        "the registry answered with {served}, but this genesis creates {computed}; \
-                         nothing was saved as this directory's DID"
-                    ))
-                    .into());
+            match credence_registry::owner::create(&client, &dir, key_type, services).await {
+                Ok(created) => {
+                    if created.resumed {
+                        eprintln!(
+                            "note: finished the creation begun earlier in {} (its keys and services)",
+                            dir.path().display()
+                        );
+                    }
+                    print_line(created.did.as_str());
                 }
-                // The registry took it before, and its answer was lost.
-                Err(error) if error.problem().kind.ends_with("/replayed") => computed,
-                // Refused now, by this registry. A creation begun in this run was never
-                // registered anywhere, so it is undone; a resumed one may have been registered
-                // by an earlier run (perhaps at another --registry), so its keys are kept.
-                Err(error) if is_refusal(&error) && !resumed => {
-                    dir.abandon_creation()?;
-                    return Err(error.into());
+                Err(CreateError::Keys(error)) => return Err(error.into()),
+                Err(error @ CreateError::WrongDid { .. }) => {
+                    return Err(Error::LogVerification(error.to_string()).into());
                 }
-                Err(error) if is_refusal(&error) => {
+                Err(CreateError::Refused { error, kept: false }) => return Err(error.into()),
+                Err(CreateError::Refused { error, kept: true }) => {
                     eprintln!("{}", error_line(&error));
                     eprintln!(
                         "the keys and the signed creation stay in {}: an earlier run may have registered it elsewhere; remove that directory to start afresh",
@@ -635,7 +629,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                     );
                     return Err(CommandError::Reported);
                 }
-                Err(error) => {
+                Err(CreateError::Unfinished(error)) => {
                     eprintln!("{}", error_line(&error));
                     eprintln!(
                         "the keys and the signed creation are kept in {}; run the same command again to finish it",
@@ -643,9 +637,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                     );
                     return Err(CommandError::Reported);
                 }
-            };
-            dir.finish_creation(&did)?;
-            print_line(did.as_str());
+            }
         }
         DidCommand::Update {
             registry,
@@ -670,40 +662,19 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
         } => {
             let client = RegistryClient::new(&registry.registry)?;
             let dir = KeyDir::new(keys.keys);
-            let did = dir.did()?;
-            // Built on the DID's own signed operations, re-validated here: a registry (or
-            // anyone on the way) cannot slip a service into what the owner signs next.
-            let state = client.owner_state(&did).await?;
-            let head = state.head.clone();
-            let current = credence_registry::ops::document(&state);
-            // An earlier rotation may have died between the registry's answer and promoting
-            // its keys: finish it if the registry shows its key, otherwise set it aside.
-            if let Some(pending) = dir.load_pending()? {
-                let current_key = current["verificationMethod"][0]["publicKeyMultibase"].as_str();
-                if current_key == Some(pending.signing.public().to_multikey().as_str()) {
-                    dir.retire_keys(&format!("before-{}", head.as_str()))?;
-                    dir.promote_pending()?;
+            match credence_registry::owner::rotate(&client, &dir, key_type).await? {
+                Rotated::Submitted(resolution) => print_json(
+                    &credence_registry_server::http::resolution_body(&resolution),
+                ),
+                Rotated::FinishedInterrupted => {
                     eprintln!(
                         "finished an interrupted rotation; run `did rotate` again to rotate once more"
                     );
+                    let did = dir.did()?;
                     let shown = client.resolve(&did, &VersionSelector::Latest).await?;
                     print_json(&credence_registry_server::http::resolution_body(&shown));
-                    return Ok(());
                 }
-                dir.abandon_pending(head.as_str())?;
             }
-            let owner = dir.load_keys()?;
-            let services = state.services.clone();
-            let next = OwnerKeys::generate(key_type);
-            dir.save_pending(&next)?;
-            let resolution = client
-                .submit(&did, &owner.update(head.clone(), &next, services))
-                .await?;
-            dir.retire_keys(head.as_str())?;
-            dir.promote_pending()?;
-            print_json(&credence_registry_server::http::resolution_body(
-                &resolution,
-            ));
         }
         DidCommand::Deactivate { registry, keys } => {
             let client = RegistryClient::new(&registry.registry)?;
@@ -740,13 +711,6 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
         }
     }
     Ok(())
-}
-
-/// A verdict on the request itself (it will be refused again as it is), as opposed to a failure
-/// to get one (unreachable, overloaded, rate-limited: trying again may work).
-fn is_refusal(error: &Error) -> bool {
-    let status = error.problem().status;
-    (400..500).contains(&status) && status != 429 && status != 408
 }
 
 /// Prints JSON to stdout. A closed pipe (`credence ... | head`) is not an error worth a panic.

@@ -415,6 +415,14 @@ impl Error {
         self.classify().0
     }
 
+    /// A verdict on the request itself, which will be refused again as it is (a 4xx other than
+    /// 408 and 429), as opposed to a failure to get one (unreachable, overloaded,
+    /// rate-limited: trying again may work).
+    pub fn is_refusal(&self) -> bool {
+        let status = self.problem().status;
+        (400..500).contains(&status) && status != 429 && status != 408
+    }
+
     /// The DID Resolution error name (`notFound`, `invalidDid`, ...) if this error is one a
     /// resolver or dereferencer reports; see [`did_error_type`] for its URL form.
     pub fn resolution_error(&self) -> Option<&'static str> {

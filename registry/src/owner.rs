@@ -1,5 +1,6 @@
 //! The DID owner's side of did:credence: a key directory (rotation key and signing key as
-//! private JWK files, mode 0600) and the operations built from it. The CLI's `credence did ...`
+//! private JWK files, mode 0600) and the operations built from it. The protocols that keep an owner in
+//! control through crashes ([`create`], [`rotate`]) are here; the CLI's `credence did ...`
 //! commands are thin wrappers over this module.
 //!
 //! Keys never leave this module except as signatures; they are never printed or logged.
@@ -8,11 +9,14 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::client::RegistryClient;
 use crate::did::Did;
+use crate::error::Error;
 use crate::keys::{KeyType, SecretKey};
 use crate::ops::{
     OpHash, OperationBody, Purpose, ServiceSpec, SignedOperation, VerificationMethodSpec,
 };
+use crate::wire::Resolution;
 
 const ROTATION_FILE: &str = "rotation-key.jwk";
 const SIGNING_FILE: &str = "signing-key.jwk";
@@ -285,4 +289,120 @@ impl KeyDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Why an owner's action against a registry did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The key directory could not be read or written.
+    #[error(transparent)]
+    Keys(#[from] OwnerError),
+    /// The registry refused, or gave no usable answer.
+    #[error(transparent)]
+    Registry(#[from] Error),
+}
+
+/// What [`create`] registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub did: Did,
+    /// Whether it finished a creation an earlier run began (its keys and services).
+    pub resumed: bool,
+}
+
+/// Why [`create`] did not register a DID, and what it left in the key directory.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Keys(#[from] OwnerError),
+    /// The registry answered with another DID than the genesis creates: nothing was saved as
+    /// the directory's DID.
+    #[error(
+        "the registry answered with {served}, but this genesis creates {computed}; nothing was saved as this directory's DID"
+    )]
+    WrongDid { served: Did, computed: Did },
+    /// The registry refused the genesis. A creation begun in this run was undone (`kept`
+    /// false); a resumed one keeps its keys, since an earlier run may have registered it at
+    /// another registry.
+    #[error("{error}")]
+    Refused { error: Error, kept: bool },
+    /// No verdict (unreachable, overloaded, rate-limited): the keys and the signed genesis are
+    /// kept, and the same call finishes the creation.
+    #[error("{0}")]
+    Unfinished(Error),
+}
+
+/// Creates a DID whose keys live in `dir`, in the order that loses nothing: keys, then the
+/// signed genesis, are saved before the registry sees them; the DID is computed from the
+/// genesis, never taken from the registry; an answer lost after the registry accepted is
+/// recognised on the next call (`replayed`), which then finishes.
+pub async fn create(
+    client: &RegistryClient,
+    dir: &KeyDir,
+    key_type: KeyType,
+    services: Vec<ServiceSpec>,
+) -> Result<Created, CreateError> {
+    let (genesis, resumed) = dir.begin_creation(key_type, services)?;
+    let computed = crate::ops::did_for_genesis(&genesis);
+    let did = match client.create(&genesis).await {
+        Ok((served, _)) if served == computed => computed,
+        Ok((served, _)) => return Err(CreateError::WrongDid { served, computed }),
+        // The registry took it before, and its answer was lost.
+        Err(error) if error.problem().kind.ends_with("/replayed") => computed,
+        Err(error) if error.is_refusal() && !resumed => {
+            dir.abandon_creation()?;
+            return Err(CreateError::Refused { error, kept: false });
+        }
+        Err(error) if error.is_refusal() => return Err(CreateError::Refused { error, kept: true }),
+        Err(error) => return Err(CreateError::Unfinished(error)),
+    };
+    dir.finish_creation(&did)?;
+    Ok(Created { did, resumed })
+}
+
+/// How [`rotate`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotated {
+    /// Fresh keys were registered and are now the directory's keys.
+    Submitted(Resolution),
+    /// An earlier rotation had been accepted by the registry but died before installing its
+    /// keys: they are installed now and nothing new was submitted.
+    FinishedInterrupted,
+}
+
+/// Rotates the DID in `dir` to fresh keys of `key_type`, crash-safe. The next keys are saved
+/// (`pending/`) before the registry sees them and installed only after it accepted them, so a
+/// crash at any point leaves keys that control the DID on disk. A pending rotation found at the
+/// start is finished if the registry's (re-validated) state shows its key, and set aside
+/// (`retired/abandoned-<head>`) if not. The update is built on the DID's own signed operations
+/// (`owner_state`), so a registry cannot slip a service into what the owner signs.
+pub async fn rotate(
+    client: &RegistryClient,
+    dir: &KeyDir,
+    key_type: KeyType,
+) -> Result<Rotated, ActionError> {
+    let did = dir.did()?;
+    let state = client.owner_state(&did).await?;
+    let head = state.head.clone();
+    if let Some(pending) = dir.load_pending()? {
+        let pending_rotation_key = pending.rotation.public().to_did_key();
+        if state.rotation_keys.contains(&pending_rotation_key) {
+            dir.retire_keys(&format!("before-{}", head.as_str()))?;
+            dir.promote_pending()?;
+            return Ok(Rotated::FinishedInterrupted);
+        }
+        dir.abandon_pending(head.as_str())?;
+    }
+    let owner = dir.load_keys()?;
+    let next = OwnerKeys::generate(key_type);
+    dir.save_pending(&next)?;
+    let resolution = client
+        .submit(
+            &did,
+            &owner.update(head.clone(), &next, state.services.clone()),
+        )
+        .await?;
+    dir.retire_keys(head.as_str())?;
+    dir.promote_pending()?;
+    Ok(Rotated::Submitted(resolution))
 }

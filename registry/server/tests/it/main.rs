@@ -9,6 +9,7 @@ mod http;
 mod log;
 mod malicious;
 mod ops;
+mod owner;
 mod resolution;
 mod schemas;
 mod serving;
