@@ -6,13 +6,13 @@
 //! Run: `cargo bench -p credence-issuer --bench issue -- --warm-up-time 1 --measurement-time 3`
 
 use chrono::{TimeZone as _, Utc};
-use criterion::{Criterion, criterion_group, criterion_main};
 use credence_issuer::claims::{ClaimPath, Claims};
 use credence_issuer::jws::{IssuerKey, Kid};
 use credence_issuer::sd_jwt::{self, Decoys, SdJwtVcRequest, Vct};
 use credence_issuer::status::{StatusIndex, StatusListUri, TokenStatusReference};
 use credence_registry::did::Did;
 use credence_registry::keys::{KeyType, SecretKey};
+use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
 const DISCLOSABLE: [&str; 8] = [
@@ -57,7 +57,10 @@ fn bench(c: &mut Criterion) {
             not_before: None,
             expires: Some(now + chrono::Duration::days(365)),
             claims: Claims::from_value(claims()).expect("object"),
-            disclosable: DISCLOSABLE.iter().map(|p| ClaimPath::parse(p).expect("path")).collect(),
+            disclosable: DISCLOSABLE
+                .iter()
+                .map(|p| ClaimPath::parse(p).expect("path"))
+                .collect(),
             decoys: Decoys::default(),
         };
         c.bench_function(&format!("issue dc+sd-jwt 8 disclosable {alg}"), |b| {

@@ -166,7 +166,10 @@ mod tests {
         fn check(input: &str, ok: bool) {
             assert_eq!(Kid::parse(input).is_ok(), ok, "{input}");
         }
-        check("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK#z6Mk", true);
+        check(
+            "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK#z6Mk",
+            true,
+        );
         check("did:credence:abc#key-1", true);
         check("did:credence:abc", false);
         check("did:credence:abc#", false);

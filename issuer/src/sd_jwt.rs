@@ -69,7 +69,9 @@ pub enum SdJwtError {
     #[error("claim {0} cannot be selectively disclosable: a verifier always needs it")]
     RegisteredClaimNotDisclosable(ClaimPath),
     /// The claims set a registered claim, which this module sets from typed inputs.
-    #[error("claim {0:?} is set by the issuer (iss, iat, nbf, exp, cnf, vct, status), not by the claims")]
+    #[error(
+        "claim {0:?} is set by the issuer (iss, iat, nbf, exp, cnf, vct, status), not by the claims"
+    )]
     RegisteredClaimInClaims(String),
     /// A claim named `_sd`, `_sd_alg` or `...` somewhere in the claims.
     #[error("claim name {0:?} is reserved by SD-JWT (RFC 9901 §4.1, §4.2.4)")]
@@ -403,10 +405,7 @@ fn child<'a>(
 ) -> Result<&'a mut Value, SdJwtError> {
     let found = match parent {
         Value::Object(members) => members.get_mut(segment),
-        Value::Array(items) => segment
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| items.get_mut(i)),
+        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
         other => {
             return Err(SdJwtError::NotAContainer {
                 path: path.clone(),

@@ -396,7 +396,11 @@ impl IssuerStatusList {
     }
 
     /// The `BitstringStatusListEntry` a W3C credential carries for `index` and `purpose`.
-    pub fn bitstring_entry(&self, index: StatusIndex, purpose: StatusPurpose) -> BitstringStatusEntry {
+    pub fn bitstring_entry(
+        &self,
+        index: StatusIndex,
+        purpose: StatusPurpose,
+    ) -> BitstringStatusEntry {
         BitstringStatusEntry {
             purpose,
             index,
@@ -441,7 +445,8 @@ impl IssuerStatusList {
     ) -> Result<String, StatusError> {
         self.check_signer(key)?;
         let one_bit = bitstring_status_list::StatusSize::DEFAULT;
-        let mut bits = bitstring_status_list::SizedBitString::new_zeroed(one_bit, self.entries as usize);
+        let mut bits =
+            bitstring_status_list::SizedBitString::new_zeroed(one_bit, self.entries as usize);
         let set = purpose.status();
         for index in 0..self.entries {
             if self.read(StatusIndex(index)) == set {
@@ -537,11 +542,27 @@ mod tests {
     fn list_uris() {
         fn check(registry: &str, name: &str, expected: Option<&str>) {
             let uri = StatusListUri::for_list(registry, &issuer(), name).ok();
-            assert_eq!(uri.as_ref().map(StatusListUri::as_str), expected, "{registry} {name}");
+            assert_eq!(
+                uri.as_ref().map(StatusListUri::as_str),
+                expected,
+                "{registry} {name}"
+            );
         }
-        check("https://reg.example", "l1", Some("https://reg.example/status-lists/did:credence:issuer1/l1"));
-        check("https://reg.example/", "l1", Some("https://reg.example/status-lists/did:credence:issuer1/l1"));
-        check("http://127.0.0.1:8080/registry", "a.b_c-d", Some("http://127.0.0.1:8080/registry/status-lists/did:credence:issuer1/a.b_c-d"));
+        check(
+            "https://reg.example",
+            "l1",
+            Some("https://reg.example/status-lists/did:credence:issuer1/l1"),
+        );
+        check(
+            "https://reg.example/",
+            "l1",
+            Some("https://reg.example/status-lists/did:credence:issuer1/l1"),
+        );
+        check(
+            "http://127.0.0.1:8080/registry",
+            "a.b_c-d",
+            Some("http://127.0.0.1:8080/registry/status-lists/did:credence:issuer1/a.b_c-d"),
+        );
         check("https://reg.example", "", None);
         check("https://reg.example", "a/b", None);
         check("https://reg.example", &"n".repeat(MAX_LIST_NAME + 1), None);

@@ -44,7 +44,9 @@ pub(crate) fn decode_jwt(jwt: &str) -> (Value, Value) {
 }
 
 /// The `jsonwebtoken` verification key for a public key, built from its JWK.
-pub(crate) fn decoding_key(public: &credence_registry::keys::PublicKey) -> jsonwebtoken::DecodingKey {
+pub(crate) fn decoding_key(
+    public: &credence_registry::keys::PublicKey,
+) -> jsonwebtoken::DecodingKey {
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(public.to_jwk()).expect("JWK");
     jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("decoding key")
 }

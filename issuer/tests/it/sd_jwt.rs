@@ -58,7 +58,11 @@ fn request(holder: &SecretKey, issuer: &credence_issuer::jws::IssuerKey) -> SdJw
         }),
         not_before: None,
         // jsonwebtoken (inside sd-jwt-rs) checks `exp` against the real clock.
-        expires: Some(Utc.with_ymd_and_hms(2126, 1, 1, 0, 0, 0).single().expect("time")),
+        expires: Some(
+            Utc.with_ymd_and_hms(2126, 1, 1, 0, 0, 0)
+                .single()
+                .expect("time"),
+        ),
         claims: Claims::from_value(claims()).expect("object"),
         disclosable: DISCLOSABLE
             .iter()
@@ -81,14 +85,23 @@ fn check_issued(key_type: KeyType, what: &str) {
     let request = request(&holder, &issuer);
     let issued = sd_jwt::issue(&issuer, &request, now()).expect("issued");
     let compact = issued.to_compact();
-    assert!(compact.ends_with('~'), "{what}: no key binding, so it ends with '~'");
+    assert!(
+        compact.ends_with('~'),
+        "{what}: no key binding, so it ends with '~'"
+    );
     assert_eq!(compact.matches('~').count(), DISCLOSABLE.len() + 1);
 
     // Header (draft-ietf-oauth-sd-jwt-vc §3.2.1) and a strict signature check.
     let (header, payload) = decode_jwt(issued.jwt());
     let alg = issuer.algorithm().name();
-    assert_eq!(header, json!({"alg": alg, "typ": "dc+sd-jwt", "kid": issuer.kid().as_str()}));
-    issuer.public().verify_jws(issued.jwt(), None).expect("signature (registry's verifier)");
+    assert_eq!(
+        header,
+        json!({"alg": alg, "typ": "dc+sd-jwt", "kid": issuer.kid().as_str()})
+    );
+    issuer
+        .public()
+        .verify_jws(issued.jwt(), None)
+        .expect("signature (registry's verifier)");
 
     // The independent verifier: signature, digests, reconstruction.
     let key = decoding_key(&issuer.public());
@@ -116,7 +129,10 @@ fn check_issued(key_type: KeyType, what: &str) {
         .as_object_mut()
         .expect("object")
         .extend(registered.as_object().expect("object").clone());
-    assert_eq!(verifier.verified_claims, expected, "{what}: reconstructed claims");
+    assert_eq!(
+        verifier.verified_claims, expected,
+        "{what}: reconstructed claims"
+    );
 
     // No registered claim and no disclosable claim in the clear.
     assert_eq!(payload["_sd_alg"], "sha-256");
@@ -125,7 +141,10 @@ fn check_issued(key_type: KeyType, what: &str) {
     }
     assert_eq!(payload["nationalities"][0], "DE");
     assert!(payload["nationalities"][1]["..."].is_string());
-    assert_eq!(payload["degree"]["gpa"], 3.7, "non-disclosable claims stay as they are");
+    assert_eq!(
+        payload["degree"]["gpa"], 3.7,
+        "non-disclosable claims stay as they are"
+    );
 
     // Every Disclosure is referenced exactly once; what is left over are decoys.
     let mut digests: Vec<String> = Vec::new();
@@ -133,10 +152,9 @@ fn check_issued(key_type: KeyType, what: &str) {
     collect_digests(&payload, &mut digests, &mut sd_arrays);
     let mut salts = Vec::new();
     for disclosure in issued.disclosures() {
-        let decoded: Vec<Value> = serde_json::from_slice(
-            &URL_SAFE_NO_PAD.decode(disclosure).expect("base64url"),
-        )
-        .expect("JSON array");
+        let decoded: Vec<Value> =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(disclosure).expect("base64url"))
+                .expect("JSON array");
         let salt = URL_SAFE_NO_PAD
             .decode(decoded[0].as_str().expect("salt"))
             .expect("salt base64url");
@@ -153,7 +171,11 @@ fn check_issued(key_type: KeyType, what: &str) {
     }
     for disclosure in issued.disclosures() {
         let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(disclosure.as_bytes()));
-        assert_eq!(referenced.remove(&digest), Some(1), "{what}: disclosure referenced once");
+        assert_eq!(
+            referenced.remove(&digest),
+            Some(1),
+            "{what}: disclosure referenced once"
+        );
     }
     // Two `_sd` arrays (payload and address), each with 1 to 5 decoys.
     assert_eq!(sd_arrays, 2);
@@ -234,7 +256,10 @@ fn bad_requests_are_refused() {
     let check = |edit: &dyn Fn(&mut SdJwtVcRequest), expected: SdJwtError| {
         let mut request = request(&holder, &issuer);
         edit(&mut request);
-        assert_eq!(sd_jwt::issue(&issuer, &request, now()).map(|_| ()), Err(expected));
+        assert_eq!(
+            sd_jwt::issue(&issuer, &request, now()).map(|_| ()),
+            Err(expected)
+        );
     };
     let path = |p: &str| ClaimPath::parse(p).expect("path");
     let disclose = |p: &'static str| move |r: &mut SdJwtVcRequest| r.disclosable.push(path(p));
@@ -245,21 +270,59 @@ fn bad_requests_are_refused() {
             r.claims = Claims::new(claims);
         }
     };
-    for registered in ["/iss", "/iat", "/nbf", "/exp", "/cnf", "/vct", "/status", "/cnf/jwk"] {
-        check(&disclose(registered), SdJwtError::RegisteredClaimNotDisclosable(path(registered)));
+    for registered in [
+        "/iss", "/iat", "/nbf", "/exp", "/cnf", "/vct", "/status", "/cnf/jwk",
+    ] {
+        check(
+            &disclose(registered),
+            SdJwtError::RegisteredClaimNotDisclosable(path(registered)),
+        );
     }
-    check(&with_claim("iss", json!("did:example:spoof")), SdJwtError::RegisteredClaimInClaims("iss".into()));
-    check(&with_claim("status", json!({})), SdJwtError::RegisteredClaimInClaims("status".into()));
-    check(&with_claim("_sd", json!([])), SdJwtError::ReservedClaimName("_sd".into()));
-    check(&with_claim("nested", json!({"a": [{"...": "x"}]})), SdJwtError::ReservedClaimName("...".into()));
-    check(&disclose("/middle_name"), SdJwtError::ClaimNotFound(path("/middle_name")));
-    check(&disclose("/nationalities/3"), SdJwtError::ClaimNotFound(path("/nationalities/3")));
-    check(&disclose("/nationalities/x"), SdJwtError::ClaimNotFound(path("/nationalities/x")));
-    check(&disclose("/email/domain"), SdJwtError::NotAContainer { path: path("/email/domain"), kind: "a string" });
-    check(&disclose("/email"), SdJwtError::DuplicatePath(path("/email")));
+    check(
+        &with_claim("iss", json!("did:example:spoof")),
+        SdJwtError::RegisteredClaimInClaims("iss".into()),
+    );
+    check(
+        &with_claim("status", json!({})),
+        SdJwtError::RegisteredClaimInClaims("status".into()),
+    );
+    check(
+        &with_claim("_sd", json!([])),
+        SdJwtError::ReservedClaimName("_sd".into()),
+    );
+    check(
+        &with_claim("nested", json!({"a": [{"...": "x"}]})),
+        SdJwtError::ReservedClaimName("...".into()),
+    );
+    check(
+        &disclose("/middle_name"),
+        SdJwtError::ClaimNotFound(path("/middle_name")),
+    );
+    check(
+        &disclose("/nationalities/3"),
+        SdJwtError::ClaimNotFound(path("/nationalities/3")),
+    );
+    check(
+        &disclose("/nationalities/x"),
+        SdJwtError::ClaimNotFound(path("/nationalities/x")),
+    );
+    check(
+        &disclose("/email/domain"),
+        SdJwtError::NotAContainer {
+            path: path("/email/domain"),
+            kind: "a string",
+        },
+    );
+    check(
+        &disclose("/email"),
+        SdJwtError::DuplicatePath(path("/email")),
+    );
     let start = now();
     let exp = now() - Duration::seconds(1);
-    check(&move |r: &mut SdJwtVcRequest| r.expires = Some(exp), SdJwtError::ExpiresBeforeValid { start, exp });
+    check(
+        &move |r: &mut SdJwtVcRequest| r.expires = Some(exp),
+        SdJwtError::ExpiresBeforeValid { start, exp },
+    );
     let nbf = now() + Duration::days(2);
     let exp = now() + Duration::days(1);
     check(
@@ -269,5 +332,8 @@ fn bad_requests_are_refused() {
         },
         SdJwtError::ExpiresBeforeValid { start: nbf, exp },
     );
-    check(&|r: &mut SdJwtVcRequest| r.decoys = Decoys { min: 3, max: 2 }, SdJwtError::InvalidDecoyRange { min: 3, max: 2 });
+    check(
+        &|r: &mut SdJwtVcRequest| r.decoys = Decoys { min: 3, max: 2 },
+        SdJwtError::InvalidDecoyRange { min: 3, max: 2 },
+    );
 }

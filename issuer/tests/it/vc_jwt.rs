@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use credence_issuer::claims::Claims;
-use credence_issuer::status::{IssuerStatusList, StatusListUri, StatusPurpose, DEFAULT_ENTRIES};
+use credence_issuer::status::{DEFAULT_ENTRIES, IssuerStatusList, StatusListUri, StatusPurpose};
 use credence_issuer::vc_jwt::{self, CredentialId, CredentialType, VcJwtError, VcJwtRequest};
 use credence_registry::did::Did;
 use credence_registry::keys::{KeyType, SecretKey};
@@ -18,8 +18,10 @@ fn request(issuer: &Did, holder: &Did) -> (VcJwtRequest, u32) {
         id: Some(CredentialId::parse("urn:uuid:3978344f-8596-4c3a-a978-8fcaba3903c5").expect("id")),
         credential_type: CredentialType::parse("UniversityDegreeCredential").expect("type"),
         holder: Some(holder.clone()),
-        subject: Claims::from_value(json!({"degree": {"type": "BachelorDegree", "name": "Physics"}}))
-            .expect("object"),
+        subject: Claims::from_value(
+            json!({"degree": {"type": "BachelorDegree", "name": "Physics"}}),
+        )
+        .expect("object"),
         valid_from: None,
         valid_until: Some(now() + Duration::days(365)),
         status: vec![
@@ -34,21 +36,35 @@ fn request(issuer: &Did, holder: &Did) -> (VcJwtRequest, u32) {
 fn vc_jwt_round_trips_through_two_verifiers() {
     for key_type in [KeyType::Ed25519, KeyType::P256] {
         let issuer = issuer_key(key_type);
-        let holder = Did::parse(&SecretKey::generate(KeyType::Ed25519).public().to_did_key()).expect("did");
+        let holder =
+            Did::parse(&SecretKey::generate(KeyType::Ed25519).public().to_did_key()).expect("did");
         let (request, index) = request(issuer.issuer(), &holder);
         let jwt = vc_jwt::issue(&issuer, &request, now()).expect("issued");
 
-        let header = issuer.public().verify_jws(&jwt, None).expect("registry verifier");
+        let header = issuer
+            .public()
+            .verify_jws(&jwt, None)
+            .expect("registry verifier");
         let alg = issuer.algorithm().name();
-        assert_eq!(header, json!({"alg": alg, "kid": issuer.kid().as_str(), "typ": "vc+jwt"}));
+        assert_eq!(
+            header,
+            json!({"alg": alg, "kid": issuer.kid().as_str(), "typ": "vc+jwt"})
+        );
 
         let mut validation = jsonwebtoken::Validation::new(alg.parse().expect("algorithm"));
         validation.set_required_spec_claims::<&str>(&[]);
         validation.validate_exp = false;
-        let decoded = jsonwebtoken::decode::<serde_json::Value>(&jwt, &decoding_key(&issuer.public()), &validation)
-            .expect("jsonwebtoken verifier");
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &jwt,
+            &decoding_key(&issuer.public()),
+            &validation,
+        )
+        .expect("jsonwebtoken verifier");
 
-        let list = format!("https://registry.example/status-lists/{}/degrees", issuer.issuer());
+        let list = format!(
+            "https://registry.example/status-lists/{}/degrees",
+            issuer.issuer()
+        );
         let expected = json!({
             "@context": ["https://www.w3.org/ns/credentials/v2"],
             "id": "urn:uuid:3978344f-8596-4c3a-a978-8fcaba3903c5",
@@ -83,7 +99,14 @@ fn vc_jwt_round_trips_through_two_verifiers() {
         // Another key's signature is refused by both.
         let other = issuer_key(key_type);
         assert!(other.public().verify_jws(&jwt, None).is_err());
-        assert!(jsonwebtoken::decode::<serde_json::Value>(&jwt, &decoding_key(&other.public()), &validation).is_err());
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(
+                &jwt,
+                &decoding_key(&other.public()),
+                &validation
+            )
+            .is_err()
+        );
     }
 }
 
@@ -94,12 +117,27 @@ fn bad_requests_are_refused() {
     let check = |edit: &dyn Fn(&mut VcJwtRequest), expected: VcJwtError| {
         let (mut request, _) = request(issuer.issuer(), &holder);
         edit(&mut request);
-        assert_eq!(vc_jwt::issue(&issuer, &request, now()).map(|_| ()), Err(expected));
+        assert_eq!(
+            vc_jwt::issue(&issuer, &request, now()).map(|_| ()),
+            Err(expected)
+        );
     };
     let until = now() - Duration::seconds(1);
-    check(&|r| r.valid_until = Some(until), VcJwtError::ValidUntilBeforeValidFrom { from: now(), until });
-    check(&|r| r.valid_until = Some(now()), VcJwtError::ValidUntilBeforeValidFrom { from: now(), until: now() });
-    check(&|r| r.subject = Claims::from_value(json!({"id": "did:example:x"})).expect("object"), VcJwtError::SubjectIdInClaims);
+    check(
+        &|r| r.valid_until = Some(until),
+        VcJwtError::ValidUntilBeforeValidFrom { from: now(), until },
+    );
+    check(
+        &|r| r.valid_until = Some(now()),
+        VcJwtError::ValidUntilBeforeValidFrom {
+            from: now(),
+            until: now(),
+        },
+    );
+    check(
+        &|r| r.subject = Claims::from_value(json!({"id": "did:example:x"})).expect("object"),
+        VcJwtError::SubjectIdInClaims,
+    );
 }
 
 #[test]
@@ -109,7 +147,10 @@ fn one_status_entry_is_an_object_and_none_is_absent() {
     let (mut request, _) = request(issuer.issuer(), &holder);
     request.status.truncate(1);
     let credential = vc_jwt::credential(issuer.issuer(), &request, now()).expect("credential");
-    assert_eq!(credential["credentialStatus"]["statusPurpose"], "revocation");
+    assert_eq!(
+        credential["credentialStatus"]["statusPurpose"],
+        "revocation"
+    );
     request.status.clear();
     request.holder = None;
     let credential = vc_jwt::credential(issuer.issuer(), &request, now()).expect("credential");
