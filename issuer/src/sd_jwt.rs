@@ -19,11 +19,14 @@
 //!   is ours (about 60 lines, below). Its signing goes through `ssi-jws`'s JWK signer, which we
 //!   would have to feed our keys through another key representation; we sign with
 //!   `credence_registry::keys` instead (ed25519-dalek, p256), like every other JWS here.
-//! - `sd-jwt-rs` (openwallet-foundation-labs) was not chosen for issuing: it signs through
-//!   `jsonwebtoken` (ring), a second crypto stack to compile on two cores, its issuer keeps
-//!   state in `serde_json` maps and enables `serde_json/preserve_order` for the whole
-//!   workspace, and it cannot set `typ: dc+sd-jwt` without building our own header anyway. It
-//!   is the independent verifier in this crate's tests instead.
+//! - `sd-jwt-rs` (openwallet-foundation-labs) was evaluated and is used nowhere: it signs
+//!   through `jsonwebtoken` (ring, a second crypto stack to compile on two cores), cannot set
+//!   `typ: dc+sd-jwt` without us building the header anyway, keeps issuer state in
+//!   `serde_json` maps, and turns on `serde_json/preserve_order`. Cargo unifies features across
+//!   the workspace, so even as a dev-dependency it changed `serde_json::Value` for every crate
+//!   (clippy's `result_large_err` then fired all over the registry). The tests check our
+//!   output with `jsonwebtoken` (signature) and iotaledger's `sd-jwt-payload` (Disclosures)
+//!   instead, neither of which shares code with this module.
 
 use std::fmt;
 

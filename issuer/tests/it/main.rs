@@ -1,6 +1,6 @@
 //! Integration tests of credence-issuer, one binary: each module tests one feature through the
 //! public API, and checks what we produce with an implementation we did not write
-//! (`sd-jwt-rs` and `jsonwebtoken` for signatures and SD-JWT processing, the registry's own
+//! (`jsonwebtoken` for signatures, `sd-jwt-payload` for SD-JWT processing, the registry's own
 //! status-list parser for lists).
 
 mod sd_jwt;
