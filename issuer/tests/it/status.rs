@@ -266,3 +266,76 @@ fn incompressible_lists_are_refused_before_publication() {
         Err(StatusError::EncodedTooLarge { .. })
     ));
 }
+
+/// One status entry, two envelopes: a `dc+sd-jwt` and a `vc+jwt` issued with the same index
+/// are both revoked by one `set`, as the registry reads the published lists.
+#[test]
+fn envelopes_sharing_an_entry_revoke_together() {
+    use credence_issuer::claims::Claims;
+    use credence_issuer::sd_jwt::{self, Decoys, SdJwtVcRequest, Vct};
+    use credence_issuer::vc_jwt::{self, CredentialType, VcJwtRequest};
+    use credence_registry::keys::SecretKey;
+    use serde_json::json;
+
+    let key = issuer_key(KeyType::Ed25519);
+    let mut list = list_of(key.issuer());
+    let index = list.allocate().expect("index");
+    let claims = Claims::from_value(json!({"licence": "B-123"})).expect("object");
+    let sd_jwt = sd_jwt::issue(
+        &key,
+        &SdJwtVcRequest {
+            vct: Vct::parse("BusinessLicence").expect("vct"),
+            holder: SecretKey::generate(KeyType::Ed25519).public(),
+            status: Some(list.token_reference(index)),
+            not_before: None,
+            expires: None,
+            claims: claims.clone(),
+            disclosable: vec![],
+            decoys: Decoys::default(),
+        },
+        now(),
+    )
+    .expect("sd-jwt");
+    let vc = vc_jwt::issue(
+        &key,
+        &VcJwtRequest {
+            id: None,
+            credential_type: CredentialType::parse("BusinessLicence").expect("type"),
+            holder: None,
+            subject: claims,
+            valid_from: None,
+            valid_until: None,
+            status: vec![list.bitstring_entry(index, StatusPurpose::Revocation)],
+        },
+        now(),
+    )
+    .expect("vc+jwt");
+    list.set(index, Status::Invalid).expect("revoke");
+
+    let (_, sd_payload) = decode_jwt(sd_jwt.jwt());
+    let reference = &sd_payload["status"]["status_list"];
+    let token = list
+        .token_status_list_jwt(&key, now(), Ttl { seconds: 60 })
+        .expect("list");
+    let (header, payload) = decode_jwt(&token);
+    let token_list = parse_claims(&header, &payload).expect("token list");
+    assert_eq!(reference["uri"], token_list.uri.as_str());
+    let idx = reference["idx"].as_u64().expect("idx");
+    assert_eq!(token_list.list.status(idx), Some(Status::Invalid.code()));
+
+    let (_, vc_payload) = decode_jwt(&vc);
+    let entry = &vc_payload["credentialStatus"];
+    let bitstring = list
+        .bitstring_status_list_jwt(&key, StatusPurpose::Revocation, now(), Ttl { seconds: 60 })
+        .expect("list");
+    let (header, payload) = decode_jwt(&bitstring);
+    let bitstring_list = parse_claims(&header, &payload).expect("bitstring list");
+    assert_eq!(entry["statusListCredential"], bitstring_list.uri.as_str());
+    let position: u64 = entry["statusListIndex"]
+        .as_str()
+        .expect("string")
+        .parse()
+        .expect("integer");
+    assert_eq!(position, idx);
+    assert_eq!(bitstring_list.list.status(position), Some(1));
+}
