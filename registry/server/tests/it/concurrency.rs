@@ -472,6 +472,11 @@ impl FreshDatabase {
                 _dir: Some(dir),
             };
         }
+        Self::postgres().await
+    }
+
+    /// A new, empty PostgreSQL database next to the one `CREDENCE_TEST_DATABASE_URL` names.
+    pub(crate) async fn postgres() -> Self {
         let base = std::env::var(PG_ENV).unwrap();
         let admin = sqlx::PgPool::connect(&base).await.unwrap();
         let name = format!("credence_store_test_{}", random_did().method_specific_id());

@@ -207,59 +207,95 @@ fn malformed_operations_are_refused_before_any_signature_work() {
         mutate(&mut value);
         SignedOperation::from_value(value).and_then(|op| ops::apply(None, &op).map(|_| ()))
     };
-    let malformed = |result: Result<(), OpError>| matches!(result, Err(OpError::Malformed(_)));
-    assert!(
-        malformed(check(&|v| v["type"] = json!("recover"))),
-        "unknown operation type"
-    );
-    assert!(
-        malformed(check(&|v| v["extra"] = json!(1))),
-        "unknown member"
-    );
-    assert!(
-        malformed(check(&|v| {
-            v.as_object_mut().unwrap().remove("sig");
-        })),
-        "missing signature"
-    );
-    assert!(
-        malformed(check(&|v| v["rotationKeys"] = json!([]))),
-        "no rotation key"
-    );
-    assert!(
-        malformed(check(
-            &|v| v["verificationMethods"][0]["purposes"] = json!([])
-        )),
-        "no purpose"
-    );
-    assert!(
-        malformed(check(&|v| v["verificationMethods"][0]["id"] = json!("a b"))),
-        "bad fragment"
-    );
-    assert!(
-        malformed(check(
-            &|v| v["verificationMethods"][0]["extra"] = json!(true)
-        )),
-        "unknown VM member"
-    );
-    assert!(malformed(check(
-        &|v| v["services"] = json!([{"id": "s", "type": "T", "serviceEndpoint": "not a url"}])
-    )));
+    let service = |kind: &str, endpoint: &str| json!([{"id": "s", "type": kind, "serviceEndpoint": endpoint}]);
     let too_many: Vec<_> = (0..11)
         .map(
             |i| json!({"id": format!("s{i}"), "type": "T", "serviceEndpoint": "https://a.example"}),
         )
         .collect();
-    assert!(
-        malformed(check(&|v| v["services"] = json!(too_many))),
-        "too many services"
-    );
-    assert!(
-        malformed(check(
-            &|v| v["services"] = json!([{"id": "s", "type": "x".repeat(9000), "serviceEndpoint": "https://a.example"}])
-        )),
-        "oversized"
-    );
+    let rotation_key = genesis["rotationKeys"][0].clone();
+    // (what is wrong, the mutation, words the refusal must contain: the rule it names)
+    type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "unknown operation type",
+            Box::new(|v| v["type"] = json!("recover")),
+            "unknown variant `recover`",
+        ),
+        (
+            "unknown member",
+            Box::new(|v| v["extra"] = json!(1)),
+            "unknown field `extra`",
+        ),
+        (
+            "missing signature",
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("sig");
+            }),
+            "missing field `sig`",
+        ),
+        (
+            "no rotation key",
+            Box::new(|v| v["rotationKeys"] = json!([])),
+            "rotation keys",
+        ),
+        (
+            "a rotation key twice",
+            Box::new(move |v| v["rotationKeys"] = json!([rotation_key, rotation_key])),
+            "listed twice",
+        ),
+        (
+            "no purpose",
+            Box::new(|v| v["verificationMethods"][0]["purposes"] = json!([])),
+            "needs at least one purpose",
+        ),
+        (
+            "bad fragment",
+            Box::new(|v| v["verificationMethods"][0]["id"] = json!("a b")),
+            "must be 1..64 characters",
+        ),
+        (
+            "unknown VM member",
+            Box::new(|v| v["verificationMethods"][0]["extra"] = json!(true)),
+            "unknown field `extra`",
+        ),
+        (
+            "endpoint not a URL",
+            Box::new(move |v| v["services"] = service("T", "not a url")),
+            "serviceEndpoint",
+        ),
+        (
+            "javascript endpoint",
+            Box::new(move |v| v["services"] = service("T", "javascript:alert(1)")),
+            "serviceEndpoint",
+        ),
+        (
+            "too many services",
+            Box::new(move |v| v["services"] = json!(too_many)),
+            "at most 10 services",
+        ),
+        (
+            "type with a space",
+            Box::new(move |v| v["services"] = service("Linked Domains", "https://a.example")),
+            "service type must be",
+        ),
+        (
+            "oversized",
+            Box::new(move |v| v["services"] = service(&"x".repeat(9000), "https://a.example")),
+            "exceeds",
+        ),
+    ];
+    for (what, mutate, expected) in &cases {
+        match check(mutate.as_ref()) {
+            Err(OpError::Malformed(detail)) => {
+                assert!(
+                    detail.contains(expected),
+                    "{what}: {detail:?} does not say {expected:?}"
+                )
+            }
+            other => panic!("{what}: expected Malformed, got {other:?}"),
+        }
+    }
     // Rotation keys must be did:keys of a signing type we support.
     let bad_key = check(&|v| {
         v["rotationKeys"] = json!(["did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme"])

@@ -25,17 +25,17 @@ pub(crate) struct Backend {
     /// The database URL, for tests that tamper with rows directly.
     pub(crate) url: String,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database made for this test, dropped with it.
+    _fresh: Option<crate::concurrency::FreshDatabase>,
 }
 
 impl Backend {
-    /// The log's size where this test owns the database (SQLite); `None` on a shared
-    /// PostgreSQL database, where other tests append concurrently. "Nothing was written" checks
-    /// compare this, and check the records they target on every backend.
+    /// The log's size. Every backend's database belongs to its test alone (a temporary SQLite
+    /// file, a PostgreSQL database made for it), so "nothing was written" checks compare this
+    /// on both backends; it is never `None` (it was on a shared PostgreSQL database once, and
+    /// those checks compared two `None`s).
     pub(crate) async fn exclusive_log_size(&self) -> Option<u64> {
-        match self.name {
-            "sqlite" => Some(self.store.log_size().await.expect("log size")),
-            _ => None,
-        }
+        Some(self.store.log_size().await.expect("log size"))
     }
 }
 
@@ -49,24 +49,27 @@ pub(crate) async fn sqlite() -> Backend {
         store,
         url,
         _dir: Some(dir),
+        _fresh: None,
     }
 }
 
 /// Every backend available here: SQLite always, PostgreSQL when `CREDENCE_TEST_DATABASE_URL`
-/// is set (otherwise a notice says it was skipped). Tests use fresh random DIDs, so a shared
-/// Postgres database needs no cleaning.
+/// is set (otherwise a notice says it was skipped). Each is a fresh database of the test's own:
+/// a PostgreSQL database is created next to the one the variable names and dropped after.
 pub(crate) async fn backends() -> Vec<Backend> {
     let mut all = vec![sqlite().await];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let store = store::open(&url)
+            let fresh = crate::concurrency::FreshDatabase::postgres().await;
+            let store = store::open(&fresh.url)
                 .await
-                .expect("open postgres named by CREDENCE_TEST_DATABASE_URL");
+                .expect("open a fresh database next to CREDENCE_TEST_DATABASE_URL's");
             all.push(Backend {
                 name: "postgres",
                 store,
-                url: url.clone(),
+                url: fresh.url.clone(),
                 _dir: None,
+                _fresh: Some(fresh),
             });
         }
         _ => eprintln!("note: {PG_ENV} is not set; PostgreSQL half of this test skipped"),
