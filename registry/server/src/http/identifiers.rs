@@ -191,68 +191,98 @@ async fn answer(
     let retrieved = timestamp(chrono::Utc::now());
     match target {
         Target::Did(did) => {
-            let proving = options.proof && did.method() == credence_registry::ops::METHOD;
-            let resolution = match state.resolver.resolve(&did, &options.version).await {
-                Ok(resolution) => resolution,
-                // A deactivation is proven like any other state: its 410 carries the proof.
-                Err(Error::Deactivated(resolution)) if proving => {
-                    let chain = state.registry.version_chain(&did, &options.version).await?;
-                    let proof = state.transparency.proof_for(&chain).await?;
-                    return Ok(negotiated.deactivated(&resolution, Some(&proof)));
-                }
-                Err(other) => return Err(other),
-            };
-            let log_proof = if proving {
-                let chain = state.registry.version_chain(&did, &options.version).await?;
-                Some(state.transparency.proof_for(&chain).await?)
-            } else {
-                None
-            };
-            let body = match representation {
-                Representation::Bare(_) => resolution.document.clone(),
-                Representation::Result(_) | Representation::LegacyResult(_) => {
-                    let mut body = resolution_result(
-                        representation,
-                        Some(&resolution),
-                        resolution_metadata(&retrieved),
-                    );
-                    if let Some(proof) = log_proof {
-                        body["logProof"] = serde_json::to_value(proof)
-                            .map_err(|e| Error::Internal(e.to_string()))?;
-                    }
-                    body
-                }
-            };
-            // Pinned versions never change; the latest may change at any moment.
-            let immutable = resolution.metadata.next_version_id.is_some();
-            Ok(respond(StatusCode::OK, representation, body, immutable))
+            resolve_did(
+                state,
+                negotiated,
+                &did,
+                &options,
+                representation,
+                &retrieved,
+            )
+            .await
         }
         Target::Url(url) => {
-            if options.proof {
-                return Err(Error::InvalidOptions(
-                    "proof applies to resolving a did:credence DID, not to dereferencing a DID URL"
-                        .into(),
-                ));
-            }
-            let dereferenced = state.resolver.dereference(&url, &options.version).await?;
-            let immutable = dereferenced.metadata.next_version_id.is_some();
-            let body = match representation {
-                Representation::Bare(_) => dereferenced.content.value().clone(),
-                Representation::Result(_) | Representation::LegacyResult(_) => {
-                    let mut body = json!({
-                        "contentStream": dereferenced.content.value().clone(),
-                        "contentMetadata": dereferenced.metadata,
-                        "dereferencingMetadata": resolution_metadata(&retrieved),
-                    });
-                    if let Representation::LegacyResult(_) = representation {
-                        body["@context"] = json!("https://w3id.org/did-resolution/v1");
-                    }
-                    body
-                }
-            };
-            Ok(respond(StatusCode::OK, representation, body, immutable))
+            dereference_url(state, &url, &options, representation, &retrieved).await
         }
     }
+}
+
+/// A DID's resolution result (or document alone), with its log proof when asked and possible.
+async fn resolve_did(
+    state: &RegistryState,
+    negotiated: &Negotiated,
+    did: &Did,
+    options: &Options,
+    representation: Representation,
+    retrieved: &str,
+) -> Result<Response, Error> {
+    let proving = options.proof && did.method() == credence_registry::ops::METHOD;
+    let resolution = match state.resolver.resolve(did, &options.version).await {
+        Ok(resolution) => resolution,
+        // A deactivation is proven like any other state: its 410 carries the proof.
+        Err(Error::Deactivated(resolution)) if proving => {
+            let chain = state.registry.version_chain(did, &options.version).await?;
+            let proof = state.transparency.proof_for(&chain).await?;
+            return Ok(negotiated.deactivated(&resolution, Some(&proof)));
+        }
+        Err(other) => return Err(other),
+    };
+    let log_proof = if proving {
+        let chain = state.registry.version_chain(did, &options.version).await?;
+        Some(state.transparency.proof_for(&chain).await?)
+    } else {
+        None
+    };
+    let body = match representation {
+        Representation::Bare(_) => resolution.document.clone(),
+        Representation::Result(_) | Representation::LegacyResult(_) => {
+            let mut body = resolution_result(
+                representation,
+                Some(&resolution),
+                resolution_metadata(retrieved),
+            );
+            if let Some(proof) = log_proof {
+                body["logProof"] =
+                    serde_json::to_value(proof).map_err(|e| Error::Internal(e.to_string()))?;
+            }
+            body
+        }
+    };
+    // Pinned versions never change; the latest may change at any moment.
+    let immutable = resolution.metadata.next_version_id.is_some();
+    Ok(respond(StatusCode::OK, representation, body, immutable))
+}
+
+/// What a DID URL names (a verification method, a service, the document), as negotiated.
+async fn dereference_url(
+    state: &RegistryState,
+    url: &DidUrl,
+    options: &Options,
+    representation: Representation,
+    retrieved: &str,
+) -> Result<Response, Error> {
+    if options.proof {
+        return Err(Error::InvalidOptions(
+            "proof applies to resolving a did:credence DID, not to dereferencing a DID URL".into(),
+        ));
+    }
+    let dereferenced = state.resolver.dereference(url, &options.version).await?;
+    let immutable = dereferenced.metadata.next_version_id.is_some();
+    let body = match representation {
+        Representation::Bare(_) => dereferenced.content.value().clone(),
+        Representation::Result(_) | Representation::LegacyResult(_) => {
+            let mut body = json!({
+                "contentStream": dereferenced.content.value().clone(),
+                "contentMetadata": dereferenced.metadata,
+                "dereferencingMetadata": resolution_metadata(retrieved),
+            });
+            if let Representation::LegacyResult(_) = representation {
+                body["@context"] = json!("https://w3id.org/did-resolution/v1");
+            }
+            body
+        }
+    };
+    Ok(respond(StatusCode::OK, representation, body, immutable))
 }
 
 enum Target {
