@@ -490,7 +490,9 @@ impl SecretKey {
             Some(Value::String(d)) => Zeroizing::new(d),
             _ => return Err(KeyError::InvalidEncoding("private JWK has no 'd'".into())),
         };
-        let d = Zeroizing::new(decode_b64url(&d).map_err(KeyError::InvalidEncoding)?);
+        let d = Zeroizing::new(
+            decode_b64url(&d).map_err(|e| KeyError::InvalidEncoding(e.to_string()))?,
+        );
         let key = match (
             jwk.get("kty").and_then(Value::as_str),
             jwk.get("crv").and_then(Value::as_str),
@@ -527,11 +529,17 @@ impl SecretKey {
 
 /// Strict base64url without padding: rejects padding, whitespace and non-canonical trailing bits
 /// (so one byte string has exactly one textual form).
-pub fn decode_b64url(text: &str) -> Result<Vec<u8>, String> {
+pub fn decode_b64url(text: &str) -> Result<Vec<u8>, InvalidBase64> {
     URL_SAFE_NO_PAD
         .decode(text)
-        .map_err(|e| format!("invalid base64url: {e}"))
+        .map_err(|e| InvalidBase64(e.to_string()))
 }
+
+/// Text that is not canonical unpadded base64url (RFC 4648 §5): padding, other alphabets and
+/// non-zero trailing bits are all refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid base64url: {0}")]
+pub struct InvalidBase64(pub String);
 
 fn expect_len(bytes: &[u8], expected: usize) -> Result<(), KeyError> {
     if bytes.len() == expected {

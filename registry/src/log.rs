@@ -63,6 +63,9 @@ pub enum LogError {
     InvalidRequest(String),
     #[error("stored hashes are inconsistent: {0}")]
     Corrupt(String),
+    /// A logged entry that is not one of the kinds `Entry` defines, or not strict JSON.
+    #[error("log entry is malformed: {0}")]
+    MalformedEntry(String),
     /// An entry longer than [`MAX_ENTRY_BYTES`]: it cannot be logged (or bundled).
     #[error(
         "the log entry would be {size} bytes; the log holds entries of at most {MAX_ENTRY_BYTES}"
@@ -129,9 +132,11 @@ impl Entry {
         Ok(bytes)
     }
 
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let value = crate::json::parse_strict(bytes).map_err(|e| e.to_string())?;
-        serde_json::from_value(value).map_err(|e| e.to_string())
+    /// Reads a logged entry back (strict JSON: no duplicate members, bounded nesting).
+    pub fn parse(bytes: &[u8]) -> Result<Self, LogError> {
+        let value = crate::json::parse_strict(bytes)
+            .map_err(|e| LogError::MalformedEntry(e.to_string()))?;
+        serde_json::from_value(value).map_err(|e| LogError::MalformedEntry(e.to_string()))
     }
 }
 
