@@ -22,6 +22,7 @@
 
 pub mod claims;
 pub mod jws;
+pub mod oid4vci;
 pub mod sd_jwt;
 pub mod status;
 pub mod vc_jwt;

@@ -3,6 +3,7 @@
 //! (`jsonwebtoken` for signatures, `sd-jwt-payload` for SD-JWT processing, the registry's own
 //! status-list parser for lists).
 
+mod oid4vci;
 mod sd_jwt;
 mod status;
 mod vc_jwt;
