@@ -701,10 +701,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
                 None => CredenceSource::Remote(client),
             };
             let resolver = Resolver::new(source, WebResolverConfig::default());
-            let resolution = match resolver.resolve(&did, &version).await {
-                Err(Error::Deactivated(resolution)) => *resolution,
-                other => other?,
-            };
+            let resolution = resolver.resolve(&did, &version).await?;
             print_json(&credence_registry_server::http::resolution_body(
                 &resolution,
             ));

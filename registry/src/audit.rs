@@ -422,7 +422,6 @@ async fn check_served_document(
         .await
     {
         Ok(resolution) => resolution,
-        Err(Error::Deactivated(resolution)) => *resolution,
         Err(error) => {
             return Some(format!(
                 "{did}: could not be resolved: {}",

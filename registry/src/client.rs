@@ -191,7 +191,7 @@ impl RegistryClient {
         let url = self.url(&format!("dids/{did}/ops"))?;
         let response = match self.send(self.http.post(url).json(operation)).await {
             // A deactivate succeeds with the 410 resolution of the now-deactivated DID.
-            Err(Error::Deactivated(resolution)) => return Ok(*resolution),
+            Err(Error::DeactivatedDid(resolution)) => return Ok(*resolution),
             other => other?,
         };
         parse_resolution(&response)
@@ -213,28 +213,25 @@ impl RegistryClient {
         Ok(url)
     }
 
-    /// Resolves a DID through the registry's DID Resolution endpoint.
+    /// Resolves a DID through the registry's DID Resolution endpoint. A deactivated DID (410)
+    /// resolves, with `deactivated: true` in its metadata.
     pub async fn resolve(&self, did: &Did, version: &VersionSelector) -> Result<Resolution, Error> {
         let url = self.resolution_url(did, version)?;
-        let response = self.send(self.http.get(url)).await?;
+        let (_, response) = self.send_allowing_gone(self.http.get(url)).await?;
         parse_resolution(&response)
     }
 
     /// Resolves with a log proof and checks it: the checkpoint through `watcher` (signature,
     /// witnesses, extends what was seen before), the inclusion of the version's operation, the
     /// whole chain up to it, and that the document is the one that chain defines. A deactivated
-    /// DID is `Err(Deactivated)`, after its deactivation was proven the same way.
+    /// DID resolves (`deactivated: true`), its deactivation proven the same way.
     pub async fn resolve_verified(
         &self,
         did: &Did,
         version: &VersionSelector,
         watcher: &LogWatcher,
     ) -> Result<Resolution, Error> {
-        let proven = self.resolve_proven(did, version, watcher).await?;
-        if proven.resolution.metadata.deactivated {
-            return Err(Error::Deactivated(Box::new(proven.resolution)));
-        }
-        Ok(proven.resolution)
+        Ok(self.resolve_proven(did, version, watcher).await?.resolution)
     }
 
     /// Like [`resolve_verified`](Self::resolve_verified), but answers a deactivated DID as a
@@ -495,7 +492,7 @@ impl RegistryClient {
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {
         match self.send_allowing_gone(request).await? {
             (false, body) => Ok(body),
-            (true, body) => Err(Error::Deactivated(Box::new(parse_resolution(&body)?))),
+            (true, body) => Err(Error::DeactivatedDid(Box::new(parse_resolution(&body)?))),
         }
     }
 

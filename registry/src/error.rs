@@ -69,9 +69,12 @@ pub enum Error {
         received: String,
         expected: &'static str,
     },
-    /// The DID is deactivated; the resolution result (with `deactivated: true`) goes with it.
+    /// What was asked needs a live DID, and this one is deactivated: a DID URL's content, or
+    /// an answer a registry gave as 410. The resolution (with `deactivated: true`) goes with
+    /// it. Resolving a deactivated DID is not an error: it is `Ok`, with `deactivated: true` in
+    /// its metadata.
     #[error("the DID is deactivated")]
-    Deactivated(Box<Resolution>),
+    DeactivatedDid(Box<Resolution>),
     /// A key embedded in a DID or operation is unusable.
     #[error("{0}")]
     InvalidKey(#[from] KeyError),
@@ -228,7 +231,7 @@ impl Error {
                 "Unsupported request media type",
                 None,
             ),
-            Self::Deactivated(_) => (S::GONE, "deactivated", "DID deactivated", None),
+            Self::DeactivatedDid(_) => (S::GONE, "deactivated", "DID deactivated", None),
             Self::InvalidKey(error) => {
                 let name = match error {
                     KeyError::InvalidPublicKeyLength { .. } => "invalidPublicKeyLength",

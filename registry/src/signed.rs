@@ -46,13 +46,10 @@ pub async fn verify(
     purpose: &str,
 ) -> Result<SignedByDid, Error> {
     let (did, _) = signer_of(compact)?;
-    let resolution = match resolver.resolve(&did, &VersionSelector::Latest).await {
-        Ok(resolution) => resolution,
-        Err(Error::Deactivated(_)) => {
-            return Err(Error::Forbidden(format!("{did} is deactivated")));
-        }
-        Err(other) => return Err(other),
-    };
+    let resolution = resolver.resolve(&did, &VersionSelector::Latest).await?;
+    if resolution.metadata.deactivated {
+        return Err(Error::Forbidden(format!("{did} is deactivated")));
+    }
     verify_against(compact, &resolution.document, purpose)
 }
 

@@ -143,15 +143,11 @@ impl Registry {
             })
             .await?;
         tracing::info!(did = %new_state.did, op = operation.body.kind(), hash = hash.as_str(), log_index, "operation accepted");
-        // A deactivation succeeded: answer with the (deactivated) resolution, not an error.
-        match self.resolve(&new_state.did, &VersionSelector::Latest).await {
-            Err(Error::Deactivated(resolution)) => Ok(*resolution),
-            other => other,
-        }
+        self.resolve(&new_state.did, &VersionSelector::Latest).await
     }
 
-    /// Resolves a did:credence DID. A deactivated DID is `Err(Error::Deactivated)` carrying its
-    /// resolution, so callers can serve the metadata with 410.
+    /// Resolves a did:credence DID. A deactivated DID resolves too, with `deactivated: true` in
+    /// its metadata (HTTP answers it with 410).
     pub async fn resolve(&self, did: &Did, version: &VersionSelector) -> Result<Resolution, Error> {
         check_method(did)?;
         let resolution = match version {
@@ -181,9 +177,6 @@ impl Registry {
                 resolve_version(did, &history, selector)?
             }
         };
-        if resolution.metadata.deactivated {
-            return Err(Error::Deactivated(Box::new(resolution)));
-        }
         Ok(resolution)
     }
 

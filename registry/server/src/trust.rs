@@ -113,16 +113,16 @@ impl TrustRegistry {
             )
             .await
         {
+            Ok(resolution) if resolution.metadata.deactivated => {
+                return Err(Error::InvalidAccreditation(format!(
+                    "the subject {} is deactivated",
+                    claims.subject
+                )));
+            }
             Ok(_) => {}
             Err(Error::NotFound(_) | Error::VersionNotFound(_)) => {
                 return Err(Error::InvalidAccreditation(format!(
                     "the subject {} is not a registered DID",
-                    claims.subject
-                )));
-            }
-            Err(Error::Deactivated(_)) => {
-                return Err(Error::InvalidAccreditation(format!(
-                    "the subject {} is deactivated",
                     claims.subject
                 )));
             }

@@ -164,7 +164,8 @@ impl Resolver {
     ///
     /// 1. resolves the DID, at the version `version` selects or the DID URL's own `versionId`
     ///    / `versionTime` parameters select (giving a version both ways is `InvalidOptions`);
-    ///    resolution errors pass through (`NotFound`, `Deactivated`, ...);
+    ///    resolution errors pass through (`NotFound`, ...), and a deactivated DID's URL is
+    ///    `DeactivatedDid` (its content is gone; the resolution goes with the error);
     /// 2. a path, or any other query parameter, names nothing: no method we resolve defines
     ///    one, so it is `DidUrlNotFound` (the spec's `notFound` when nothing can dereference it);
     /// 3. a fragment selects the verification method or service whose `id` is this DID plus
@@ -188,6 +189,9 @@ impl Resolver {
             }
         };
         let resolution = self.resolve(url.did(), &version).await?;
+        if resolution.metadata.deactivated {
+            return Err(Error::DeactivatedDid(Box::new(resolution)));
+        }
         let method = url.did().method();
         if !url.path().is_empty() {
             return Err(Error::DidUrlNotFound(format!(
@@ -285,7 +289,6 @@ impl ssi_dids_core::DIDResolver for Resolver {
         };
         let resolution = match self.resolve(&ours, &version).await {
             Ok(resolution) => resolution,
-            Err(Error::Deactivated(resolution)) => *resolution,
             Err(Error::NotFound(_)) | Err(Error::VersionNotFound(_)) => return Err(E::NotFound),
             Err(Error::MethodNotSupported(method)) => return Err(E::MethodNotSupported(method)),
             Err(other) => return Err(E::internal(other.to_string())),

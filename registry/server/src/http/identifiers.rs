@@ -217,22 +217,18 @@ async fn resolve_did(
     retrieved: &str,
 ) -> Result<Response, Error> {
     let proving = options.proof && did.method() == credence_registry::ops::METHOD;
-    let resolution = match state.resolver.resolve(did, &options.version).await {
-        Ok(resolution) => resolution,
-        // A deactivation is proven like any other state: its 410 carries the proof.
-        Err(Error::Deactivated(resolution)) if proving => {
-            let chain = state.registry.version_chain(did, &options.version).await?;
-            let proof = state.transparency.proof_for(&chain).await?;
-            return Ok(negotiated.deactivated(&resolution, Some(&proof)));
-        }
-        Err(other) => return Err(other),
-    };
+    let resolution = state.resolver.resolve(did, &options.version).await?;
     let log_proof = if proving {
         let chain = state.registry.version_chain(did, &options.version).await?;
         Some(state.transparency.proof_for(&chain).await?)
     } else {
         None
     };
+    // DID Resolution: a deactivated DID resolves with its metadata under 410; a deactivation
+    // is proven like any other state, so its 410 carries the proof.
+    if resolution.metadata.deactivated {
+        return Ok(negotiated.deactivated(&resolution, log_proof.as_ref()));
+    }
     let body = match representation {
         Representation::Bare(_) => resolution.document.clone(),
         Representation::Result(_) | Representation::LegacyResult(_) => {
@@ -489,7 +485,7 @@ impl Negotiated {
     /// v0.x: a name); everyone else gets `application/problem+json` with the error name.
     /// A deactivated DID answers 410 with its whole result.
     fn error(&self, error: Error) -> Response {
-        if let Error::Deactivated(resolution) = &error {
+        if let Error::DeactivatedDid(resolution) = &error {
             return self.deactivated(resolution, None);
         }
         if let Error::Internal(cause) = &error {

@@ -269,7 +269,7 @@ impl<S: Send + Sync, M: BodyMediaType> FromRequest<S> for Typed<M> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let ApiError(error) = self;
-        if let Error::Deactivated(resolution) = &error {
+        if let Error::DeactivatedDid(resolution) = &error {
             // DID Resolution: a deactivated DID resolves with metadata, under 410.
             return (StatusCode::GONE, resolution_response(resolution)).into_response();
         }

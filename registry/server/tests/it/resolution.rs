@@ -816,6 +816,31 @@ async fn did_urls_are_dereferenced_over_http() {
         assert_eq!(gone.status, StatusCode::GONE);
         assert_eq!(gone.body["didDocumentMetadata"]["deactivated"], true);
         assert_eq!(gone.body["didDocument"]["id"], did.as_str());
+
+        // Issue 10: through the library, a deactivated DID resolves (`Ok`, deactivated in its
+        // metadata); its DID URLs have no content (`DeactivatedDid`); nothing it signs now
+        // verifies.
+        let (_, resolver) = local_resolver(backend.store.clone());
+        let parsed: credence_registry::did::Did = did.parse().unwrap();
+        let resolved = resolver
+            .resolve(&parsed, &VersionSelector::Latest)
+            .await
+            .unwrap();
+        assert!(resolved.metadata.deactivated);
+        let url = DidUrl::parse(&format!("{did}#key-1")).unwrap();
+        assert!(matches!(
+            resolver.dereference(&url, &VersionSelector::Latest).await,
+            Err(credence_registry::error::Error::DeactivatedDid(_))
+        ));
+        let jws = credence_registry::signed::sign(
+            &json!({"claim": 1}),
+            &owner.key_1,
+            &format!("{did}#key-1"),
+        );
+        let refused = credence_registry::signed::verify(&resolver, &jws, "assertionMethod")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.problem().status, 403, "{refused:?}");
     }
 }
 
