@@ -118,7 +118,7 @@ enum TrustCommand {
         subject: String,
         /// A credential type (vct) it may issue (repeatable).
         #[arg(long = "type", required = true)]
-        types: Vec<String>,
+        types: Vec<credence_registry::ids::CredentialType>,
         /// It may also accredit others for these types.
         #[arg(long)]
         may_accredit: bool,
@@ -135,7 +135,7 @@ enum TrustCommand {
         registry: RegistryArg,
         #[command(flatten)]
         keys: KeysArg,
-        id: String,
+        id: credence_registry::ids::AccreditationId,
     },
     /// Show a DID's accreditations, or with --type whether it may issue that type now (and
     /// the chain); with --log-key, every fact shown is proven from the log (read from what the

@@ -110,7 +110,7 @@ pub struct RegistryClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedList {
     pub jws: String,
-    pub log_index: Option<u64>,
+    pub log_index: Option<crate::ids::LogIndex>,
 }
 
 /// Fetches the status list served at `url` with `http` (a verifying service passes an
@@ -127,7 +127,8 @@ pub async fn fetch_status_list(http: &reqwest::Client, url: &str) -> Result<Fetc
     let log_index = response
         .headers()
         .get(crate::status::LOG_INDEX_HEADER)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .map(crate::ids::LogIndex);
     let body = read_capped(response, crate::status::MAX_LIST_JWS_BYTES, "status list").await?;
     if !status.is_success() {
         return Err(
@@ -276,11 +277,12 @@ impl RegistryClient {
     pub async fn prove_entry(
         &self,
         entry: &crate::log::Entry,
-        index: u64,
+        index: crate::ids::LogIndex,
         watcher: &LogWatcher,
     ) -> Result<crate::log::VerifiedCheckpoint, Error> {
         let fail = |e: crate::log::LogError| Error::LogVerification(e.to_string());
         let checkpoint = watcher.accept(&self.checkpoint().await?, self).await?;
+        let index = index.get();
         if index >= checkpoint.size {
             return Err(Error::LogVerification(format!(
                 "entry {index} is not yet under the latest checkpoint ({} entries); try again \

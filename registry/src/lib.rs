@@ -14,6 +14,7 @@ pub mod client;
 pub mod clock;
 pub mod did;
 pub mod error;
+pub mod ids;
 pub mod json;
 pub mod keys;
 pub mod log;

@@ -30,12 +30,12 @@ use crate::wire::VersionSelector;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvenAccreditation {
-    pub id: String,
+    pub id: crate::ids::AccreditationId,
     /// Who signed it (the signature verified under their document at the time).
     pub accreditor: Did,
     /// What the accreditor signed.
     pub claims: AccreditationClaims,
-    pub log_index: u64,
+    pub log_index: crate::ids::LogIndex,
     /// When the registry says it recorded it (its clock; not provable from the log).
     pub recorded_as_served: DateTime<Utc>,
     pub revocation: ProvenRevocation,
@@ -47,7 +47,10 @@ pub struct ProvenAccreditation {
 pub enum ProvenRevocation {
     /// A revocation signed by the accreditor, proven logged at `log_index`; `at` is the
     /// registry's timestamp of it.
-    Revoked { log_index: u64, at: DateTime<Utc> },
+    Revoked {
+        log_index: crate::ids::LogIndex,
+        at: DateTime<Utc>,
+    },
     /// The registry shows no revocation. A log proves what it holds, not what it lacks: only
     /// an audit of the whole log shows none was withheld.
     NoneServed,
@@ -58,7 +61,7 @@ pub enum ProvenRevocation {
 #[serde(rename_all = "camelCase")]
 pub struct ProvenAuthorization {
     pub issuer: Did,
-    pub credential_type: String,
+    pub credential_type: crate::ids::CredentialType,
     pub at: DateTime<Utc>,
     pub allowed: bool,
     /// Why not, when not allowed.
@@ -76,7 +79,7 @@ impl RegistryClient {
         &self,
         entry: &Entry,
         jws: &str,
-        index: u64,
+        index: crate::ids::LogIndex,
         hint: DateTime<Utc>,
         watcher: &LogWatcher,
     ) -> Result<SignedByDid, Error> {
@@ -88,7 +91,7 @@ impl RegistryClient {
                     .resolve_proven(&signer, &VersionSelector::Time(hint), watcher)
                     .await?;
                 let logged_at = then.proof.inclusion.index;
-                if logged_at >= index {
+                if logged_at >= index.get() {
                     return Err(Error::LogVerification(format!(
                         "the version of {signer} the registry points to was logged at {logged_at}, \
                          after the entry it should vouch for ({index})"
@@ -98,7 +101,7 @@ impl RegistryClient {
                     let after = self
                         .resolve_proven(&signer, &VersionSelector::Id(next.clone()), watcher)
                         .await?;
-                    if after.proof.inclusion.index < index {
+                    if after.proof.inclusion.index < index.get() {
                         return Err(Error::LogVerification(format!(
                             "{signer} had already moved on (log index {}) when the entry was \
                              logged ({index}): the registry pointed to an outdated version",
@@ -154,7 +157,7 @@ impl RegistryClient {
         let revocation = match (&view.revocation_jws, view.revoked_log_index, view.revoked) {
             (Some(jws), Some(index), Some(at)) => {
                 let entry = Entry::AccreditationRevocation {
-                    id: view.id.clone(),
+                    id: view.id.to_string(),
                     jws: jws.clone(),
                 };
                 let revoker = self
@@ -289,10 +292,10 @@ pub fn check_chain(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvenSchema {
-    pub id: String,
-    pub vct: String,
+    pub id: crate::ids::SchemaId,
+    pub vct: crate::ids::CredentialType,
     pub publisher: Did,
-    pub log_index: u64,
+    pub log_index: crate::ids::LogIndex,
     /// The signed submission: `schema` and `typeMetadata`.
     pub content: Value,
 }
@@ -341,7 +344,7 @@ impl RegistryClient {
     pub async fn prove_status_list(
         &self,
         jws: &str,
-        index: u64,
+        index: crate::ids::LogIndex,
         watcher: &LogWatcher,
     ) -> Result<crate::status::ListClaims, Error> {
         let jws = jws.trim();

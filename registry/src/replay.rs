@@ -247,7 +247,7 @@ impl Timeline<'_> {
     fn authorized(
         &self,
         did: &Did,
-        covers: impl Fn(&[String]) -> bool,
+        covers: impl Fn(&[crate::ids::CredentialType]) -> bool,
         to_accredit: bool,
         window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
     ) -> Result<(), String> {

@@ -35,7 +35,9 @@ struct Submission {
 }
 
 /// Validates a submission; returns (id, vct, canonical content).
-pub fn check_submission(payload: Value) -> Result<(String, String, String), Error> {
+pub fn check_submission(
+    payload: Value,
+) -> Result<(crate::ids::SchemaId, crate::ids::CredentialType, String), Error> {
     let submission: Submission = serde_json::from_value(payload)
         .map_err(|e| Error::InvalidSchema(format!("submission: {e}")))?;
     let content_value =
@@ -58,15 +60,17 @@ pub fn check_submission(payload: Value) -> Result<(String, String, String), Erro
         ))
     })?;
     let vct = check_type_metadata(&submission.type_metadata)?;
-    let id = data_encoding::BASE32_NOPAD
-        .encode(&Sha256::digest(content.as_bytes()))
-        .to_ascii_lowercase();
+    let id = crate::ids::SchemaId::computed(
+        data_encoding::BASE32_NOPAD
+            .encode(&Sha256::digest(content.as_bytes()))
+            .to_ascii_lowercase(),
+    );
     Ok((id, vct, content))
 }
 
 /// SD-JWT VC type metadata (draft-ietf-oauth-sd-jwt-vc §6): `vct` required; `display` entries
 /// carry a language tag and a name; `claims` entries a non-empty `path` and, optionally, `sd`.
-fn check_type_metadata(metadata: &Value) -> Result<String, Error> {
+fn check_type_metadata(metadata: &Value) -> Result<crate::ids::CredentialType, Error> {
     let bad = |detail: &str| Error::InvalidSchema(format!("typeMetadata: {detail}"));
     let object = metadata
         .as_object()
@@ -116,5 +120,5 @@ fn check_type_metadata(metadata: &Value) -> Result<String, Error> {
             }
         }
     }
-    Ok(vct.to_owned())
+    crate::ids::CredentialType::parse(vct).map_err(|e| bad(&e.to_string()))
 }

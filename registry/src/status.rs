@@ -145,7 +145,7 @@ pub struct ListClaims {
 /// The stable key of a list URI: base32 SHA-256 of `<issuer DID>/<name>` for a URI of the
 /// registry's form (so every host the registry is reached through names the same list), of the
 /// whole URI otherwise (no such list can be published, so its key finds nothing).
-pub fn list_key(uri: &str) -> String {
+pub fn list_key(uri: &str) -> crate::ids::ListKey {
     match split_list_uri(uri) {
         Some((did, name)) => key_for(did, name),
         None => hash_key(uri),
@@ -153,15 +153,17 @@ pub fn list_key(uri: &str) -> String {
 }
 
 /// The key of list `name` of `issuer` (what `GET /status-lists/{did}/{name}` serves).
-pub fn key_for(issuer: &str, name: &str) -> String {
+pub fn key_for(issuer: &str, name: &str) -> crate::ids::ListKey {
     hash_key(&format!("{issuer}/{name}"))
 }
 
-fn hash_key(text: &str) -> String {
-    data_encoding::BASE32_NOPAD
-        .encode(&Sha256::digest(text.as_bytes()))
-        .to_ascii_lowercase()[..32]
-        .to_owned()
+fn hash_key(text: &str) -> crate::ids::ListKey {
+    crate::ids::ListKey::computed(
+        data_encoding::BASE32_NOPAD
+            .encode(&Sha256::digest(text.as_bytes()))
+            .to_ascii_lowercase()[..32]
+            .to_owned(),
+    )
 }
 
 /// `(issuer DID, name)` of a URI ending in `/status-lists/<DID>/<name>`.
@@ -404,7 +406,7 @@ impl ListClaims {
     /// The log entry that records this list as signed (`jws`).
     pub fn log_entry(&self, jws: &str) -> crate::log::Entry {
         crate::log::Entry::StatusList {
-            key: list_key(&self.uri),
+            key: list_key(&self.uri).to_string(),
             uri: self.uri.clone(),
             issuer: self.issuer.clone(),
             jws: jws.trim().to_owned(),

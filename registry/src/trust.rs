@@ -31,10 +31,12 @@ pub const MAX_TYPES: usize = 32;
 pub const MAX_ACCREDITATION_JWS_BYTES: usize = 32 * 1024;
 
 /// An accreditation's id: lowercase base32 of the SHA-256 of its JWS (trimmed).
-pub fn accreditation_id(jws: &str) -> String {
-    data_encoding::BASE32_NOPAD
-        .encode(&Sha256::digest(jws.trim().as_bytes()))
-        .to_ascii_lowercase()
+pub fn accreditation_id(jws: &str) -> crate::ids::AccreditationId {
+    crate::ids::AccreditationId::computed(
+        data_encoding::BASE32_NOPAD
+            .encode(&Sha256::digest(jws.trim().as_bytes()))
+            .to_ascii_lowercase(),
+    )
 }
 
 pub fn check_claims(claims: &AccreditationClaims, now: DateTime<Utc>) -> Result<(), Error> {

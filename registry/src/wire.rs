@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::did::Did;
+use crate::ids::{AccreditationId, CredentialType, ListKey, LogIndex, SchemaId};
 
 /// Which version of a DID document to resolve (DID Resolution `versionId`/`versionTime`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -121,13 +122,13 @@ pub struct LogProof {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedSchema {
-    pub id: String,
-    pub vct: String,
+    pub id: SchemaId,
+    pub vct: CredentialType,
     pub publisher: Did,
     pub schema: Value,
     pub type_metadata: Value,
     pub created: String,
-    pub log_index: u64,
+    pub log_index: LogIndex,
     /// The publisher's signed submission.
     pub jws: String,
 }
@@ -137,8 +138,8 @@ impl PublishedSchema {
     /// `RegistryClient::prove_entry`).
     pub fn log_entry(&self) -> crate::log::Entry {
         crate::log::Entry::Schema {
-            id: self.id.clone(),
-            vct: self.vct.clone(),
+            id: self.id.to_string(),
+            vct: self.vct.to_string(),
             publisher: self.publisher.clone(),
             jws: self.jws.clone(),
         }
@@ -153,7 +154,7 @@ pub struct AccreditationClaims {
     #[serde(rename = "type")]
     pub kind: String,
     pub subject: Did,
-    pub credential_types: Vec<String>,
+    pub credential_types: Vec<CredentialType>,
     #[serde(default)]
     pub may_accredit: bool,
     pub valid_from: DateTime<Utc>,
@@ -165,7 +166,7 @@ impl AccreditationClaims {
     /// until `valid_until`, letting it accredit others for them if `may_accredit`.
     pub fn new(
         subject: Did,
-        credential_types: Vec<String>,
+        credential_types: Vec<CredentialType>,
         may_accredit: bool,
         valid_from: DateTime<Utc>,
         valid_until: DateTime<Utc>,
@@ -188,15 +189,15 @@ pub struct RevocationClaims {
     /// Always `"AccreditationRevocation"`.
     #[serde(rename = "type")]
     pub kind: String,
-    pub accreditation: String,
+    pub accreditation: AccreditationId,
 }
 
 impl RevocationClaims {
     /// The claims revoking the accreditation with id `accreditation`.
-    pub fn new(accreditation: &str) -> Self {
+    pub fn new(accreditation: &AccreditationId) -> Self {
         Self {
             kind: "AccreditationRevocation".to_owned(),
-            accreditation: accreditation.to_owned(),
+            accreditation: accreditation.clone(),
         }
     }
 }
@@ -205,20 +206,20 @@ impl RevocationClaims {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccreditationView {
-    pub id: String,
+    pub id: AccreditationId,
     pub subject: Did,
     pub accreditor: Did,
-    pub credential_types: Vec<String>,
+    pub credential_types: Vec<CredentialType>,
     pub may_accredit: bool,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     /// When the registry recorded it; it takes effect at the later of this and `validFrom`.
     pub recorded: DateTime<Utc>,
-    pub log_index: u64,
+    pub log_index: LogIndex,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_log_index: Option<u64>,
+    pub revoked_log_index: Option<LogIndex>,
     pub jws: String,
     /// The accreditor's signed revocation, as logged at `revoked_log_index`, so a client can
     /// prove the revocation as it proves the accreditation.
@@ -231,7 +232,7 @@ impl AccreditationView {
     /// inclusion at `log_index` to prove the accreditation was logged as served.
     pub fn log_entry(&self) -> crate::log::Entry {
         crate::log::Entry::Accreditation {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             jws: self.jws.clone(),
         }
     }
@@ -253,7 +254,7 @@ pub struct IssuerAccreditations {
 #[serde(rename_all = "camelCase")]
 pub struct Authorization {
     pub issuer: Did,
-    pub credential_type: String,
+    pub credential_type: CredentialType,
     pub at: DateTime<Utc>,
     pub allowed: bool,
     /// From the issuer's own accreditation up to the one signed by an anchor.
@@ -299,14 +300,14 @@ impl StatusFormat {
 #[serde(rename_all = "camelCase")]
 pub struct StatusListVersion {
     /// Stable key of the list: base32 SHA-256 of its URI, 32 characters.
-    pub key: String,
+    pub key: ListKey,
     pub uri: String,
     pub issuer: Did,
     pub format: StatusFormat,
     /// `iat`/`validFrom` in Unix milliseconds; also the version selector.
     pub version: i64,
     pub ttl_seconds: u64,
-    pub log_index: u64,
+    pub log_index: LogIndex,
     pub jws: String,
 }
 
@@ -315,7 +316,7 @@ impl StatusListVersion {
     /// `RegistryClient::prove_entry`).
     pub fn log_entry(&self) -> crate::log::Entry {
         crate::log::Entry::StatusList {
-            key: self.key.clone(),
+            key: self.key.to_string(),
             uri: self.uri.clone(),
             issuer: self.issuer.clone(),
             jws: self.jws.clone(),

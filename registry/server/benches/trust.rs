@@ -81,12 +81,13 @@ fn main() {
     configure(&mut group);
     group.bench_function("cached", |b| {
         let rng = Rng::new(7);
+        let licence: credence_registry::ids::CredentialType = seed_trust::LICENCE.parse().unwrap();
         b.to_async(&runtime).iter(|| {
             let did = rng.pick(&dids);
-            let trust = &trust;
+            let (trust, licence) = (&trust, &licence);
             async move {
                 let answer = trust
-                    .authorization(did, seed_trust::LICENCE, Utc::now())
+                    .authorization(did, licence, Utc::now())
                     .await
                     .expect("query");
                 assert!(answer.allowed && answer.chain.len() == 3, "{answer:?}");

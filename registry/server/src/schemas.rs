@@ -85,8 +85,8 @@ impl SchemaRegistry {
             return Ok((to_published(existing)?, false));
         }
         let entry = credence_registry::log::Entry::Schema {
-            id: id.clone(),
-            vct: vct.clone(),
+            id: id.to_string(),
+            vct: vct.to_string(),
             publisher: signed.did.clone(),
             jws: jws.trim().to_owned(),
         }
@@ -118,7 +118,7 @@ impl SchemaRegistry {
             .schema(&id)
             .await?
             .ok_or_else(|| Error::Internal("schema vanished".into()))?;
-        tracing::info!(id, vct, publisher = %signed.did, "schema published");
+        tracing::info!(%id, %vct, publisher = %signed.did, "schema published");
         Ok((to_published(stored)?, true))
     }
 
@@ -146,13 +146,18 @@ fn to_published(stored: crate::store::StoredSchema) -> Result<PublishedSchema, E
     let content: Value = serde_json::from_str(&stored.content)
         .map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
     Ok(PublishedSchema {
-        id: stored.id,
-        vct: stored.vct,
+        id: stored.id.parse().map_err(stored_id)?,
+        vct: stored.vct.parse().map_err(stored_id)?,
         publisher: stored.publisher,
         schema: content["schema"].clone(),
         type_metadata: content["typeMetadata"].clone(),
         created: credence_registry::wire::timestamp(stored.created),
-        log_index: stored.log_index,
+        log_index: stored.log_index.into(),
         jws: stored.jws,
     })
+}
+
+/// A stored identifier that does not parse: the database holds what this code never wrote.
+fn stored_id(error: credence_registry::ids::InvalidId) -> Error {
+    Error::Internal(format!("stored schema: {error}"))
 }

@@ -122,8 +122,8 @@ impl StatusLists {
             }
             Err(other) => return Err(other.into()),
         }
-        tracing::info!(key, uri = claims.uri, issuer = %claims.issuer, "status list published");
-        self.latest.invalidate(&key);
+        tracing::info!(%key, uri = claims.uri, issuer = %claims.issuer, "status list published");
+        self.latest.invalidate(&key.to_string());
         self.get(&key, Some(version)).await
     }
 
@@ -162,14 +162,17 @@ impl StatusLists {
 
 fn view(stored: StoredStatusList) -> Result<StatusListVersion, Error> {
     Ok(StatusListVersion {
-        key: stored.key,
+        key: stored
+            .key
+            .parse()
+            .map_err(|e| Error::Internal(format!("stored status list: {e}")))?,
         uri: stored.uri,
         issuer: stored.issuer,
         format: StatusFormat::from_name(&stored.format)
             .ok_or_else(|| Error::Internal(format!("stored format {:?}", stored.format)))?,
         version: stored.version,
         ttl_seconds: stored.ttl_seconds,
-        log_index: stored.log_index,
+        log_index: stored.log_index.into(),
         jws: stored.jws,
     })
 }

@@ -154,7 +154,7 @@ impl TrustRegistry {
         }
         let id = accreditation_id(jws);
         let entry = credence_registry::log::Entry::Accreditation {
-            id: id.clone(),
+            id: id.to_string(),
             jws: jws.trim().to_owned(),
         }
         .to_log_bytes()?;
@@ -175,7 +175,7 @@ impl TrustRegistry {
             Err(other) => return Err(other.into()),
         }
         self.by_subject.invalidate(&claims.subject);
-        tracing::info!(id, subject = %claims.subject, accreditor = %signed.did, "accreditation recorded");
+        tracing::info!(%id, subject = %claims.subject, accreditor = %signed.did, "accreditation recorded");
         self.get(&id).await
     }
 
@@ -267,11 +267,11 @@ impl TrustRegistry {
     pub async fn authorization(
         &self,
         issuer: &Did,
-        credential_type: &str,
+        credential_type: &credence_registry::ids::CredentialType,
         at: DateTime<Utc>,
     ) -> Result<Authorization, Error> {
         let outcome = self
-            .chain(issuer, credential_type, at, false, false)
+            .chain(issuer, credential_type.as_str(), at, false, false)
             .await?;
         let (allowed, chain, reason) = match outcome {
             Ok(chain) => (true, chain, None),
@@ -279,7 +279,7 @@ impl TrustRegistry {
         };
         Ok(Authorization {
             issuer: issuer.clone(),
-            credential_type: credential_type.to_owned(),
+            credential_type: credential_type.clone(),
             at,
             allowed,
             chain,
@@ -309,7 +309,7 @@ impl TrustRegistry {
             return Ok(Ok(()));
         }
         let now = self.clock.now();
-        let mut types: Vec<String> = self
+        let mut types: Vec<credence_registry::ids::CredentialType> = self
             .accreditations_of(did, true)
             .await?
             .iter()
@@ -413,7 +413,8 @@ impl TrustRegistry {
 fn view(stored: StoredAccreditation) -> AccreditationView {
     AccreditationView {
         revocation_jws: None,
-        id: stored.id,
+        id: credence_registry::ids::AccreditationId::parse(&stored.id)
+            .unwrap_or_else(|_| credence_registry::trust::accreditation_id(&stored.jws)),
         subject: stored.subject,
         accreditor: stored.accreditor,
         credential_types: stored.types,
@@ -421,9 +422,9 @@ fn view(stored: StoredAccreditation) -> AccreditationView {
         valid_from: stored.valid_from,
         valid_until: stored.valid_until,
         recorded: stored.created,
-        log_index: stored.log_index,
+        log_index: stored.log_index.into(),
         revoked: stored.revoked,
-        revoked_log_index: stored.revoked_log_index,
+        revoked_log_index: stored.revoked_log_index.map(Into::into),
         jws: stored.jws,
     }
 }

@@ -30,7 +30,7 @@ pub async fn serve_by_uri(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let key = credence_registry::status::key_for(&did, &name);
-    serve(state, Path(key), query, headers).await
+    serve(state, Path(key.to_string()), query, headers).await
 }
 
 /// Publish a status list version: the body is the issuer's signed `statuslist+jwt` or
@@ -108,7 +108,7 @@ pub async fn serve(
     }
     out.insert(
         credence_registry::status::LOG_INDEX_HEADER,
-        HeaderValue::from(version.log_index),
+        HeaderValue::from(version.log_index.get()),
     );
     Ok(response)
 }

@@ -88,7 +88,8 @@ pub async fn issuer(
 pub struct AuthorizationQuery {
     /// The credential type (vct).
     #[serde(rename = "type")]
-    credential_type: String,
+    #[param(value_type = String)]
+    credential_type: credence_registry::ids::CredentialType,
     /// When (RFC 3339); default now.
     at: Option<String>,
 }

@@ -194,7 +194,7 @@ async fn racing_revocations_of_one_accreditation_are_logged_once() {
         for round in 0..ROUNDS {
             let (subject, accreditor) = (random_did(), random_did());
             let id = format!("race-{}", subject.method_specific_id());
-            let types = vec!["https://credence.example/vct/race".to_owned()];
+            let types = vec!["https://credence.example/vct/race".parse().unwrap()];
             let now = Utc::now();
             let entry = Entry::Accreditation {
                 id: id.clone(),

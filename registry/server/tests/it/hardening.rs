@@ -352,7 +352,7 @@ async fn status_list_urls_belong_to_their_issuer() {
         let own = agency.token_list(&agency_uri, json!({}));
         let reply = post(&app, "/registry/status-lists", own.clone()).await;
         assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.body);
-        assert_eq!(reply.body["key"], status::list_key(&agency_uri));
+        assert_eq!(reply.body["key"], status::list_key(&agency_uri).as_str());
         let by_uri = get(&app, &format!("/registry/status-lists/{}/1", agency.did)).await;
         assert_eq!(by_uri.status, 200);
         assert_eq!(by_uri.body.as_str(), Some(own.as_str()));

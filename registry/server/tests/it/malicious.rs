@@ -208,7 +208,7 @@ impl Operator {
     async fn log_accreditation(&self, jws: &str, subject: &Did, accreditor: &Did) {
         let id = credence_registry::trust::accreditation_id(jws);
         let entry = log::Entry::Accreditation {
-            id: id.clone(),
+            id: id.to_string(),
             jws: jws.to_owned(),
         }
         .to_bytes();
@@ -219,7 +219,9 @@ impl Operator {
                 id: &id,
                 subject,
                 accreditor,
-                types: &["https://credence.example/vct/business-licence".to_owned()],
+                types: &["https://credence.example/vct/business-licence"
+                    .parse()
+                    .unwrap()],
                 may_accredit: false,
                 valid_from: now,
                 valid_until: now + chrono::Duration::days(30),
@@ -494,7 +496,8 @@ async fn authorization_answers_are_recomputed_from_proven_links() {
     // Edited served fields are ignored: the facts come from what the anchor signed.
     let mut edited = honest.clone();
     edited.chain[0].subject = stranger_did.clone();
-    edited.chain[0].credential_types = vec!["https://credence.example/vct/anything".into()];
+    edited.chain[0].credential_types =
+        vec!["https://credence.example/vct/anything".parse().unwrap()];
     let proven = registry
         .client
         .prove_accreditation(&edited.chain[0], &watcher)
@@ -608,7 +611,7 @@ async fn status_lists_prove_only_under_the_issuers_logged_keys() {
         .unwrap();
     match registry
         .client
-        .prove_status_list(&forged, forged_index, &watcher)
+        .prove_status_list(&forged, forged_index.into(), &watcher)
         .await
     {
         Err(Error::LogVerification(detail)) => {
