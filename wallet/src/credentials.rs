@@ -319,6 +319,13 @@ impl SdJwtVc {
         &self.claims
     }
 
+    /// The encoded Disclosure of the claim at `path` itself (`None` if the claim is not
+    /// selectively disclosable or not there).
+    pub fn disclosure_of(&self, path: &ClaimPath) -> Option<&str> {
+        let index = self.claim(path)?.disclosure?;
+        Some(self.disclosure(index))
+    }
+
     /// The claim at `path`.
     pub fn claim(&self, path: &ClaimPath) -> Option<&Claim> {
         self.claims.iter().find(|claim| &claim.path == path)
@@ -400,7 +407,8 @@ impl Walker<'_> {
         path: Option<&ClaimPath>,
         parents: &[usize],
     ) -> Result<Value, SdJwtError> {
-        let child_path = |name: &str| path.map_or_else(|| ClaimPath::root_child(name), |p| p.child(name));
+        let child_path =
+            |name: &str| path.map_or_else(|| ClaimPath::root_child(name), |p| p.child(name));
         let mut revealed = Map::new();
         for (name, value) in members {
             if name == "_sd" {
@@ -422,7 +430,11 @@ impl Walker<'_> {
                     .name
                     .clone()
                     .ok_or(SdJwtError::WrongDisclosureForm(index))?;
-                if name == "_sd" || name == "..." || members.contains_key(&name) || revealed.contains_key(&name) {
+                if name == "_sd"
+                    || name == "..."
+                    || members.contains_key(&name)
+                    || revealed.contains_key(&name)
+                {
                     return Err(SdJwtError::ClaimCollision { index, name });
                 }
                 let value = disclosure.value.clone();
@@ -535,7 +547,10 @@ impl fmt::Debug for CredentialId {
 pub enum CheckVerdict {
     Valid,
     /// Refused, with the step that failed and why (for the user).
-    Invalid { step: String, reason: String },
+    Invalid {
+        step: String,
+        reason: String,
+    },
 }
 
 /// Why a credential could not be checked at all (the issuer's DID did not resolve, the status

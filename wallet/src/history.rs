@@ -47,9 +47,13 @@ pub enum VerifierAnswer {
     /// Built and handed out; no answer recorded yet.
     Pending,
     Accepted,
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
     /// It could not be delivered (the claims may still have left the device).
-    NotDelivered { reason: String },
+    NotDelivered {
+        reason: String,
+    },
 }
 
 /// One disclosure.

@@ -151,11 +151,15 @@ impl Wallet {
     pub fn copies_for(&self, vct: &str) -> Result<Vec<Copy>, WalletError> {
         let mut shown: BTreeMap<CredentialId, BTreeSet<ClientId>> = BTreeMap::new();
         for (_, plain) in self.read_all(RecordKind::CopyUse)? {
-            let record: CopyUse = serde_json::from_slice(&plain).map_err(|e| WalletError::CorruptRecord {
-                kind: RecordKind::CopyUse.name(),
-                reason: e.to_string(),
-            })?;
-            shown.entry(record.credential).or_default().insert(record.client_id);
+            let record: CopyUse =
+                serde_json::from_slice(&plain).map_err(|e| WalletError::CorruptRecord {
+                    kind: RecordKind::CopyUse.name(),
+                    reason: e.to_string(),
+                })?;
+            shown
+                .entry(record.credential)
+                .or_default()
+                .insert(record.client_id);
         }
         Ok(self
             .credentials()?

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::credentials::{ClaimPath, CredentialId, StoredCredential, digest};
+use crate::credentials::{ClaimPath, CredentialId, SdJwtVc, StoredCredential, digest};
 
 /// The JWT `typ` of a key-binding JWT (RFC 9901 §4.3).
 pub const KB_JWT_TYPE: &str = "kb+jwt";
@@ -59,7 +59,9 @@ impl ClientId {
         if is_token(text) {
             Ok(Self(text.to_owned()))
         } else {
-            Err(ConsentError::InvalidClientId(text.chars().take(100).collect()))
+            Err(ConsentError::InvalidClientId(
+                text.chars().take(100).collect(),
+            ))
         }
     }
 
@@ -337,17 +339,14 @@ pub fn build(
         return Err(ConsentError::OtherCredential);
     }
     let sd_jwt = credential.sd_jwt();
-    let set = disclosure_set(credential, &consent.chosen);
-
     let mut compact = String::with_capacity(sd_jwt.compact().len() + 512);
     compact.push_str(sd_jwt.issuer_jwt());
     compact.push('~');
-    for index in &set {
-        compact.push_str(sd_jwt.disclosure(*index));
+    for disclosure in disclosures_for(sd_jwt, &consent.chosen) {
+        compact.push_str(disclosure);
         compact.push('~');
     }
-    // RFC 9901 §4.3.1: sd_hash over the presentation up to and including the last '~'.
-    let sd_hash = digest(&compact);
+    let sd_hash = sd_hash(&compact);
     let header = json!({ "alg": key.public().algorithm().name(), "typ": KB_JWT_TYPE });
     let payload = json!({
         "iat": now.timestamp(),
@@ -373,12 +372,30 @@ pub fn build(
     })
 }
 
-/// The Disclosures (by index, so in issued order) that show `chosen`: each claim's own and its
-/// parents'.
+/// The encoded Disclosures, in issued order, that a presentation of `chosen` carries: each
+/// chosen claim's own and those of the claims it sits inside (RFC 9901 §6.3). Paths the
+/// credential does not have add nothing.
+pub fn disclosures_for<'c>(sd_jwt: &'c SdJwtVc, chosen: &BTreeSet<ClaimPath>) -> Vec<&'c str> {
+    indexes_for(sd_jwt, chosen)
+        .into_iter()
+        .map(|index| sd_jwt.disclosure(index))
+        .collect()
+}
+
+/// `sd_hash` (RFC 9901 §4.3.1): base64url(SHA-256) of the presentation up to and including the
+/// last `~`, which is what `presented` must be.
+pub fn sd_hash(presented: &str) -> String {
+    digest(presented)
+}
+
 fn disclosure_set(credential: &StoredCredential, chosen: &BTreeSet<ClaimPath>) -> BTreeSet<usize> {
+    indexes_for(credential.sd_jwt(), chosen)
+}
+
+fn indexes_for(sd_jwt: &SdJwtVc, chosen: &BTreeSet<ClaimPath>) -> BTreeSet<usize> {
     chosen
         .iter()
-        .filter_map(|path| credential.sd_jwt().claim(path))
+        .filter_map(|path| sd_jwt.claim(path))
         .flat_map(|claim| claim.needs().collect::<Vec<_>>())
         .collect()
 }

@@ -177,7 +177,10 @@ impl Wallet {
         let header = read_header(&connection)?;
         let passphrase_key = SecretKeyBytes::derive(passphrase, &header.salt, &header.params)?;
         let data_key = passphrase_key
-            .unwrap_key(&header.key_check, &header_bytes(&header.params, &header.salt))
+            .unwrap_key(
+                &header.key_check,
+                &header_bytes(&header.params, &header.salt),
+            )
             .ok_or(WalletError::WrongPassphrase)?;
         Ok(Self {
             connection,
