@@ -64,6 +64,9 @@ const SCHEMA: &str = "
     ) WITHOUT ROWID;
 ";
 
+/// A decrypted record, zeroized on drop.
+pub(crate) type Plaintext = Zeroizing<Vec<u8>>;
+
 /// What a record is. The name is part of the record's associated data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RecordKind {
@@ -231,7 +234,7 @@ impl Wallet {
     pub(crate) fn read_all(
         &self,
         kind: RecordKind,
-    ) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, WalletError> {
+    ) -> Result<Vec<(String, Plaintext)>, WalletError> {
         let mut statement = self
             .connection
             .prepare("SELECT id, nonce, ciphertext FROM records WHERE kind = ?1 ORDER BY id")?;
