@@ -130,6 +130,23 @@ impl Wallet {
         })
     }
 
+    /// Stores an existing private key as a holder key (restoring a backup, or a key made
+    /// outside the wallet). Like a generated key, it may bind one credential copy.
+    pub fn import_holder_key(&mut self, secret: &SecretKey) -> Result<HolderKey, WalletError> {
+        let id = HolderKeyId(random_id());
+        self.write(|writer| {
+            writer.insert(
+                RecordKind::HolderKey,
+                id.as_str(),
+                secret.to_private_jwk().as_bytes(),
+            )
+        })?;
+        Ok(HolderKey {
+            id,
+            public: secret.public(),
+        })
+    }
+
     /// The public half of a stored holder key.
     pub fn holder_key(&self, id: &HolderKeyId) -> Result<HolderKey, WalletError> {
         Ok(HolderKey {
