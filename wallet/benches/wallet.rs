@@ -143,7 +143,7 @@ fn present(c: &mut Criterion) {
             ClaimPath::parse("/licence_status").expect("path"),
         ];
         let view = wallet.prepare_presentation(request()).expect("view");
-        let credential = wallet.credential(&view.credential).expect("credential");
+        let credential = wallet.credential(view.credential()).expect("credential");
 
         // The presentation itself: Disclosures chosen, KB-JWT signed. Pure, no I/O.
         group.bench_function(

@@ -98,14 +98,14 @@ impl Wallet {
         now: DateTime<Utc>,
     ) -> Result<(Presentation, HistoryId), WalletError> {
         let view = consent.view();
-        let credential = self.credential(&view.credential)?;
+        let credential = self.credential(view.credential())?;
         let key = self.holder_secret(credential.holder_key())?;
         let presentation = present::build(&credential, &key, consent, now)?;
         let entry = HistoryEntry {
             id: placeholder_id(),
             at: now,
-            client_id: view.verifier.client_id.clone(),
-            verifier_name: view.verifier.display_name.clone(),
+            client_id: view.verifier().client_id.clone(),
+            verifier_name: view.verifier().display_name.clone(),
             credential: credential.id().clone(),
             vct: credential.vct().map(str::to_owned),
             claims: presentation.chosen().to_vec(),
@@ -116,7 +116,7 @@ impl Wallet {
         let bytes = encode(&entry)?;
         self.write(|writer| {
             writer.insert(RecordKind::History, id.as_str(), &bytes)?;
-            Wallet::record_copy_use(writer, credential.id(), &view.verifier.client_id, now)
+            Wallet::record_copy_use(writer, credential.id(), &view.verifier().client_id, now)
         })?;
         Ok((presentation, id))
     }

@@ -173,18 +173,17 @@ impl fmt::Debug for ConsentItem {
 }
 
 /// What the user sees before deciding: who asks, why, and exactly which claims of which
-/// credential would be disclosed.
+/// credential would be disclosed. Only [`ConsentView::new`] makes one and its fields are read
+/// only, so the consent is given on exactly what the wallet computed.
 #[derive(Debug, Clone)]
 pub struct ConsentView {
-    pub verifier: Verifier,
-    pub purpose: Option<String>,
-    pub credential: CredentialId,
-    pub vct: Option<String>,
-    pub issuer: Option<String>,
-    /// The claims asked for, optional ones marked.
-    pub requested: Vec<ConsentItem>,
-    /// Claims every presentation of this credential shows (not selectively disclosable).
-    pub always_disclosed: Vec<ClaimPath>,
+    verifier: Verifier,
+    purpose: Option<String>,
+    credential: CredentialId,
+    vct: Option<String>,
+    issuer: Option<String>,
+    requested: Vec<ConsentItem>,
+    always_disclosed: Vec<ClaimPath>,
     nonce: Nonce,
     /// SHA-256 of the credential's compact form: the consent is for this credential only.
     fingerprint: [u8; 32],
@@ -229,6 +228,41 @@ impl ConsentView {
             nonce: request.nonce,
             fingerprint: fingerprint(credential),
         })
+    }
+
+    /// Who asks.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Why, in the verifier's words.
+    pub fn purpose(&self) -> Option<&str> {
+        self.purpose.as_deref()
+    }
+
+    /// Which credential would be presented (the copy chosen for this verifier).
+    pub fn credential(&self) -> &CredentialId {
+        &self.credential
+    }
+
+    /// Its type (`vct`).
+    pub fn vct(&self) -> Option<&str> {
+        self.vct.as_deref()
+    }
+
+    /// Its issuer (`iss`).
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The claims asked for, with their values, optional ones marked.
+    pub fn requested(&self) -> &[ConsentItem] {
+        &self.requested
+    }
+
+    /// Claims every presentation of this credential shows (not selectively disclosable).
+    pub fn always_disclosed(&self) -> &[ClaimPath] {
+        &self.always_disclosed
     }
 
     /// The user's consent to disclose `chosen` (a subset of the requested claims that holds

@@ -228,10 +228,13 @@ fn consent_is_a_subset_of_the_view_with_every_required_claim() {
             &["/licence_status"],
         ))
         .expect("view");
-    assert_eq!(view.verifier.display_name.as_deref(), Some("Example Bank"));
-    assert_eq!(view.purpose.as_deref(), Some("Open a business account"));
+    assert_eq!(
+        view.verifier().display_name.as_deref(),
+        Some("Example Bank")
+    );
+    assert_eq!(view.purpose(), Some("Open a business account"));
     let shown: Vec<(String, bool)> = view
-        .requested
+        .requested()
         .iter()
         .map(|item| (item.path.to_string(), item.optional))
         .collect();
@@ -242,7 +245,7 @@ fn consent_is_a_subset_of_the_view_with_every_required_claim() {
             ("/licence_status".into(), true)
         ]
     );
-    assert_eq!(view.always_disclosed, [path("/country")]);
+    assert_eq!(view.always_disclosed(), [path("/country")]);
 
     fn check(result: Result<(), ConsentError>, expected: Result<(), ConsentError>) {
         assert_eq!(result, expected);
@@ -377,4 +380,25 @@ fn every_disclosure_is_in_the_history_with_the_answer() {
     assert_eq!(entry.at, now());
     let other = history.iter().find(|entry| entry.id != id).expect("other");
     assert_eq!(other.answer, VerifierAnswer::Pending);
+}
+
+#[test]
+fn claim_paths_are_json_pointers() {
+    fn check(pointer: &str, segments: Option<&[&str]>) {
+        let parsed = ClaimPath::parse(pointer);
+        assert_eq!(
+            parsed.as_ref().map(|p| p.segments().to_vec()),
+            segments.map(|s| s.iter().map(|s| s.to_string()).collect()),
+            "{pointer:?}"
+        );
+        if let Some(parsed) = parsed {
+            assert_eq!(parsed.to_string(), pointer, "round trip");
+        }
+    }
+    check("/company_name", Some(&["company_name"]));
+    check("/address/locality", Some(&["address", "locality"]));
+    check("/nationalities/0", Some(&["nationalities", "0"]));
+    check("/a~1b/c~0d", Some(&["a/b", "c~d"]));
+    check("company_name", None);
+    check("", None);
 }
