@@ -1,5 +1,31 @@
-//! credence-wallet: the citizen's keystore and credential store (encrypted at rest), the
-//! OpenID4VCI and OpenID4VP client, selective disclosure with consent, and encrypted backups.
+//! credence-wallet: the citizen's wallet engine, a library a phone or desktop app embeds.
 //!
-//! Not built yet: this crate exists so the workspace has its final shape. It will check what it
-//! receives with the verifier library.
+//! What exists (issue 13, library core):
+//! - [`store`]: one SQLite wallet file; a header with the Argon2id parameters, the salt and a
+//!   key-check value; every holder key, credential, copy use and history entry sealed with
+//!   XChaCha20-Poly1305; writes in transactions. [`Wallet::create`], [`Wallet::open`].
+//! - [`crypto`]: the passphrase, key derivation and AEAD (zeroized, redacting `Debug`).
+//! - [`holder`]: a fresh holder key per credential copy (Ed25519, P-256), copies per type, and
+//!   the unlinkable choice of a copy per relying party.
+//! - [`credentials`]: received SD-JWT VCs parsed into claims (path, selectively disclosable or
+//!   not), stored after the [`credentials::CredentialCheck`] seam accepts them; list, show,
+//!   delete.
+//! - [`present`]: the consent view and SD-JWT presentations with key-binding JWTs, pure.
+//! - [`history`]: every disclosure recorded, and the verifier's answer.
+//!
+//! Not built yet: the OpenID4VCI and OpenID4VP clients (the network flows that produce
+//! credentials to store and [`present::PresentationRequest`]s), DCQL matching, the credential
+//! check through `credence-verifier`, backups (JWE), passphrase change, and the CLI. This crate
+//! carries no server crate (`scripts/check-deps.sh`).
+
+pub mod credentials;
+pub mod crypto;
+pub mod error;
+pub mod history;
+pub mod holder;
+pub mod present;
+pub mod store;
+
+pub use crypto::{KdfParams, Passphrase};
+pub use error::{TamperedPart, WalletError};
+pub use store::Wallet;
