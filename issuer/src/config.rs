@@ -10,7 +10,11 @@ use crate::secrets::{SecretSource, SecretText};
 #[derive(Debug, Clone, clap::Args)]
 pub struct IssuerConfig {
     /// Directory for the embedded database and generated secrets.
-    #[arg(long = "issuer-data-dir", env = "CREDENCE_ISSUER_DATA_DIR", default_value = "./credence-data/issuer")]
+    #[arg(
+        long = "issuer-data-dir",
+        env = "CREDENCE_ISSUER_DATA_DIR",
+        default_value = "./credence-data/issuer"
+    )]
     pub data_dir: PathBuf,
     /// Database URL (`sqlite://...` or `postgres://...`); an SQLite file in the data
     /// directory when absent.
@@ -18,19 +22,31 @@ pub struct IssuerConfig {
     pub database_url: Option<String>,
     /// Base URL of the registry where tenants' DIDs are registered and their status lists
     /// published (e.g. `http://127.0.0.1:8080/registry`).
-    #[arg(long = "registry", env = "CREDENCE_REGISTRY", default_value = "http://127.0.0.1:8080/registry")]
+    #[arg(
+        long = "registry",
+        env = "CREDENCE_REGISTRY",
+        default_value = "http://127.0.0.1:8080/registry"
+    )]
     pub registry_url: String,
     /// File holding the master key (32 bytes, unpadded base64url) that seals tenants' keys.
     #[arg(long, env = "CREDENCE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
     /// The master key itself (prefer a file: environments leak into process listings).
-    #[arg(long = "master-key", env = "CREDENCE_MASTER_KEY", hide_env_values = true)]
+    #[arg(
+        long = "master-key",
+        env = "CREDENCE_MASTER_KEY",
+        hide_env_values = true
+    )]
     pub master_key: Option<SecretText>,
     /// File holding the operator's admin token (creates tenants).
     #[arg(long, env = "CREDENCE_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// The admin token itself (at least 32 characters).
-    #[arg(long = "admin-token", env = "CREDENCE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "admin-token",
+        env = "CREDENCE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub admin_token: Option<SecretText>,
     /// How long verifiers may cache a published status list, in seconds.
     #[arg(long, env = "CREDENCE_STATUS_TTL_SECONDS", default_value_t = 300)]
@@ -40,9 +56,9 @@ pub struct IssuerConfig {
 impl IssuerConfig {
     /// The database URL: the configured one, or `issuer.db` in the data directory.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("issuer.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("issuer.db").display()))
     }
 
     pub fn master_key_source(&self) -> SecretSource {

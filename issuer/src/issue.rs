@@ -30,7 +30,9 @@ use crate::error::Error;
 use crate::ids::{CredentialTypeId, Format, RecordId};
 use crate::sd_jwt::{self, Decoys, SdJwtVcRequest, Vct};
 use crate::service::IssuerService;
-use crate::status::{NEARLY_FULL_DIVISOR, StatusIndex, StatusListUri, StatusPurpose, TokenStatusReference};
+use crate::status::{
+    NEARLY_FULL_DIVISOR, StatusIndex, StatusListUri, StatusPurpose, TokenStatusReference,
+};
 use crate::store::{IssuanceRecord, StoreError, StoredList, StoredTenant, StoredType};
 use crate::vc_jwt::{self, CredentialId, CredentialType, VcJwtRequest};
 
@@ -159,7 +161,11 @@ fn schema_violation(schema: &Value, claims: &Value) -> Result<Option<(String, St
 
 impl IssuerService {
     /// Issues one credential in every requested format.
-    pub async fn issue(&self, tenant: &StoredTenant, request: IssueRequest) -> Result<Issued, Error> {
+    pub async fn issue(
+        &self,
+        tenant: &StoredTenant,
+        request: IssueRequest,
+    ) -> Result<Issued, Error> {
         let type_id = CredentialTypeId::parse(&request.type_id)?;
         let credential_type = self
             .store
@@ -170,11 +176,10 @@ impl IssuerService {
         if let Some((path, reason)) = schema_violation(&credential_type.schema, &request.claims)? {
             return Err(Error::SchemaViolation { path, reason });
         }
-        let claims = Claims::from_value(request.claims)
-            .map_err(|e| Error::SchemaViolation {
-                path: "/".into(),
-                reason: e.to_string(),
-            })?;
+        let claims = Claims::from_value(request.claims).map_err(|e| Error::SchemaViolation {
+            path: "/".into(),
+            reason: e.to_string(),
+        })?;
         let holder = PublicKey::from_jwk(&request.holder_jwk)
             .map_err(|e| Error::InvalidRequest(format!("holderJwk: {e}")))?;
         let key = self.issuer_key(tenant)?;
@@ -186,8 +191,11 @@ impl IssuerService {
             let status = if has_status {
                 let list = self.list_with_room(tenant).await?;
                 match self.free_index(&list).await? {
-                    Some(index) => Some((StatusListUri::parse(&list.uri, &tenant.did)
-                        .map_err(|e| Error::Internal(e.to_string()))?, index)),
+                    Some(index) => Some((
+                        StatusListUri::parse(&list.uri, &tenant.did)
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                        index,
+                    )),
                     None => continue,
                 }
             } else {
@@ -220,7 +228,10 @@ impl IssuerService {
                 envelope_hashes: envelopes
                     .iter()
                     .map(|(format, envelope)| {
-                        (format.clone(), HEXLOWER.encode(&Sha256::digest(envelope.as_bytes())))
+                        (
+                            format.clone(),
+                            HEXLOWER.encode(&Sha256::digest(envelope.as_bytes())),
+                        )
                     })
                     .collect(),
             };
@@ -248,9 +259,11 @@ impl IssuerService {
     /// status changes).
     async fn list_with_room(&self, tenant: &StoredTenant) -> Result<StoredList, Error> {
         let lists = self.store.lists(&tenant.id).await?;
-        if let Some(list) = lists.iter().rev().find(|list| {
-            list.entries - list.allocated >= list.entries / NEARLY_FULL_DIVISOR
-        }) {
+        if let Some(list) = lists
+            .iter()
+            .rev()
+            .find(|list| list.entries - list.allocated >= list.entries / NEARLY_FULL_DIVISOR)
+        {
             return Ok(list.clone());
         }
         let name = BASE32_NOPAD
@@ -278,7 +291,9 @@ impl IssuerService {
     async fn free_index(&self, list: &StoredList) -> Result<Option<StatusIndex>, Error> {
         let candidates: Vec<u32> = {
             let mut rng = rand::thread_rng();
-            (0..CANDIDATES).map(|_| rng.gen_range(0..list.entries)).collect()
+            (0..CANDIDATES)
+                .map(|_| rng.gen_range(0..list.entries))
+                .collect()
         };
         let taken = self.store.taken_indexes(&list.uri, &candidates).await?;
         Ok(candidates

@@ -71,11 +71,16 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(route_not_found)
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_READ_TIMEOUT,
+        ))
 }
 
 async fn route_not_found(uri: axum::http::Uri) -> http::ApiError {
-    http::ApiError(Error::RouteNotFound(format!("nothing is served at {}", uri.path())))
+    http::ApiError(Error::RouteNotFound(format!(
+        "nothing is served at {}",
+        uri.path()
+    )))
 }
 
 /// The issuer as it runs: its router and the status-list republisher.
@@ -164,5 +169,8 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServeError::Serve)?;
-    application.shutdown().await.map_err(ServeError::Republisher)
+    application
+        .shutdown()
+        .await
+        .map_err(ServeError::Republisher)
 }

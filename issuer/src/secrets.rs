@@ -131,7 +131,11 @@ impl MasterKey {
     }
 
     /// Opens what [`seal`](Self::seal) produced with the same `associated` data.
-    pub fn open(&self, associated: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SecretError> {
+    pub fn open(
+        &self,
+        associated: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SecretError> {
         if sealed.len() < 24 {
             return Err(SecretError::Unseal);
         }
@@ -288,14 +292,21 @@ mod tests {
     fn sealed_records_open_only_with_their_key_and_associated_data() {
         let key = MasterKey::generate();
         let sealed = key.seal(b"tenant-a", b"secret");
-        assert_eq!(key.open(b"tenant-a", &sealed).unwrap().as_slice(), b"secret");
+        assert_eq!(
+            key.open(b"tenant-a", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
         assert!(key.open(b"tenant-b", &sealed).is_err());
         assert!(MasterKey::generate().open(b"tenant-a", &sealed).is_err());
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert!(key.open(b"tenant-a", &tampered).is_err());
-        assert_ne!(key.seal(b"tenant-a", b"secret"), sealed, "fresh nonce each time");
+        assert_ne!(
+            key.seal(b"tenant-a", b"secret"),
+            sealed,
+            "fresh nonce each time"
+        );
     }
 
     #[test]
@@ -323,7 +334,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.join("admin-token")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("admin-token"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let master = SecretSource {
@@ -333,13 +347,21 @@ mod tests {
         };
         let key = load_master_key(&master).unwrap();
         let sealed = key.seal(b"t", b"x");
-        assert!(load_master_key(&master).unwrap().open(b"t", &sealed).is_ok());
+        assert!(
+            load_master_key(&master)
+                .unwrap()
+                .open(b"t", &sealed)
+                .is_ok()
+        );
         let weak = SecretSource {
             file: None,
             value: Some(SecretText::new("short".into())),
             generated: dir.join("unused"),
         };
-        assert!(matches!(load_admin_token(&weak), Err(SecretError::WeakToken { .. })));
+        assert!(matches!(
+            load_admin_token(&weak),
+            Err(SecretError::WeakToken { .. })
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

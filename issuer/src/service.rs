@@ -80,8 +80,7 @@ impl IssuerService {
         options: ServiceOptions,
         clock: Clock,
     ) -> Result<Self, Error> {
-        let registry =
-            RegistryClient::new(&options.registry_url).map_err(Error::from_registry)?;
+        let registry = RegistryClient::new(&options.registry_url).map_err(Error::from_registry)?;
         Ok(Self {
             store,
             master_key,
@@ -128,7 +127,8 @@ impl TenantKeys {
         let (rotation, signing) = text
             .split_once('\n')
             .ok_or_else(|| corrupt("sealed keys not two JWKs"))?;
-        let key = |jwk: &str| SecretKey::from_private_jwk(jwk).map_err(|_| corrupt("bad sealed JWK"));
+        let key =
+            |jwk: &str| SecretKey::from_private_jwk(jwk).map_err(|_| corrupt("bad sealed JWK"));
         Ok(Self {
             rotation: key(rotation)?,
             signing: key(signing)?,

@@ -193,13 +193,16 @@ impl IssuerService {
             .into_iter()
             .map(|(index, code)| Ok((StatusIndex::new(index), status_from_code(code)?)))
             .collect::<Result<Vec<_>, Error>>()?;
-        let status_list = IssuerStatusList::restore(tenant.did.clone(), uri, list.entries, statuses)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let status_list =
+            IssuerStatusList::restore(tenant.did.clone(), uri, list.entries, statuses)
+                .map_err(|e| Error::Internal(e.to_string()))?;
         let key = self.issuer_key(&tenant)?;
         let ttl = self.options.status_ttl;
         let internal = |e: crate::status::StatusError| Error::Internal(e.to_string());
         let documents = [
-            status_list.token_status_list_jwt(&key, now, ttl).map_err(internal)?,
+            status_list
+                .token_status_list_jwt(&key, now, ttl)
+                .map_err(internal)?,
             status_list
                 .bitstring_status_list_jwt(&key, StatusPurpose::Revocation, now, ttl)
                 .map_err(internal)?,
@@ -213,7 +216,9 @@ impl IssuerService {
                 .await
                 .map_err(Error::from_registry)?;
         }
-        self.store.mark_published(&list.uri, list.version, now).await?;
+        self.store
+            .mark_published(&list.uri, list.version, now)
+            .await?;
         tracing::info!(uri = %list.uri, version = list.version, "status list published");
         Ok(true)
     }

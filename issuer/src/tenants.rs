@@ -104,7 +104,9 @@ impl IssuerService {
         let token = BearerToken::generate();
         match self.store.create_tenant(&tenant, &token.hash()).await {
             Ok(()) => {}
-            Err(StoreError::AlreadyExists) => return Err(Error::TenantExists(tenant.id.to_string())),
+            Err(StoreError::AlreadyExists) => {
+                return Err(Error::TenantExists(tenant.id.to_string()));
+            }
             Err(other) => return Err(other.into()),
         }
         tracing::info!(tenant = %tenant.id, did = %tenant.did, "tenant created");

@@ -96,7 +96,9 @@ fn check_request(request: &TypeRequest) -> Result<Checked, Error> {
         }
     }
     if formats.is_empty() {
-        return Err(Error::InvalidType("a type offers at least one format".into()));
+        return Err(Error::InvalidType(
+            "a type offers at least one format".into(),
+        ));
     }
     let mut disclosable = Vec::new();
     for pointer in &request.disclosable {
@@ -177,9 +179,8 @@ impl IssuerService {
         };
         // The registry compiled the schema when it was published; a schema that does not
         // compile here would refuse every issuance, so say so now.
-        jsonschema::validator_for(&published.schema).map_err(|e| {
-            Error::InvalidType(format!("the schema does not compile here: {e}"))
-        })?;
+        jsonschema::validator_for(&published.schema)
+            .map_err(|e| Error::InvalidType(format!("the schema does not compile here: {e}")))?;
         for path in &disclosable {
             if !schema_declares(&published.schema, path) {
                 return Err(Error::InvalidType(format!(

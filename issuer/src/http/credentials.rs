@@ -21,7 +21,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/tenants/{tenant}/credentials/{id}", get(show))
         .route("/tenants/{tenant}/credentials/{id}/revoke", post(revoke))
         .route("/tenants/{tenant}/credentials/{id}/suspend", post(suspend))
-        .route("/tenants/{tenant}/credentials/{id}/reinstate", post(reinstate))
+        .route(
+            "/tenants/{tenant}/credentials/{id}/reinstate",
+            post(reinstate),
+        )
 }
 
 /// Issue a credential in one or more formats sharing one record and one status entry.
@@ -36,7 +39,10 @@ pub async fn issue(
     Path(tenant): Path<String>,
     JsonBody(body): JsonBody<IssueRequest>,
 ) -> Result<(StatusCode, axum::Json<Issued>), ApiError> {
-    let tenant = state.service.authenticate_tenant(&token, &tenant_id(&tenant)?).await?;
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
     let issued = state.service.issue(&tenant, body).await?;
     Ok((StatusCode::CREATED, axum::Json(issued)))
 }
@@ -60,11 +66,16 @@ pub async fn list(
     Path(tenant): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Vec<RecordView>>, ApiError> {
-    let tenant = state.service.authenticate_tenant(&token, &tenant_id(&tenant)?).await?;
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
     let Query(query) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError(Error::InvalidRequest("limit must be 1 to 1000".into())));
+        return Err(ApiError(Error::InvalidRequest(
+            "limit must be 1 to 1000".into(),
+        )));
     }
     let records = state.service.store().records(&tenant.id, limit).await?;
     Ok(axum::Json(records.iter().map(RecordView::from).collect()))
@@ -72,6 +83,7 @@ pub async fn list(
 
 /// One record and its current status.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordWithStatus {
     #[serde(flatten)]
     pub record: RecordView,
@@ -82,14 +94,17 @@ pub struct RecordWithStatus {
 /// A record of issuance and the credential's current status.
 #[utoipa::path(get, path = "/tenants/{tenant}/credentials/{id}",
     params(("tenant" = String, Path), ("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = RecordView), (status = 401, body = super::ProblemDoc),
+    responses((status = 200, body = RecordWithStatus), (status = 401, body = super::ProblemDoc),
               (status = 404, body = super::ProblemDoc)))]
 pub async fn show(
     State(state): State<AppState>,
     Bearer(token): Bearer,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<axum::Json<RecordWithStatus>, ApiError> {
-    let tenant = state.service.authenticate_tenant(&token, &tenant_id(&tenant)?).await?;
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
     let id = record_id(&id)?;
     let (record, code) = state
         .service
@@ -115,9 +130,14 @@ async fn change(
     id: String,
     action: StatusAction,
 ) -> Result<axum::Json<StatusView>, ApiError> {
-    let tenant = state.service.authenticate_tenant(&token, &tenant_id(&tenant)?).await?;
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
     let id = record_id(&id)?;
-    Ok(axum::Json(state.service.change_status(&tenant, &id, action).await?))
+    Ok(axum::Json(
+        state.service.change_status(&tenant, &id, action).await?,
+    ))
 }
 
 /// Revoke a credential (final); the registry's lists show it within seconds.

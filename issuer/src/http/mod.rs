@@ -120,15 +120,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 content_type.map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}")),
             )));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::BodyTooLarge {
-                    limit: MAX_BODY_BYTES,
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::BodyTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    }
+                } else {
+                    Error::InvalidRequest(format!(
+                        "the body could not be read: {}",
+                        rejection.body_text()
+                    ))
                 }
-            } else {
-                Error::InvalidRequest(format!("the body could not be read: {}", rejection.body_text()))
-            }
-        })?;
+            })?;
         let value = credence_registry::json::parse_strict(&bytes)?;
         serde_json::from_value(value)
             .map(JsonBody)
@@ -151,7 +156,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi as _;
     #[derive(utoipa::OpenApi)]
     #[openapi(
-        info(title = "Credence issuer", description = "Tenants, credential types, issuance and status"),
+        info(
+            title = "Credence issuer",
+            description = "Tenants, credential types, issuance and status"
+        ),
         paths(
             tenants::create,
             tenants::show,
@@ -175,6 +183,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             crate::issue::Issued,
             crate::issue::RecordView,
             crate::issue::StatusRef,
+            credentials::RecordWithStatus,
             crate::status_service::StatusView,
         ))
     )]

@@ -77,7 +77,10 @@ pub async fn show(
     Bearer(token): Bearer,
     Path(tenant): Path<String>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    let tenant = state.service.authenticate_tenant(&token, &tenant_id(&tenant)?).await?;
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
     Ok(axum::Json(TenantView::from(&tenant)))
 }
 

@@ -26,7 +26,10 @@ pub async fn register(
     Path(tenant): Path<String>,
     JsonBody(body): JsonBody<TypeRequest>,
 ) -> Result<(StatusCode, axum::Json<TypeView>), ApiError> {
-    let tenant = state.service.authenticate_tenant(&token, &tenant_id(&tenant)?).await?;
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
     let view = state.service.register_type(&tenant, body).await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -41,6 +44,9 @@ pub async fn list(
     Bearer(token): Bearer,
     Path(tenant): Path<String>,
 ) -> Result<axum::Json<Vec<TypeView>>, ApiError> {
-    let tenant = state.service.authenticate_tenant(&token, &tenant_id(&tenant)?).await?;
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
     Ok(axum::Json(state.service.types(&tenant).await?))
 }

@@ -152,7 +152,11 @@ pub trait IssuerStore: Send + Sync + 'static {
     async fn lists(&self, tenant: &TenantId) -> Result<Vec<StoredList>, StoreError>;
     /// Which of `candidates` are allocated in the list (a read: allocation itself is
     /// [`record_issuance`](Self::record_issuance)).
-    async fn taken_indexes(&self, list_uri: &str, candidates: &[u32]) -> Result<Vec<u32>, StoreError>;
+    async fn taken_indexes(
+        &self,
+        list_uri: &str,
+        candidates: &[u32],
+    ) -> Result<Vec<u32>, StoreError>;
     /// In one transaction: allocates the record's status entry (valid) if it has one, counting
     /// it in its list, and stores the record. `IndexTaken` if the index is taken or the list
     /// has no room left (nothing is written); `AlreadyExists` if the record id is taken.
@@ -272,8 +276,20 @@ fn tenant_from_row(row: TenantRow) -> Result<StoredTenant, StoreError> {
 }
 
 fn type_from_row(row: TypeRow) -> Result<StoredType, StoreError> {
-    let (tenant, id, schema_id, vct, w3c_type, schema, formats, disclosable, validity, rev, sus, created) =
-        row;
+    let (
+        tenant,
+        id,
+        schema_id,
+        vct,
+        w3c_type,
+        schema,
+        formats,
+        disclosable,
+        validity,
+        rev,
+        sus,
+        created,
+    ) = row;
     Ok(StoredType {
         tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         id: CredentialTypeId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{Embedded, IssuanceRecord, RowCounts, StoreError, StoredList, StoredTenant, StoredType};
+use super::{
+    Embedded, IssuanceRecord, RowCounts, StoreError, StoredList, StoredTenant, StoredType,
+};
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;
 

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::{Embedded, IssuanceRecord, RowCounts, StoreError, StoredList, StoredTenant, StoredType};
+use super::{
+    Embedded, IssuanceRecord, RowCounts, StoreError, StoredList, StoredTenant, StoredType,
+};
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;
 
