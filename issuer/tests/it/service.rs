@@ -244,6 +244,87 @@ async fn suspension_is_published_and_lifted() {
     }
 }
 
+/// The log index the registry states for the list served at `uri`.
+async fn served_log_index(uri: &str) -> u64 {
+    let http = plain_http_client().expect("http client");
+    fetch_status_list(&http, uri)
+        .await
+        .expect("list served")
+        .log_index
+        .expect("log index")
+}
+
+#[tokio::test]
+async fn a_burst_of_revocations_is_one_publication() {
+    for backend in backends().await {
+        // A registry of its own: the log grows only by this issuer's publications.
+        let registry = Registry::start().await;
+        let issuer =
+            Issuer::with_coalescing(backend.store.clone(), &registry, Duration::from_millis(500));
+        let app = issuer.router();
+        let tenant = create_tenant(&issuer, "tax-bureau").await;
+        let (schema_id, vct) = registry.publish_schema().await;
+        registry.accredit(&tenant.did, &vct).await;
+        let reply = call(
+            app,
+            "POST",
+            &format!("/tenants/{}/types", tenant.id),
+            Some(&tenant.token),
+            Some(&json!({
+            "id": "invoice", "schemaId": schema_id, "formats": ["vc+jwt"],
+            "validitySeconds": 3600, "statusPurposes": ["revocation"]})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let credentials = format!("/tenants/{}/credentials", tenant.id);
+        let mut issued = Vec::new();
+        for _ in 0..10 {
+            let reply = call(app, "POST", &credentials, Some(&tenant.token), Some(&json!({
+                "type": "invoice", "formats": ["vc+jwt"], "claims": valid_claims(), "holderJwk": holder_jwk()}))).await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+            issued.push((
+                reply.body["id"].as_str().expect("id").to_owned(),
+                reply.body["status"]["index"].as_u64().expect("index"),
+            ));
+        }
+        let uri = reply_uri(app, &credentials, &tenant.token).await;
+        await_status(&registry.client, &uri, issued[0].1, 0).await;
+        let before = served_log_index(&uri).await;
+        // One after the other, as an operator's script would send them.
+        for (id, _) in &issued {
+            let reply = call(
+                app,
+                "POST",
+                &format!("{credentials}/{id}/revoke"),
+                Some(&tenant.token),
+                None,
+            )
+            .await;
+            assert_eq!(reply.body["status"], "revoked", "{}", reply.text);
+        }
+        for (_, index) in &issued {
+            await_status(&registry.client, &uri, *index, 1).await;
+        }
+        // One publication: the three documents of one version (the Token Status List and the
+        // two bitstring lists) follow the previous version's in the log, and nothing else.
+        assert_eq!(served_log_index(&uri).await, before + 3, "{}", backend.name);
+        issuer
+            .application
+            .shutdown()
+            .await
+            .expect("republisher stops");
+    }
+}
+
+/// The status list URI of the tenant's newest record.
+async fn reply_uri(app: &axum::Router, credentials: &str, token: &str) -> String {
+    let reply = call(app, "GET", credentials, Some(token), None).await;
+    reply.body[0]["status"]["uri"]
+        .as_str()
+        .expect("uri")
+        .to_owned()
+}
+
 /// One bad request: what it is, how it is sent, and the problem it must get.
 struct Case {
     name: &'static str,

@@ -195,8 +195,17 @@ pub(crate) struct Issuer {
 
 impl Issuer {
     pub(crate) fn start(store: Arc<dyn IssuerStore>, registry: &Registry) -> Self {
+        Self::with_coalescing(store, registry, std::time::Duration::from_millis(50))
+    }
+
+    /// An issuer whose republisher waits `coalesce` after a change for more to join it.
+    pub(crate) fn with_coalescing(
+        store: Arc<dyn IssuerStore>,
+        registry: &Registry,
+        coalesce: std::time::Duration,
+    ) -> Self {
         let mut options = ServiceOptions::new(&registry.url);
-        options.coalesce = std::time::Duration::from_millis(50);
+        options.coalesce = coalesce;
         options.republish_interval = std::time::Duration::from_millis(200);
         let master = MasterKey::from_text(MASTER_KEY, "tests").expect("master key");
         let service =
