@@ -194,6 +194,13 @@ impl StatusListUri {
         &self.0
     }
 
+    /// The URI of the W3C bitstring list for `purpose` that goes with this Token Status List:
+    /// this URI with `.revocation` or `.suspension` appended (a sibling list of the same
+    /// issuer, which is why list names are at most [`MAX_LIST_NAME`] long).
+    pub fn for_purpose(&self, purpose: StatusPurpose) -> Self {
+        self.with_suffix(purpose)
+    }
+
     fn with_suffix(&self, purpose: StatusPurpose) -> Self {
         Self(format!("{}.{}", self.0, purpose.name()))
     }

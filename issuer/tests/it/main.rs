@@ -1,11 +1,15 @@
 //! Integration tests of credence-issuer, one binary: each module tests one feature through the
 //! public API, and checks what we produce with an implementation we did not write
 //! (`jsonwebtoken` for signatures, `sd-jwt-payload` for SD-JWT processing, the registry's own
-//! status-list parser for lists).
+//! status-list parser for lists). The service's tests (`service`, `store`) run on every
+//! backend (`support::backends`) against a real registry on loopback.
 
 mod oid4vci;
 mod sd_jwt;
+mod service;
 mod status;
+mod store;
+mod support;
 mod vc_jwt;
 
 use base64::Engine as _;

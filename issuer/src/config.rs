@@ -1,0 +1,79 @@
+//! The issuer service's configuration: the only place that reads the environment (through
+//! clap's `env`). Every field is a documented flag with an environment variable. Secrets
+//! (`CREDENCE_MASTER_KEY`, `CREDENCE_ADMIN_TOKEN`) are [`SecretText`], which never prints.
+
+use std::path::PathBuf;
+
+use crate::secrets::{SecretSource, SecretText};
+
+/// How an issuer service runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IssuerConfig {
+    /// Directory for the embedded database and generated secrets.
+    #[arg(
+        long = "issuer-data-dir",
+        env = "CREDENCE_ISSUER_DATA_DIR",
+        default_value = "./credence-data/issuer"
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite://...` or `postgres://...`); an SQLite file in the data
+    /// directory when absent.
+    #[arg(long = "issuer-database-url", env = "CREDENCE_ISSUER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Base URL of the registry where tenants' DIDs are registered and their status lists
+    /// published (e.g. `http://127.0.0.1:8080/registry`).
+    #[arg(
+        long = "registry",
+        env = "CREDENCE_REGISTRY",
+        default_value = "http://127.0.0.1:8080/registry"
+    )]
+    pub registry_url: String,
+    /// File holding the master key (32 bytes, unpadded base64url) that seals tenants' keys.
+    #[arg(long, env = "CREDENCE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself (prefer a file: environments leak into process listings).
+    #[arg(
+        long = "master-key",
+        env = "CREDENCE_MASTER_KEY",
+        hide_env_values = true
+    )]
+    pub master_key: Option<SecretText>,
+    /// File holding the operator's admin token (creates tenants).
+    #[arg(long, env = "CREDENCE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// The admin token itself (at least 32 characters).
+    #[arg(
+        long = "admin-token",
+        env = "CREDENCE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<SecretText>,
+    /// How long verifiers may cache a published status list, in seconds.
+    #[arg(long, env = "CREDENCE_STATUS_TTL_SECONDS", default_value_t = 300)]
+    pub status_ttl_seconds: u64,
+}
+
+impl IssuerConfig {
+    /// The database URL: the configured one, or `issuer.db` in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("issuer.db").display()))
+    }
+
+    pub fn master_key_source(&self) -> SecretSource {
+        SecretSource {
+            file: self.master_key_file.clone(),
+            value: self.master_key.clone(),
+            generated: self.data_dir.join("master-key"),
+        }
+    }
+
+    pub fn admin_token_source(&self) -> SecretSource {
+        SecretSource {
+            file: self.admin_token_file.clone(),
+            value: self.admin_token.clone(),
+            generated: self.data_dir.join("admin-token"),
+        }
+    }
+}

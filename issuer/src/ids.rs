@@ -1,0 +1,180 @@
+//! Identifiers the issuer service hands out and parses at its edge: [`TenantId`],
+//! [`CredentialTypeId`], [`RecordId`], and the envelope [`Format`]s a credential type offers.
+//! Each is validated once, when parsed, and passed around as its type, never as a `String`.
+//! No I/O here.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Tenant and credential type ids appear in URLs (and in OpenID4VCI issuer identifiers),
+    /// so they are short lowercase slugs.
+    #[error("invalid {what} {text:?}: 1 to 64 of a-z 0-9 and '-', starting with a letter or digit")]
+    InvalidSlug { what: &'static str, text: String },
+    /// A format this service does not issue.
+    #[error("unknown format {0:?}; formats issued here: dc+sd-jwt, vc+jwt")]
+    UnknownFormat(String),
+    /// Not a record id (`urn:uuid:` and a UUID).
+    #[error("invalid credential id {0:?}: expected urn:uuid:<uuid>")]
+    InvalidRecordId(String),
+}
+
+fn check_slug(what: &'static str, text: &str) -> Result<(), IdError> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && !text.starts_with('-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(IdError::InvalidSlug {
+            what,
+            text: text.to_owned(),
+        })
+    }
+}
+
+macro_rules! slug_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<Self, IdError> {
+                check_slug($what, text)?;
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+slug_type!(
+    /// A tenant (agency): the `{tenant}` of `/tenants/{tenant}/...`.
+    TenantId,
+    "tenant id"
+);
+slug_type!(
+    /// A credential type of one tenant: the `{type}` of `/tenants/{tenant}/types/{type}`.
+    CredentialTypeId,
+    "credential type id"
+);
+
+/// The id of one issuance (its record and every envelope's `id` / `jti`): `urn:uuid:` and a
+/// random (v4) UUID.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RecordId(String);
+
+impl RecordId {
+    /// A fresh random id.
+    pub fn generate() -> Self {
+        Self(format!("urn:uuid:{}", uuid::Uuid::new_v4()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, IdError> {
+        let uuid = text
+            .strip_prefix("urn:uuid:")
+            .and_then(|rest| uuid::Uuid::try_parse(rest).ok())
+            .ok_or_else(|| IdError::InvalidRecordId(text.to_owned()))?;
+        // Canonical lowercase form, so one credential has one id.
+        Ok(Self(format!("urn:uuid:{uuid}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({})", self.0)
+    }
+}
+
+/// An envelope format. Data Integrity proofs come later (issue 11); the names are the media
+/// type suffixes the specifications use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Format {
+    /// IETF SD-JWT VC.
+    #[serde(rename = "dc+sd-jwt")]
+    DcSdJwt,
+    /// W3C VC-JOSE-COSE.
+    #[serde(rename = "vc+jwt")]
+    VcJwt,
+}
+
+impl Format {
+    pub const ALL: [Format; 2] = [Format::DcSdJwt, Format::VcJwt];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DcSdJwt => "dc+sd-jwt",
+            Self::VcJwt => "vc+jwt",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, IdError> {
+        Self::ALL
+            .into_iter()
+            .find(|format| format.name() == text)
+            .ok_or_else(|| IdError::UnknownFormat(text.to_owned()))
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_and_ids() {
+        fn check(input: &str, ok: bool) {
+            assert_eq!(TenantId::parse(input).is_ok(), ok, "{input:?}");
+        }
+        check("land-bureau", true);
+        check("a1", true);
+        check("", false);
+        check("-x", false);
+        check("Land", false);
+        check("a/b", false);
+        check(&"a".repeat(65), false);
+        assert!(RecordId::parse("urn:uuid:3978344f-8596-4c3a-a978-8fcaba3903c5").is_ok());
+        assert!(RecordId::parse("3978344f-8596-4c3a-a978-8fcaba3903c5").is_err());
+        assert_eq!(Format::parse("vc+jwt"), Ok(Format::VcJwt));
+        assert!(Format::parse("ldp_vc").is_err());
+    }
+}

@@ -1,0 +1,416 @@
+//! Issuance: one request, one record, one status entry, as many envelopes as formats asked.
+//!
+//! The steps, in order: find the type; check the formats are offered; validate the claims
+//! against the registry's JSON Schema (the `jsonschema` crate; a violation names the claim
+//! path); read the holder's key; pick a status list with room (starting a new one while the
+//! current still has a tenth of its entries free) and a free index in it; sign every envelope
+//! with that index; then store the allocation and the record in one transaction. Nothing is
+//! returned before that commit, and if it fails nothing was issued. The claims themselves are
+//! not stored.
+//!
+//! Index choice is uniform over the free indexes of the list (herd privacy, W3C Bitstring
+//! Status List §6.1): candidates are drawn uniformly from the whole list by the thread CSPRNG
+//! and the first one not taken is used, which is rejection sampling. The store's primary key
+//! is the authority, so instances sharing a database never hand out one index twice; a race
+//! lost between the check and the commit draws again. (`status::IssuerStatusList::allocate`
+//! does the same in memory, but would need the whole list loaded, and held by one process.)
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use credence_registry::keys::PublicKey;
+use data_encoding::{BASE32_NOPAD, HEXLOWER};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::claims::{ClaimPath, Claims};
+use crate::error::Error;
+use crate::ids::{CredentialTypeId, Format, RecordId};
+use crate::sd_jwt::{self, Decoys, SdJwtVcRequest, Vct};
+use crate::service::IssuerService;
+use crate::status::{
+    NEARLY_FULL_DIVISOR, StatusIndex, StatusListUri, StatusPurpose, TokenStatusReference,
+};
+use crate::store::{IssuanceRecord, StoreError, StoredList, StoredTenant, StoredType};
+use crate::vc_jwt::{self, CredentialId, CredentialType, VcJwtRequest};
+
+/// Candidate indexes checked per read.
+const CANDIDATES: usize = 32;
+/// How many times a lost race (or an unlucky draw) is retried before giving up.
+const ATTEMPTS: usize = 8;
+
+/// An issuance request (the admin API's body; the VC API and OpenID4VCI build it too).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueRequest {
+    /// The credential type's id.
+    #[serde(rename = "type")]
+    pub type_id: String,
+    /// Envelopes to produce, each of the same claims: `dc+sd-jwt`, `vc+jwt`.
+    pub formats: Vec<String>,
+    /// The claims (a JSON object), validated against the type's schema.
+    #[schema(value_type = Object)]
+    pub claims: Value,
+    /// The holder's public key as a JWK (bound as `cnf.jwk`; `credentialSubject.id` is its
+    /// did:key).
+    #[schema(value_type = Object)]
+    pub holder_jwk: Value,
+}
+
+/// Where a credential's status is.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StatusRef {
+    /// The Token Status List URI at the registry (the bitstring lists append `.revocation`
+    /// and `.suspension`).
+    pub uri: String,
+    pub index: u32,
+}
+
+/// What an issuance produced.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Issued {
+    pub id: String,
+    /// Format name -> the credential (compact serialization).
+    pub credentials: BTreeMap<String, String>,
+    pub status: Option<StatusRef>,
+    #[schema(value_type = String, format = DateTime)]
+    pub valid_from: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub valid_until: DateTime<Utc>,
+}
+
+/// An issuance as its record shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub type_id: String,
+    #[schema(value_type = Vec<String>)]
+    pub formats: Vec<Format>,
+    pub status: Option<StatusRef>,
+    pub holder_thumbprint: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub valid_from: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub valid_until: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub issued: DateTime<Utc>,
+    /// Format name -> hex SHA-256 of the envelope.
+    pub envelope_hashes: BTreeMap<String, String>,
+}
+
+impl From<&IssuanceRecord> for RecordView {
+    fn from(record: &IssuanceRecord) -> Self {
+        Self {
+            id: record.id.to_string(),
+            type_id: record.type_id.to_string(),
+            formats: record.formats.clone(),
+            status: record.status.as_ref().map(|(uri, index)| StatusRef {
+                uri: uri.clone(),
+                index: *index,
+            }),
+            holder_thumbprint: record.holder_thumbprint.clone(),
+            valid_from: record.valid_from,
+            valid_until: record.valid_until,
+            issued: record.issued,
+            envelope_hashes: record.envelope_hashes.clone(),
+        }
+    }
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members of the key, in
+/// lexicographic order, without whitespace (§3.2). `serde_json` writes a map with sorted keys
+/// (no `preserve_order` in this workspace) and no whitespace.
+pub fn jwk_thumbprint(key: &PublicKey) -> String {
+    let jwk = key.to_jwk();
+    let required: &[&str] = match jwk.get("kty").and_then(Value::as_str) {
+        Some("EC") => &["crv", "kty", "x", "y"],
+        _ => &["crv", "kty", "x"],
+    };
+    let members: BTreeMap<&str, &Value> = required
+        .iter()
+        .filter_map(|name| jwk.get(*name).map(|value| (*name, value)))
+        .collect();
+    let canonical = serde_json::to_string(&members).unwrap_or_default();
+    data_encoding::BASE64URL_NOPAD.encode(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// The first violation of `schema` by `claims`, as (JSON Pointer of the claim, reason). A
+/// missing required property is reported at the property's own path.
+fn schema_violation(schema: &Value, claims: &Value) -> Result<Option<(String, String)>, Error> {
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|e| Error::Internal(format!("stored schema does not compile: {e}")))?;
+    let Some(error) = validator.iter_errors(claims).next() else {
+        return Ok(None);
+    };
+    let mut path = error.instance_path().to_string();
+    if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind() {
+        if let Some(name) = property.as_str() {
+            path = format!("{path}/{}", name.replace('~', "~0").replace('/', "~1"));
+        }
+    }
+    if path.is_empty() {
+        path = "/".to_owned();
+    }
+    Ok(Some((path, error.to_string())))
+}
+
+impl IssuerService {
+    /// Issues one credential in every requested format.
+    pub async fn issue(
+        &self,
+        tenant: &StoredTenant,
+        request: IssueRequest,
+    ) -> Result<Issued, Error> {
+        let type_id = CredentialTypeId::parse(&request.type_id)?;
+        let credential_type = self
+            .store
+            .credential_type(&tenant.id, &type_id)
+            .await?
+            .ok_or_else(|| Error::TypeNotFound(type_id.to_string()))?;
+        let formats = check_formats(&credential_type, &request.formats)?;
+        if let Some((path, reason)) = schema_violation(&credential_type.schema, &request.claims)? {
+            return Err(Error::SchemaViolation { path, reason });
+        }
+        let claims = Claims::from_value(request.claims).map_err(|e| Error::SchemaViolation {
+            path: "/".into(),
+            reason: e.to_string(),
+        })?;
+        let holder = PublicKey::from_jwk(&request.holder_jwk)
+            .map_err(|e| Error::InvalidRequest(format!("holderJwk: {e}")))?;
+        let key = self.issuer_key(tenant)?;
+        let now = self.clock.now();
+        let valid_until = now + Duration::seconds(credential_type.validity_seconds);
+        let has_status = credential_type.revocation || credential_type.suspension;
+
+        for _ in 0..ATTEMPTS {
+            let status = if has_status {
+                let list = self.list_with_room(tenant).await?;
+                match self.free_index(&list).await? {
+                    Some(index) => Some((
+                        StatusListUri::parse(&list.uri, &tenant.did)
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                        index,
+                    )),
+                    None => continue,
+                }
+            } else {
+                None
+            };
+            let id = RecordId::generate();
+            let envelopes = build_envelopes(
+                &key,
+                &credential_type,
+                &formats,
+                &claims,
+                &holder,
+                &id,
+                status.as_ref(),
+                now,
+                valid_until,
+            )?;
+            let record = IssuanceRecord {
+                id: id.clone(),
+                tenant: tenant.id.clone(),
+                type_id: type_id.clone(),
+                formats: formats.clone(),
+                status: status
+                    .as_ref()
+                    .map(|(uri, index)| (uri.as_str().to_owned(), index.get())),
+                holder_thumbprint: jwk_thumbprint(&holder),
+                valid_from: now,
+                valid_until,
+                issued: now,
+                envelope_hashes: envelopes
+                    .iter()
+                    .map(|(format, envelope)| {
+                        (
+                            format.clone(),
+                            HEXLOWER.encode(&Sha256::digest(envelope.as_bytes())),
+                        )
+                    })
+                    .collect(),
+            };
+            match self.store.record_issuance(&record).await {
+                Ok(()) => {
+                    return Ok(Issued {
+                        id: id.to_string(),
+                        credentials: envelopes,
+                        status: record.status.map(|(uri, index)| StatusRef { uri, index }),
+                        valid_from: now,
+                        valid_until,
+                    });
+                }
+                Err(StoreError::IndexTaken | StoreError::AlreadyExists) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(Error::Internal(format!(
+            "no free status index found in {ATTEMPTS} attempts"
+        )))
+    }
+
+    /// The tenant's newest list if it still has a tenth of its entries free; otherwise a new
+    /// list, created now (and published by the republisher, so its URI resolves before any
+    /// status changes).
+    async fn list_with_room(&self, tenant: &StoredTenant) -> Result<StoredList, Error> {
+        let lists = self.store.lists(&tenant.id).await?;
+        if let Some(list) = lists
+            .iter()
+            .rev()
+            .find(|list| list.entries - list.allocated >= list.entries / NEARLY_FULL_DIVISOR)
+        {
+            return Ok(list.clone());
+        }
+        let name = BASE32_NOPAD
+            .encode(&rand::thread_rng().r#gen::<[u8; 10]>())
+            .to_ascii_lowercase();
+        let uri = StatusListUri::for_list(&self.options.registry_url, &tenant.did, &name)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let list = StoredList {
+            uri: uri.as_str().to_owned(),
+            tenant: tenant.id.clone(),
+            entries: self.options.list_entries,
+            allocated: 0,
+            version: 1,
+            published_version: 0,
+            published_ms: 0,
+        };
+        self.store.create_list(&list, self.clock.now()).await?;
+        tracing::info!(tenant = %tenant.id, uri = %list.uri, "status list started");
+        self.republish.notify_one();
+        Ok(list)
+    }
+
+    /// A free index of `list`, uniform over its free indexes; `None` if this draw found none
+    /// (the caller draws again).
+    async fn free_index(&self, list: &StoredList) -> Result<Option<StatusIndex>, Error> {
+        let candidates: Vec<u32> = {
+            let mut rng = rand::thread_rng();
+            (0..CANDIDATES)
+                .map(|_| rng.gen_range(0..list.entries))
+                .collect()
+        };
+        let taken = self.store.taken_indexes(&list.uri, &candidates).await?;
+        Ok(candidates
+            .into_iter()
+            .find(|candidate| !taken.contains(candidate))
+            .map(StatusIndex::new))
+    }
+}
+
+fn check_formats(credential_type: &StoredType, requested: &[String]) -> Result<Vec<Format>, Error> {
+    let offered = || {
+        credential_type
+            .formats
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut formats = Vec::new();
+    for name in requested {
+        let format = Format::parse(name).map_err(|_| Error::FormatNotOffered {
+            type_id: credential_type.id.to_string(),
+            format: name.clone(),
+            offered: offered(),
+        })?;
+        if !credential_type.formats.contains(&format) {
+            return Err(Error::FormatNotOffered {
+                type_id: credential_type.id.to_string(),
+                format: name.clone(),
+                offered: offered(),
+            });
+        }
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    if formats.is_empty() {
+        return Err(Error::InvalidRequest(format!(
+            "formats must name at least one of: {}",
+            offered()
+        )));
+    }
+    Ok(formats)
+}
+
+/// Signs one envelope per format, all naming the same status entry.
+#[allow(clippy::too_many_arguments)]
+fn build_envelopes(
+    key: &crate::jws::IssuerKey,
+    credential_type: &StoredType,
+    formats: &[Format],
+    claims: &Claims,
+    holder: &PublicKey,
+    id: &RecordId,
+    status: Option<&(StatusListUri, StatusIndex)>,
+    now: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+) -> Result<BTreeMap<String, String>, Error> {
+    let unissuable = |e: &dyn std::fmt::Display| Error::Unissuable(e.to_string());
+    let mut envelopes = BTreeMap::new();
+    for format in formats {
+        let envelope = match format {
+            Format::DcSdJwt => {
+                let disclosable = credential_type
+                    .disclosable
+                    .iter()
+                    .map(|p| ClaimPath::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let request = SdJwtVcRequest {
+                    vct: Vct::parse(&credential_type.vct).map_err(|e| unissuable(&e))?,
+                    holder: holder.clone(),
+                    status: status.map(|(uri, index)| TokenStatusReference {
+                        idx: *index,
+                        uri: uri.clone(),
+                    }),
+                    not_before: None,
+                    expires: Some(valid_until),
+                    claims: claims.clone(),
+                    disclosable,
+                    decoys: Decoys::default(),
+                };
+                sd_jwt::issue(key, &request, now)
+                    .map_err(|e| unissuable(&e))?
+                    .to_compact()
+            }
+            Format::VcJwt => {
+                let holder_did = credence_registry::did::Did::parse(&holder.to_did_key())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let mut entries = Vec::new();
+                if let Some((uri, index)) = status {
+                    let list_entry = |purpose| crate::status::BitstringStatusEntry {
+                        purpose,
+                        index: *index,
+                        list: uri.for_purpose(purpose),
+                    };
+                    if credential_type.revocation {
+                        entries.push(list_entry(StatusPurpose::Revocation));
+                    }
+                    if credential_type.suspension {
+                        entries.push(list_entry(StatusPurpose::Suspension));
+                    }
+                }
+                let request = VcJwtRequest {
+                    id: Some(CredentialId::parse(id.as_str()).map_err(|e| unissuable(&e))?),
+                    credential_type: CredentialType::parse(&credential_type.w3c_type)
+                        .map_err(|e| unissuable(&e))?,
+                    holder: Some(holder_did),
+                    subject: claims.clone(),
+                    valid_from: Some(now),
+                    valid_until: Some(valid_until),
+                    status: entries,
+                };
+                vc_jwt::issue(key, &request, now).map_err(|e| unissuable(&e))?
+            }
+        };
+        envelopes.insert(format.name().to_owned(), envelope);
+    }
+    Ok(envelopes)
+}

@@ -1,0 +1,153 @@
+//! [`IssuerService`]: what every domain operation of the issuer service needs (the store, the
+//! master key, the registry, the clock, the republisher's doorbell), and the tenant's keys as
+//! the domain uses them ([`TenantKeys`]). The operations themselves live in `tenants.rs`,
+//! `types.rs`, `issue.rs` and `status_service.rs`, each an `impl IssuerService` block.
+//!
+//! No axum and no SQL here or in those modules: they are called by `http/` and by tests alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use credence_registry::client::RegistryClient;
+use credence_registry::clock::Clock;
+use credence_registry::keys::{KeyType, SecretKey};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::jws::{IssuerKey, Kid};
+use crate::secrets::MasterKey;
+use crate::status::{DEFAULT_ENTRIES, Ttl};
+use crate::store::{IssuerStore, StoredTenant};
+
+/// Tunables of the service, so tests and the binary build it the same way.
+#[derive(Clone, Debug)]
+pub struct ServiceOptions {
+    /// Base URL of the registry (`http://127.0.0.1:8080/registry`): DIDs are registered and
+    /// lists published there, and status list URIs in credentials start with it.
+    pub registry_url: String,
+    /// Entries per status list (at least the registry's minimum, 131,072).
+    pub list_entries: u32,
+    /// How long verifiers may cache a published list.
+    pub status_ttl: Ttl,
+    /// Key type of new tenants' keys.
+    pub key_type: KeyType,
+    /// How long the republisher waits after a change for more changes to join it.
+    pub coalesce: Duration,
+    /// How often the republisher looks for lists changed by another instance or left
+    /// unpublished (the registry was down, or a publication would not be newer).
+    pub republish_interval: Duration,
+}
+
+impl ServiceOptions {
+    pub fn new(registry_url: &str) -> Self {
+        Self {
+            registry_url: registry_url.trim_end_matches('/').to_owned(),
+            list_entries: DEFAULT_ENTRIES,
+            status_ttl: Ttl {
+                seconds: credence_registry::status::DEFAULT_TTL_SECONDS,
+            },
+            key_type: KeyType::Ed25519,
+            coalesce: Duration::from_millis(200),
+            republish_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The issuer service's domain: one per process, shared by every request.
+pub struct IssuerService {
+    pub(crate) store: Arc<dyn IssuerStore>,
+    pub(crate) master_key: MasterKey,
+    pub(crate) registry: RegistryClient,
+    pub(crate) clock: Clock,
+    pub(crate) options: ServiceOptions,
+    /// Rung on every status change; the republisher wakes up on it.
+    pub(crate) republish: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for IssuerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerService")
+            .field("registry", &self.options.registry_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerService {
+    pub fn new(
+        store: Arc<dyn IssuerStore>,
+        master_key: MasterKey,
+        options: ServiceOptions,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        let registry = RegistryClient::new(&options.registry_url).map_err(Error::from_registry)?;
+        Ok(Self {
+            store,
+            master_key,
+            registry,
+            clock,
+            options,
+            republish: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn IssuerStore> {
+        &self.store
+    }
+}
+
+/// A tenant's two keys: the rotation key (controls its DID: updates, rotation) and the
+/// signing key (verification method `#key-1`: credentials and status lists). `Debug` redacts
+/// (through `SecretKey`'s own), and the sealed form is wiped after use.
+#[derive(Debug)]
+pub struct TenantKeys {
+    pub rotation: SecretKey,
+    pub signing: SecretKey,
+}
+
+impl TenantKeys {
+    /// The keys as sealed under the master key, the tenant id as associated data. The
+    /// plaintext is the two private JWKs (compact JSON, so without newlines) on two lines.
+    pub(crate) fn seal(&self, master: &MasterKey, tenant: &TenantId) -> Vec<u8> {
+        let rotation = self.rotation.to_private_jwk();
+        let signing = self.signing.to_private_jwk();
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(rotation.len() + signing.len() + 1));
+        plaintext.extend_from_slice(rotation.as_bytes());
+        plaintext.push(b'\n');
+        plaintext.extend_from_slice(signing.as_bytes());
+        master.seal(tenant.as_str().as_bytes(), &plaintext)
+    }
+
+    pub(crate) fn open(master: &MasterKey, tenant: &StoredTenant) -> Result<Self, Error> {
+        let corrupt = |what: &str| Error::Internal(format!("tenant {}: {what}", tenant.id));
+        let plaintext = master
+            .open(tenant.id.as_str().as_bytes(), &tenant.sealed_keys)
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let text = std::str::from_utf8(&plaintext).map_err(|_| corrupt("sealed keys not UTF-8"))?;
+        let (rotation, signing) = text
+            .split_once('\n')
+            .ok_or_else(|| corrupt("sealed keys not two JWKs"))?;
+        let key =
+            |jwk: &str| SecretKey::from_private_jwk(jwk).map_err(|_| corrupt("bad sealed JWK"));
+        Ok(Self {
+            rotation: key(rotation)?,
+            signing: key(signing)?,
+        })
+    }
+}
+
+impl IssuerService {
+    /// The key a tenant signs credentials and lists with: its signing key, named
+    /// `<DID>#key-1`.
+    pub(crate) fn issuer_key(&self, tenant: &StoredTenant) -> Result<IssuerKey, Error> {
+        let keys = TenantKeys::open(&self.master_key, tenant)?;
+        let kid = Kid::parse(&format!(
+            "{}#{}",
+            tenant.did,
+            credence_registry::owner::SIGNING_FRAGMENT
+        ))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        IssuerKey::for_issuer(keys.signing, kid, &tenant.did)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+}

@@ -1,0 +1,743 @@
+//! Storage: the only module with SQL. One narrow trait, [`IssuerStore`], implemented for
+//! SQLite (the embedded default, [`SqliteStore`]) and PostgreSQL ([`PostgresStore`]) by one
+//! macro over the same SQL (sqlx binds `$N` positionally on both), and checked by one
+//! conformance suite (`tests/it/store.rs`) on both backends.
+//!
+//! What the store guarantees, and the domain relies on:
+//! - a status index is handed out once: `status_entries` has the primary key `(list, idx)`,
+//!   and [`IssuerStore::record_issuance`] inserts the entry and the record of issuance in one
+//!   transaction, so there is never an allocation without its record nor a record without its
+//!   allocation;
+//! - a status changes only from the value the caller read ([`IssuerStore::set_status`] is a
+//!   compare-and-set), and every change bumps the list's `version` in the same transaction, so
+//!   the republisher cannot miss one.
+//!
+//! It validates nothing else: rules (which transitions are allowed, when a list is full) are
+//! the domain's.
+
+mod postgres;
+mod sqlite;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone as _, Utc};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType};
+
+use crate::ids::{CredentialTypeId, Format, RecordId, TenantId};
+use crate::secrets::TokenHash;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with this key exists (tenant id or DID, type id, list URI, record id).
+    #[error("already exists")]
+    AlreadyExists,
+    /// The status index was handed out meanwhile (or the list filled up): draw another.
+    #[error("status index taken")]
+    IndexTaken,
+    /// Stored data that does not decode: corruption or tampering.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A tenant as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTenant {
+    pub id: TenantId,
+    pub name: String,
+    pub did: credence_registry::did::Did,
+    /// The tenant's keys sealed under the master key (see `secrets::MasterKey::seal`).
+    pub sealed_keys: Vec<u8>,
+    pub created: DateTime<Utc>,
+}
+
+/// A credential type as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredType {
+    pub tenant: TenantId,
+    pub id: CredentialTypeId,
+    pub schema_id: String,
+    pub vct: String,
+    pub w3c_type: String,
+    /// The registry's JSON Schema, kept so issuance validates without a registry round trip.
+    pub schema: serde_json::Value,
+    pub formats: Vec<Format>,
+    /// RFC 6901 JSON Pointers.
+    pub disclosable: Vec<String>,
+    pub validity_seconds: i64,
+    pub revocation: bool,
+    pub suspension: bool,
+    pub created: DateTime<Utc>,
+}
+
+/// A status list as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredList {
+    pub uri: String,
+    pub tenant: TenantId,
+    pub entries: u32,
+    pub allocated: u32,
+    /// Bumped by every status change; 1 for a new list.
+    pub version: i64,
+    /// The version last published to the registry (0: never).
+    pub published_version: i64,
+    /// When it was last published (Unix ms; 0: never).
+    pub published_ms: i64,
+}
+
+/// A record of issuance: what was issued, never the claims.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IssuanceRecord {
+    pub id: RecordId,
+    pub tenant: TenantId,
+    pub type_id: CredentialTypeId,
+    pub formats: Vec<Format>,
+    /// The status list URI and index, when the type has status.
+    pub status: Option<(String, u32)>,
+    /// RFC 7638 thumbprint of the holder's key.
+    pub holder_thumbprint: String,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub issued: DateTime<Utc>,
+    /// Format name -> hex SHA-256 of the envelope as handed out.
+    pub envelope_hashes: std::collections::BTreeMap<String, String>,
+}
+
+/// How many rows each table holds (health checks, and tests asserting nothing was written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    pub tenants: i64,
+    pub tokens: i64,
+    pub types: i64,
+    pub lists: i64,
+    pub entries: i64,
+    pub records: i64,
+}
+
+/// The persistence the issuer needs, and nothing more.
+#[async_trait]
+pub trait IssuerStore: Send + Sync + 'static {
+    /// Is the database reachable?
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Stores a tenant and its first token's hash together; `AlreadyExists` if the id or the
+    /// DID is taken.
+    async fn create_tenant(
+        &self,
+        tenant: &StoredTenant,
+        token: &TokenHash,
+    ) -> Result<(), StoreError>;
+    async fn tenant(&self, id: &TenantId) -> Result<Option<StoredTenant>, StoreError>;
+    /// The tenant a token (by its hash) belongs to.
+    async fn tenant_for_token(&self, token: &TokenHash) -> Result<Option<TenantId>, StoreError>;
+    /// `AlreadyExists` if the tenant has a type with this id.
+    async fn add_type(&self, credential_type: &StoredType) -> Result<(), StoreError>;
+    async fn credential_type(
+        &self,
+        tenant: &TenantId,
+        id: &CredentialTypeId,
+    ) -> Result<Option<StoredType>, StoreError>;
+    async fn credential_types(&self, tenant: &TenantId) -> Result<Vec<StoredType>, StoreError>;
+    /// A new, empty status list (version 1, never published); `AlreadyExists` if the URI is
+    /// taken.
+    async fn create_list(&self, list: &StoredList, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The tenant's lists, oldest first.
+    async fn lists(&self, tenant: &TenantId) -> Result<Vec<StoredList>, StoreError>;
+    /// Which of `candidates` are allocated in the list (a read: allocation itself is
+    /// [`record_issuance`](Self::record_issuance)).
+    async fn taken_indexes(
+        &self,
+        list_uri: &str,
+        candidates: &[u32],
+    ) -> Result<Vec<u32>, StoreError>;
+    /// In one transaction: allocates the record's status entry (valid) if it has one, counting
+    /// it in its list, and stores the record. `IndexTaken` if the index is taken or the list
+    /// has no room left (nothing is written); `AlreadyExists` if the record id is taken.
+    async fn record_issuance(&self, record: &IssuanceRecord) -> Result<(), StoreError>;
+    /// A record of `tenant` with its current status code, if the record exists *and* is this
+    /// tenant's (another tenant's record is `None`, as if it did not exist).
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Option<(IssuanceRecord, Option<u8>)>, StoreError>;
+    /// The tenant's records, newest first, at most `limit`.
+    async fn records(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<IssuanceRecord>, StoreError>;
+    /// Compare-and-set of one entry's status: from `expected` to `new`, bumping the list's
+    /// version. `Ok(false)` (nothing written) if the entry's status is not `expected`.
+    async fn set_status(
+        &self,
+        list_uri: &str,
+        index: u32,
+        expected: u8,
+        new: u8,
+    ) -> Result<bool, StoreError>;
+    /// Lists changed since their last publication (version > published_version).
+    async fn dirty_lists(&self) -> Result<Vec<StoredList>, StoreError>;
+    /// The allocated entries of a list and their status codes.
+    async fn list_entries(&self, list_uri: &str) -> Result<Vec<(u32, u8)>, StoreError>;
+    /// Records that `version` of the list was published at `now` (never lowers it: a slower
+    /// publisher of an older version does not undo a newer one's mark).
+    async fn mark_published(
+        &self,
+        list_uri: &str,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn row_counts(&self) -> Result<RowCounts, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.
+pub async fn open(database_url: &str) -> Result<Arc<dyn IssuerStore>, StoreError> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(database_url).await?))
+    } else if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else {
+        Err(StoreError::Database(sqlx::Error::Configuration(
+            "database URL must start with sqlite: or postgres://".into(),
+        )))
+    }
+}
+
+fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
+}
+
+fn to_u32(value: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} out of range")))
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| unreachable!("plain data serializes"))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+type TenantRow = (String, String, String, Vec<u8>, i64);
+type TypeRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+type ListRow = (String, String, i64, i64, i64, i64, i64);
+type RecordRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+);
+
+fn tenant_from_row(row: TenantRow) -> Result<StoredTenant, StoreError> {
+    let (id, name, did, sealed_keys, created_ms) = row;
+    Ok(StoredTenant {
+        id: TenantId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name,
+        did: credence_registry::did::Did::parse(&did)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        sealed_keys,
+        created: millis(created_ms)?,
+    })
+}
+
+fn type_from_row(row: TypeRow) -> Result<StoredType, StoreError> {
+    let (
+        tenant,
+        id,
+        schema_id,
+        vct,
+        w3c_type,
+        schema,
+        formats,
+        disclosable,
+        validity,
+        rev,
+        sus,
+        created,
+    ) = row;
+    Ok(StoredType {
+        tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        id: CredentialTypeId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        schema_id,
+        vct,
+        w3c_type,
+        schema: from_json(&schema, "schema")?,
+        formats: from_json(&formats, "formats")?,
+        disclosable: from_json(&disclosable, "disclosable")?,
+        validity_seconds: validity,
+        revocation: rev != 0,
+        suspension: sus != 0,
+        created: millis(created)?,
+    })
+}
+
+fn list_from_row(row: ListRow) -> Result<StoredList, StoreError> {
+    let (uri, tenant, entries, allocated, version, published_version, published_ms) = row;
+    Ok(StoredList {
+        uri,
+        tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        entries: to_u32(entries, "entries")?,
+        allocated: to_u32(allocated, "allocated")?,
+        version,
+        published_version,
+        published_ms,
+    })
+}
+
+fn record_from_row(row: RecordRow) -> Result<IssuanceRecord, StoreError> {
+    let (id, tenant, type_id, formats, list_uri, idx, thumbprint, from, until, issued, hashes) =
+        row;
+    let status = match (list_uri, idx) {
+        (Some(uri), Some(idx)) => Some((uri, to_u32(idx, "index")?)),
+        _ => None,
+    };
+    Ok(IssuanceRecord {
+        id: RecordId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        type_id: CredentialTypeId::parse(&type_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        formats: from_json(&formats, "formats")?,
+        status,
+        holder_thumbprint: thumbprint,
+        valid_from: millis(from)?,
+        valid_until: millis(until)?,
+        issued: millis(issued)?,
+        envelope_hashes: from_json(&hashes, "envelope hashes")?,
+    })
+}
+
+const SELECT_TENANT: &str =
+    "SELECT id, name, did, sealed_keys, created_ms FROM tenants WHERE id = $1";
+const SELECT_TYPE_COLUMNS: &str = "SELECT tenant_id, id, schema_id, vct, w3c_type, schema_json, formats, \
+     disclosable, validity_seconds, revocation, suspension, created_ms FROM credential_types";
+const SELECT_LIST_COLUMNS: &str = "SELECT uri, tenant_id, entries, allocated, version, \
+     published_version, published_ms FROM status_lists";
+const SELECT_RECORD_COLUMNS: &str = "SELECT id, tenant_id, type_id, formats, list_uri, idx, \
+     holder_thumbprint, valid_from_ms, valid_until_ms, issued_ms, envelope_hashes FROM issuance_records";
+
+/// The trait's implementation for a backend: `$store` has a `pool` and an inherent
+/// `begin_write()` that starts a transaction holding the write lock it needs (SQLite
+/// `BEGIN IMMEDIATE`; PostgreSQL row locks taken by the statements themselves).
+macro_rules! impl_issuer_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::IssuerStore for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_tenant(
+                &self,
+                tenant: &StoredTenant,
+                token: &TokenHash,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO tenants (id, name, did, sealed_keys, created_ms) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(tenant.id.as_str())
+                .bind(&tenant.name)
+                .bind(tenant.did.as_str())
+                .bind(&tenant.sealed_keys)
+                .bind(tenant.created.timestamp_millis())
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Err(e) if super::is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+                    other => other?,
+                };
+                sqlx::query("INSERT INTO tenant_tokens (token_hash, tenant_id, created_ms) VALUES ($1, $2, $3)")
+                    .bind(token.0.as_slice())
+                    .bind(tenant.id.as_str())
+                    .bind(tenant.created.timestamp_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn tenant(&self, id: &TenantId) -> Result<Option<StoredTenant>, StoreError> {
+                let row: Option<super::TenantRow> = sqlx::query_as(super::SELECT_TENANT)
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::tenant_from_row).transpose()
+            }
+
+            async fn tenant_for_token(
+                &self,
+                token: &TokenHash,
+            ) -> Result<Option<TenantId>, StoreError> {
+                let id: Option<String> =
+                    sqlx::query_scalar("SELECT tenant_id FROM tenant_tokens WHERE token_hash = $1")
+                        .bind(token.0.as_slice())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                id.map(|id| TenantId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .transpose()
+            }
+
+            async fn add_type(&self, t: &StoredType) -> Result<(), StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO credential_types (tenant_id, id, schema_id, vct, w3c_type, schema_json, \
+                     formats, disclosable, validity_seconds, revocation, suspension, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(t.tenant.as_str())
+                .bind(t.id.as_str())
+                .bind(&t.schema_id)
+                .bind(&t.vct)
+                .bind(&t.w3c_type)
+                .bind(super::json_text(&t.schema))
+                .bind(super::json_text(&t.formats))
+                .bind(super::json_text(&t.disclosable))
+                .bind(t.validity_seconds)
+                .bind(i64::from(t.revocation))
+                .bind(i64::from(t.suspension))
+                .bind(t.created.timestamp_millis())
+                .execute(&self.pool)
+                .await;
+                match inserted {
+                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+                    other => other.map(|_| ()).map_err(Into::into),
+                }
+            }
+
+            async fn credential_type(
+                &self,
+                tenant: &TenantId,
+                id: &CredentialTypeId,
+            ) -> Result<Option<StoredType>, StoreError> {
+                let sql = format!("{} WHERE tenant_id = $1 AND id = $2", super::SELECT_TYPE_COLUMNS);
+                let row: Option<super::TypeRow> = sqlx::query_as(&sql)
+                    .bind(tenant.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::type_from_row).transpose()
+            }
+
+            async fn credential_types(&self, tenant: &TenantId) -> Result<Vec<StoredType>, StoreError> {
+                let sql = format!("{} WHERE tenant_id = $1 ORDER BY id", super::SELECT_TYPE_COLUMNS);
+                let rows: Vec<super::TypeRow> = sqlx::query_as(&sql)
+                    .bind(tenant.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(super::type_from_row).collect()
+            }
+
+            async fn create_list(&self, list: &StoredList, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO status_lists (uri, tenant_id, entries, allocated, version, \
+                     published_version, published_ms, created_ms) VALUES ($1, $2, $3, 0, 1, 0, 0, $4)",
+                )
+                .bind(&list.uri)
+                .bind(list.tenant.as_str())
+                .bind(i64::from(list.entries))
+                .bind(now.timestamp_millis())
+                .execute(&self.pool)
+                .await;
+                match inserted {
+                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+                    other => other.map(|_| ()).map_err(Into::into),
+                }
+            }
+
+            async fn lists(&self, tenant: &TenantId) -> Result<Vec<StoredList>, StoreError> {
+                let sql = format!("{} WHERE tenant_id = $1 ORDER BY created_ms, uri", super::SELECT_LIST_COLUMNS);
+                let rows: Vec<super::ListRow> = sqlx::query_as(&sql)
+                    .bind(tenant.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(super::list_from_row).collect()
+            }
+
+            async fn taken_indexes(
+                &self,
+                list_uri: &str,
+                candidates: &[u32],
+            ) -> Result<Vec<u32>, StoreError> {
+                if candidates.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let placeholders: Vec<String> =
+                    (2..candidates.len() + 2).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT idx FROM status_entries WHERE list_uri = $1 AND idx IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(list_uri);
+                for candidate in candidates {
+                    query = query.bind(i64::from(*candidate));
+                }
+                query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|idx| super::to_u32(idx, "index"))
+                    .collect()
+            }
+
+            async fn record_issuance(&self, record: &IssuanceRecord) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                if let Some((uri, index)) = &record.status {
+                    // Counting first takes the list's row lock (PostgreSQL) and refuses a full
+                    // list; the entry's primary key refuses an index handed out before.
+                    let counted = sqlx::query(
+                        "UPDATE status_lists SET allocated = allocated + 1 \
+                         WHERE uri = $1 AND tenant_id = $2 AND allocated < entries AND $3 < entries",
+                    )
+                    .bind(uri)
+                    .bind(record.tenant.as_str())
+                    .bind(i64::from(*index))
+                    .execute(&mut *tx)
+                    .await?;
+                    if counted.rows_affected() != 1 {
+                        return Err(StoreError::IndexTaken);
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO status_entries (list_uri, idx, status) VALUES ($1, $2, 0)",
+                    )
+                    .bind(uri)
+                    .bind(i64::from(*index))
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Err(e) if super::is_unique_violation(&e) => return Err(StoreError::IndexTaken),
+                        other => other?,
+                    };
+                }
+                let (list_uri, idx) = match &record.status {
+                    Some((uri, index)) => (Some(uri.as_str()), Some(i64::from(*index))),
+                    None => (None, None),
+                };
+                let inserted = sqlx::query(
+                    "INSERT INTO issuance_records (id, tenant_id, type_id, formats, list_uri, idx, \
+                     holder_thumbprint, valid_from_ms, valid_until_ms, issued_ms, envelope_hashes) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(record.id.as_str())
+                .bind(record.tenant.as_str())
+                .bind(record.type_id.as_str())
+                .bind(super::json_text(&record.formats))
+                .bind(list_uri)
+                .bind(idx)
+                .bind(&record.holder_thumbprint)
+                .bind(record.valid_from.timestamp_millis())
+                .bind(record.valid_until.timestamp_millis())
+                .bind(record.issued.timestamp_millis())
+                .bind(super::json_text(&record.envelope_hashes))
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Err(e) if super::is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+                    other => other?,
+                };
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record(
+                &self,
+                tenant: &TenantId,
+                id: &RecordId,
+            ) -> Result<Option<(IssuanceRecord, Option<u8>)>, StoreError> {
+                let sql = format!("{} WHERE id = $1 AND tenant_id = $2", super::SELECT_RECORD_COLUMNS);
+                let row: Option<super::RecordRow> = sqlx::query_as(&sql)
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(record) = row.map(super::record_from_row).transpose()? else {
+                    return Ok(None);
+                };
+                let status = match &record.status {
+                    Some((uri, index)) => {
+                        let code: i64 = sqlx::query_scalar(
+                            "SELECT status FROM status_entries WHERE list_uri = $1 AND idx = $2",
+                        )
+                        .bind(uri)
+                        .bind(i64::from(*index))
+                        .fetch_one(&self.pool)
+                        .await?;
+                        Some(u8::try_from(code).map_err(|_| StoreError::Corrupt(format!("status {code}")))?)
+                    }
+                    None => None,
+                };
+                Ok(Some((record, status)))
+            }
+
+            async fn records(
+                &self,
+                tenant: &TenantId,
+                limit: u32,
+            ) -> Result<Vec<IssuanceRecord>, StoreError> {
+                let sql = format!(
+                    "{} WHERE tenant_id = $1 ORDER BY issued_ms DESC, id LIMIT $2",
+                    super::SELECT_RECORD_COLUMNS
+                );
+                let rows: Vec<super::RecordRow> = sqlx::query_as(&sql)
+                    .bind(tenant.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(super::record_from_row).collect()
+            }
+
+            async fn set_status(
+                &self,
+                list_uri: &str,
+                index: u32,
+                expected: u8,
+                new: u8,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let changed = sqlx::query(
+                    "UPDATE status_entries SET status = $4 WHERE list_uri = $1 AND idx = $2 AND status = $3",
+                )
+                .bind(list_uri)
+                .bind(i64::from(index))
+                .bind(i64::from(expected))
+                .bind(i64::from(new))
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE status_lists SET version = version + 1 WHERE uri = $1")
+                    .bind(list_uri)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn dirty_lists(&self) -> Result<Vec<StoredList>, StoreError> {
+                let sql = format!(
+                    "{} WHERE version > published_version ORDER BY created_ms, uri",
+                    super::SELECT_LIST_COLUMNS
+                );
+                let rows: Vec<super::ListRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+                rows.into_iter().map(super::list_from_row).collect()
+            }
+
+            async fn list_entries(&self, list_uri: &str) -> Result<Vec<(u32, u8)>, StoreError> {
+                let rows: Vec<(i64, i64)> =
+                    sqlx::query_as("SELECT idx, status FROM status_entries WHERE list_uri = $1")
+                        .bind(list_uri)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter()
+                    .map(|(idx, status)| {
+                        Ok((
+                            super::to_u32(idx, "index")?,
+                            u8::try_from(status)
+                                .map_err(|_| StoreError::Corrupt(format!("status {status}")))?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn mark_published(
+                &self,
+                list_uri: &str,
+                version: i64,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE status_lists SET published_version = $2, published_ms = $3 \
+                     WHERE uri = $1 AND published_version < $2",
+                )
+                .bind(list_uri)
+                .bind(version)
+                .bind(now.timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn row_counts(&self) -> Result<RowCounts, StoreError> {
+                let count = |table: &'static str| {
+                    let pool = self.pool.clone();
+                    async move {
+                        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                            .fetch_one(&pool)
+                            .await?;
+                        Ok::<i64, StoreError>(n)
+                    }
+                };
+                Ok(RowCounts {
+                    tenants: count("tenants").await?,
+                    tokens: count("tenant_tokens").await?,
+                    types: count("credential_types").await?,
+                    lists: count("status_lists").await?,
+                    entries: count("status_entries").await?,
+                    records: count("issuance_records").await?,
+                })
+            }
+        }
+    };
+}
+pub(crate) use impl_issuer_store;
+
+/// Migrations compiled into the binary, so an installed `credence` needs no files beside it.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
