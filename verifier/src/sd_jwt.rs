@@ -31,7 +31,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use credence_registry::json::parse_strict;
-use credence_registry::keys::{PublicKey, decode_b64url};
+use credence_registry::keys::{PublicKey, SignatureError, decode_b64url};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -141,25 +141,92 @@ impl<'a> Jws<'a> {
 
     /// Verifies the signature with `key`, which must be of the type `alg` is bound to.
     pub fn verify(&self, key: &PublicKey) -> Result<(), String> {
-        if !self.alg.fits(key) {
-            return Err(format!(
-                "algorithm {:?} cannot be used with a {} key",
-                self.alg,
-                key.type_name()
-            ));
+        verify_signature(
+            self.alg,
+            key,
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )
+    }
+}
+
+/// Verifies a JWS signature: `alg` bound to the key type, then Ed25519 strictly (small-order
+/// keys and non-canonical encodings refused, `keys::PublicKey::verify_raw`) or ECDSA P-256 as
+/// RFC 7518 §3.4 and FIPS 186 define it.
+///
+/// One deliberate difference from the base crate: ES256 signatures with a high S are accepted
+/// here. `keys` refuses them because a DID operation is identified by a hash covering its
+/// signature, so a malleated twin would be a second valid operation; a credential or a
+/// key-binding JWT is identified by nothing of the kind (the KB-JWT's `sd_hash` covers the
+/// issuer signature as presented, so a malleated one is only a different presentation that
+/// still needs the holder's key). Refusing them would reject about half of the ES256
+/// credentials other issuers sign (every IETF example signed by the reference implementation
+/// whose S happens to be high), so the low-S twin is verified instead, which is the same
+/// equation.
+pub fn verify_signature(
+    alg: Algorithm,
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    if !alg.fits(key) {
+        return Err(format!(
+            "algorithm {alg:?} cannot be used with a {} key",
+            key.type_name()
+        ));
+    }
+    match key.verify_raw(message, signature) {
+        Err(SignatureError::HighS) => {
+            let twin = p256::ecdsa::Signature::from_slice(signature)
+                .ok()
+                .and_then(|signature| signature.normalize_s())
+                .ok_or_else(|| "ES256 signature is malformed".to_owned())?;
+            key.verify_raw(message, &twin.to_bytes())
+                .map_err(|e| e.to_string())
         }
-        key.verify_raw(self.signing_input.as_bytes(), &self.signature)
-            .map_err(|e| e.to_string())
+        other => other.map_err(|e| e.to_string()),
     }
 }
 
 fn decode_json_object(b64: &str) -> Result<Value, String> {
     let bytes = decode_b64url(b64)?;
-    let value = parse_strict(&bytes).map_err(|e| e.to_string())?;
+    let value = strict_json(&bytes)?;
     if !value.is_object() {
         return Err("not a JSON object".into());
     }
     Ok(value)
+}
+
+/// The key `serde_json` uses, with its `arbitrary_precision` feature, to carry a number
+/// through a `Visitor` as a one-member map.
+const PRIVATE_NUMBER: &str = "$serde_json::private::Number";
+
+/// Parses with `json::parse_strict` (duplicate members and excessive depth refused), and reads
+/// the value with `serde_json` where that parser gets it wrong.
+///
+/// Workaround: `arbitrary_precision` is on in every build of the workspace (`ssi-status` ->
+/// `ssi-data-integrity` enables it, and Cargo unifies features), and then serde_json hands a
+/// visitor each non-integer number as the map `{"$serde_json::private::Number": "3.14"}`.
+/// `parse_strict`'s visitor keeps that map as an object, so a float claim would come out as an
+/// object (the `refimpl-object_data_types` vector pins it). Until the base crate handles it,
+/// a value holding such a map is read again with `serde_json` itself, which turns it back
+/// into a number; the strict parse has already refused what it must.
+fn strict_json(bytes: &[u8]) -> Result<Value, String> {
+    let value = parse_strict(bytes).map_err(|e| e.to_string())?;
+    if holds_private_number(&value) {
+        return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+    }
+    Ok(value)
+}
+
+fn holds_private_number(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            map.contains_key(PRIVATE_NUMBER) || map.values().any(holds_private_number)
+        }
+        Value::Array(items) => items.iter().any(holds_private_number),
+        _ => false,
+    }
 }
 
 /// One Disclosure (RFC 9901 §4.2.1, §4.2.2): `[salt, name, value]` for an object member,
@@ -245,7 +312,7 @@ fn parse_disclosure(index: usize, encoded: &str) -> Result<Disclosure, Defect> {
         return Err(bad("empty (two '~' in a row)"));
     }
     let bytes = decode_b64url(encoded).map_err(|e| bad(&e))?;
-    let value = parse_strict(&bytes).map_err(|e| bad(&e.to_string()))?;
+    let value = strict_json(&bytes).map_err(|e| bad(&e))?;
     let Value::Array(mut items) = value else {
         return Err(bad("not a JSON array"));
     };
