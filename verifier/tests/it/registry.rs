@@ -3,114 +3,23 @@
 //! across a key rotation, Token Status List statuses and their caching, accreditation at the
 //! issuance time, the registry's schema; and "could not check" when nothing answers.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use chrono::{DateTime, Duration, Utc};
 use credence_registry::client::{RegistryClient, plain_http_client};
-use credence_registry::clock::{Clock, ManualTime};
 use credence_registry::did::Did;
 use credence_registry::keys::{KeyType, SecretKey};
 use credence_registry::owner::OwnerKeys;
 use credence_registry::resolver::{CredenceSource, Resolver};
 use credence_registry::trust::AccreditationClaims;
-use credence_registry::{ops, signed, status};
-use credence_registry_server::AppOptions;
-use credence_registry_server::store::{self, WriteLimits};
+use credence_registry::{ops, signed};
 use credence_verifier::{Context, Defect, Outcome, Step, Verdict};
 use serde_json::{Value, json};
-use ssi_status::token_status_list::{BitString, StatusSize};
 
 use crate::support::{
-    Issuer, Kb, VCT, assert_failed, assert_valid, expectations, now, offline_context, present,
-    standard, verify,
+    Issuer, Kb, VCT, assert_failed, assert_valid, context, expectations, kid, now, offline_context,
+    present, standard, start_registry, status_list, t0, verify,
 };
 
-/// When the registry's story starts: two hours before the tests verify.
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
-}
-
 const OTHER_VCT: &str = "https://credence.example/vct/e-invoice";
-
-/// A registry on loopback.
-struct Registry {
-    base: String,
-    client: RegistryClient,
-    time: ManualTime,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_registry(anchors: Vec<Did>) -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-    let store = store::open(&url).await.unwrap();
-    let (clock, time) = Clock::manual(t0());
-    let signer = credence_registry::log::CheckpointSigner::from_private_key(include_str!(
-        "../../../registry/server/testdata/log-signing.key"
-    ))
-    .unwrap();
-    let app = credence_registry_server::app(
-        store,
-        AppOptions {
-            registry_prefix: "/registry",
-            limits: WriteLimits::default(),
-            web: Default::default(),
-            log_signer: Arc::new(signer),
-            witnesses: Vec::new(),
-            trust_anchors: anchors,
-            clock,
-            checkpoint_interval: std::time::Duration::from_secs(1),
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(credence_registry_server::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
-    let client = RegistryClient::new(&format!("{base}/registry")).unwrap();
-    Registry {
-        base,
-        client,
-        time,
-        _dir: dir,
-    }
-}
-
-fn context(registry: &Registry) -> Context {
-    Context::new(
-        Resolver::new(
-            CredenceSource::Remote(registry.client.clone()),
-            Default::default(),
-        ),
-        Some(registry.client.clone()),
-        plain_http_client().unwrap(),
-    )
-}
-
-fn kid(did: &Did) -> String {
-    format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT)
-}
-
-/// A 2-bit Token Status List with the given statuses set, signed by `key` as issued at `iat`.
-fn status_list(
-    issuer: &Did,
-    key: &SecretKey,
-    uri: &str,
-    iat: DateTime<Utc>,
-    set: &[(usize, u8)],
-) -> String {
-    let mut list = BitString::new_zeroed(
-        StatusSize::try_from(2u8).unwrap(),
-        status::MIN_ENTRIES as usize,
-    );
-    for &(index, value) in set {
-        list.set(index, value).unwrap();
-    }
-    let payload = status::token_status_list_payload(issuer, uri, iat, 600, &list);
-    signed::sign_typed(&payload, key, &kid(issuer), Some("statuslist+jwt"))
-}
 
 /// The standard credential from `key` as `did`, issued at `iat`, with status entry `index` in
 /// `uri`, fully disclosed, with a KB-JWT made at `kb_at`.
@@ -352,7 +261,7 @@ async fn registry_backed_steps_status_accreditation_schema_and_rotation() {
     );
 
     // A fresh context, so nothing is cached: resolution as of issuance decides the key.
-    let fresh = self::context(&registry);
+    let fresh = crate::support::context(&registry);
     let after = t1 + Duration::minutes(1);
     let fresh_run = |presentation: String| {
         let fresh = &fresh;

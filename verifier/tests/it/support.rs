@@ -1,15 +1,24 @@
 //! Test fixtures: a small test-only SD-JWT VC builder (signing with the base crate's
 //! `SecretKey`, so no issuer crate is involved), key-binding JWTs, a did:key context without a
-//! registry, and the `check` helper every table uses.
+//! registry, a real registry on loopback, and the assertions every table uses.
+
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use credence_registry::client::{RegistryClient, plain_http_client};
+use credence_registry::clock::{Clock, ManualTime};
+use credence_registry::did::Did;
 use credence_registry::keys::{KeyType, SecretKey};
 use credence_registry::resolver::{CredenceSource, Resolver};
+use credence_registry::{signed, status};
+use credence_registry_server::AppOptions;
+use credence_registry_server::store::{self, WriteLimits};
 use credence_verifier::{Context, Defect, Expectations, Outcome, Report, Step, Verdict};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use ssi_status::token_status_list::{BitString, StatusSize};
 
 pub(crate) const NONCE: &str = "n-0S6_WzA2Mj";
 pub(crate) const AUDIENCE: &str = "https://verifier.example/client";
@@ -245,4 +254,89 @@ pub(crate) fn assert_valid(report: &Report, not_checked: &[Step], case: &str) {
         }
     }
     assert!(report.valid_claims().is_some());
+}
+
+/// When the registry's story starts: two hours before the tests verify.
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
+}
+
+/// A registry on loopback.
+pub(crate) struct Registry {
+    pub(crate) base: String,
+    pub(crate) client: RegistryClient,
+    pub(crate) time: ManualTime,
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) async fn start_registry(anchors: Vec<Did>) -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("registry.db").display());
+    let store = store::open(&url).await.unwrap();
+    let (clock, time) = Clock::manual(t0());
+    let signer = credence_registry::log::CheckpointSigner::from_private_key(include_str!(
+        "../../../registry/server/testdata/log-signing.key"
+    ))
+    .unwrap();
+    let app = credence_registry_server::app(
+        store,
+        AppOptions {
+            registry_prefix: "/registry",
+            limits: WriteLimits::default(),
+            web: Default::default(),
+            log_signer: Arc::new(signer),
+            witnesses: Vec::new(),
+            trust_anchors: anchors,
+            clock,
+            checkpoint_interval: std::time::Duration::from_secs(1),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(credence_registry_server::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    let client = RegistryClient::new(&format!("{base}/registry")).unwrap();
+    Registry {
+        base,
+        client,
+        time,
+        _dir: dir,
+    }
+}
+
+pub(crate) fn context(registry: &Registry) -> Context {
+    Context::new(
+        Resolver::new(
+            CredenceSource::Remote(registry.client.clone()),
+            Default::default(),
+        ),
+        Some(registry.client.clone()),
+        plain_http_client().unwrap(),
+    )
+}
+
+pub(crate) fn kid(did: &Did) -> String {
+    format!("{did}#{}", credence_registry::owner::SIGNING_FRAGMENT)
+}
+
+/// A 2-bit Token Status List with the given statuses set, signed by `key` as issued at `iat`.
+pub(crate) fn status_list(
+    issuer: &Did,
+    key: &SecretKey,
+    uri: &str,
+    iat: DateTime<Utc>,
+    set: &[(usize, u8)],
+) -> String {
+    let mut list = BitString::new_zeroed(
+        StatusSize::try_from(2u8).unwrap(),
+        status::MIN_ENTRIES as usize,
+    );
+    for &(index, value) in set {
+        list.set(index, value).unwrap();
+    }
+    let payload = status::token_status_list_payload(issuer, uri, iat, 600, &list);
+    signed::sign_typed(&payload, key, &kid(issuer), Some("statuslist+jwt"))
 }
