@@ -523,6 +523,30 @@ impl RegistryClient {
         })?;
         Err(Error::from_problem(problem))
     }
+
+    /// The registry's answer to "was `did` accredited to issue `credential_type` at `at`?"
+    /// (`GET issuers/{did}/authorization?type=T&at=RFC3339`), with its chain (unproven). A
+    /// verifier asks it for a credential's issuance time.
+    pub async fn authorization_at(
+        &self,
+        did: &Did,
+        credential_type: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::trust::Authorization, Error> {
+        let mut url = self.url(&format!("issuers/{did}/authorization"))?;
+        url.query_pairs_mut()
+            .append_pair("type", credential_type)
+            .append_pair("at", &timestamp(at));
+        typed(self.send(self.http.get(url)).await?)
+    }
+
+    /// The newest SD-JWT VC type metadata for `vct` (`GET type-metadata?vct=`), with
+    /// `schema_uri` naming its schema relative to the registry (`schemas/{id}/schema`).
+    pub async fn type_metadata(&self, vct: &str) -> Result<Value, Error> {
+        let mut url = self.url("type-metadata")?;
+        url.query_pairs_mut().append_pair("vct", vct);
+        self.send(self.http.get(url)).await
+    }
 }
 
 /// The state file of a log: its verifier key's name and key hash (`<name>+<hash>+...`), made

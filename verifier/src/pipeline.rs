@@ -1,0 +1,804 @@
+//! The verification pipeline for SD-JWT VC presentations: parse -> issuer (its DID resolved as
+//! of issuance) -> signature -> validity -> status -> accreditation -> schema -> holder binding
+//! -> policy, each step's outcome recorded in a [`Report`].
+//!
+//! What it owns: the order of the steps, which outcome each condition is (invalid, or could not
+//! check), and the caches in [`Context`]. What it must not do: read the clock (`now` is in
+//! [`Expectations`]), choose keys from anything but the issuer's DID document and the
+//! credential's `cnf`, or serve HTTP (routes render a [`Report`]; they add no logic).
+//!
+//! Execution order differs from report order in one way: the pure steps (signature, validity,
+//! holder binding, policy) run before the ones that reach the network (status, accreditation,
+//! schema), and when a pure step already failed the network ones are not run at all. An invalid
+//! presentation costs no fetch, and cannot make us fetch on its behalf.
+//!
+//! The issuer is resolved as of `iat` (did:credence `versionTime`): a credential signed before a
+//! key rotation still verifies with the key listed then, and one signed with a key after it was
+//! rotated out does not. The flip side is that an issuer whose key leaked must revoke through
+//! its status list what the thief backdates; resolving as of issuance cannot tell.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use credence_registry::client::{RegistryClient, fetch_status_list};
+use credence_registry::did::Did;
+use credence_registry::error::Error as RegistryError;
+use credence_registry::keys::PublicKey;
+use credence_registry::resolver::{DidUrl, Resolver};
+use credence_registry::status::{ListClaims, MAX_TTL_SECONDS, StatusFormat, verify_list};
+use credence_registry::trust::Authorization;
+use credence_registry::wire::VersionSelector;
+use serde_json::Value;
+
+use crate::cache::TtlCache;
+use crate::report::{Defect, DisclosedClaims, Outcome, Report, Step};
+use crate::sd_jwt::{self, KeyBindingExpectations, Presentation};
+
+/// How long a resolved issuer document, an accreditation answer or a schema is kept.
+pub const DEFAULT_CACHE_SECONDS: i64 = 300;
+/// Entries kept in each cache.
+const CACHE_CAPACITY: usize = 4096;
+
+/// Why a verification could not even be attempted: the caller's mistake, not the presenter's
+/// and not the network's (those are in the [`Report`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The expectations cannot be met by any presentation (an empty nonce or audience, a
+    /// negative leeway or window).
+    #[error("invalid expectations: {0}")]
+    InvalidExpectations(&'static str),
+}
+
+/// Whether the relying party requires proof that the presenter holds the credential's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HolderBinding {
+    /// A key-binding JWT over this presentation, for this nonce and client id (OpenID4VP's
+    /// request nonce and the verifier's `client_id`), made at most `max_age` ago.
+    Required {
+        nonce: String,
+        audience: String,
+        max_age: Duration,
+    },
+    /// Not asked for (a wallet checking what an issuer just sent it); reported "not checked".
+    NotRequired,
+}
+
+/// The relying party's own rules, checked last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Claims that must be disclosed, each a path of member names (array indexes as digits).
+    pub required_claims: Vec<Vec<String>>,
+    /// Accepted `vct`s; empty accepts any.
+    pub accepted_types: Vec<String>,
+    /// Accepted issuers; empty accepts any.
+    pub accepted_issuers: Vec<Did>,
+    /// Oldest accepted credential (from `iat`), if limited.
+    pub max_age: Option<Duration>,
+}
+
+/// What this verification expects: the time it is as of, the clock skew tolerated, holder
+/// binding and the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectations {
+    pub now: DateTime<Utc>,
+    /// Tolerance on `iat`, `nbf`, `exp` and the key-binding `iat`, for clock skew.
+    pub leeway: Duration,
+    pub holder_binding: HolderBinding,
+    pub policy: Policy,
+}
+
+impl Expectations {
+    /// Holder binding required for `nonce` and `audience`, a 60 s leeway, a 5 min window for
+    /// the key-binding JWT, no policy.
+    pub fn presentation(now: DateTime<Utc>, nonce: &str, audience: &str) -> Self {
+        Self {
+            now,
+            leeway: Duration::seconds(60),
+            holder_binding: HolderBinding::Required {
+                nonce: nonce.to_owned(),
+                audience: audience.to_owned(),
+                max_age: Duration::minutes(5),
+            },
+            policy: Policy::default(),
+        }
+    }
+
+    fn check(&self) -> Result<(), VerifyError> {
+        if self.leeway < Duration::zero() {
+            return Err(VerifyError::InvalidExpectations("leeway is negative"));
+        }
+        if let HolderBinding::Required {
+            nonce,
+            audience,
+            max_age,
+        } = &self.holder_binding
+        {
+            if nonce.is_empty() {
+                return Err(VerifyError::InvalidExpectations("the nonce is empty"));
+            }
+            if audience.is_empty() {
+                return Err(VerifyError::InvalidExpectations("the audience is empty"));
+            }
+            if *max_age < Duration::zero() {
+                return Err(VerifyError::InvalidExpectations(
+                    "the key-binding window is negative",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The issuer's DID document as of a time, with the keys it lists under `assertionMethod`
+/// (absolute verification method id -> key, or why that key is unusable).
+#[derive(Debug)]
+struct IssuerKeys {
+    keys: HashMap<String, Result<PublicKey, String>>,
+}
+
+/// Where the pipeline reaches DIDs, the registry and status lists, and what it keeps between
+/// verifications. Build one per verifier and share it (`Arc`): the caches are what make the hot
+/// path a matter of signatures.
+#[derive(Debug)]
+pub struct Context {
+    resolver: Resolver,
+    registry: Option<RegistryClient>,
+    status_http: reqwest::Client,
+    issuers: TtlCache<(Did, Option<i64>), IssuerKeys>,
+    status_lists: TtlCache<String, ListClaims>,
+    authorizations: TtlCache<(Did, String, i64), Authorization>,
+    schemas: TtlCache<String, Option<Schema>>,
+}
+
+/// A registry schema, compiled.
+struct Schema {
+    id: String,
+    validator: jsonschema::Validator,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Schema({})", self.id)
+    }
+}
+
+impl Context {
+    /// `resolver` finds issuers' DID documents; `registry`, if any, answers accreditation and
+    /// schema questions (without one those steps are "not checked"); `status_http` fetches
+    /// status lists (a service passes the SSRF-safe client its resolver uses).
+    pub fn new(
+        resolver: Resolver,
+        registry: Option<RegistryClient>,
+        status_http: reqwest::Client,
+    ) -> Self {
+        Self {
+            resolver,
+            registry,
+            status_http,
+            issuers: TtlCache::new(CACHE_CAPACITY),
+            status_lists: TtlCache::new(CACHE_CAPACITY),
+            authorizations: TtlCache::new(CACHE_CAPACITY),
+            schemas: TtlCache::new(CACHE_CAPACITY),
+        }
+    }
+}
+
+/// What the parse step reads from the issuer-signed JWT for the later steps.
+struct Credential {
+    issuer: Did,
+    kid: String,
+    iat: DateTime<Utc>,
+    vct: String,
+}
+
+/// Verifies an SD-JWT VC presentation (`dc+sd-jwt`, optionally with a key-binding JWT).
+/// `Err` only for expectations no presentation could meet; everything about the presentation
+/// and about what could not be reached is in the report.
+pub async fn verify_sd_jwt_vc(
+    presentation: &[u8],
+    expectations: &Expectations,
+    context: &Context,
+) -> Result<Report, VerifyError> {
+    expectations.check()?;
+    let mut report = Report::new();
+    let now = expectations.now;
+
+    // parse
+    let parsed = std::str::from_utf8(presentation)
+        .map_err(|_| Defect::NotUtf8)
+        .and_then(|text| sd_jwt::parse(text, sd_jwt::SD_JWT_VC_TYPE))
+        .and_then(|parsed| credential_claims(&parsed).map(|claims| (parsed, claims)));
+    let (parsed, credential) = match parsed {
+        Ok(ok) => ok,
+        Err(defect) => return Ok(fail(report, Step::Parse, defect)),
+    };
+    report.set(Step::Parse, Outcome::Passed);
+
+    // issuer, as of issuance
+    let issuer_keys = match issuer_keys(context, &credential, now).await {
+        Ok(keys) => keys,
+        Err(outcome) => {
+            report.set(Step::Issuer, outcome);
+            report.skip_rest("the issuer's keys as of issuance are unknown");
+            return Ok(report);
+        }
+    };
+    report.set(Step::Issuer, Outcome::Passed);
+
+    // signature, and every Disclosure through its digest
+    let processed = issuer_signature(&parsed, &credential, &issuer_keys)
+        .and_then(|()| sd_jwt::process(&parsed.issuer_jwt.payload, &parsed.disclosures));
+    let processed = match processed {
+        Ok(processed) => processed,
+        Err(defect) => return Ok(fail(report, Step::Signature, defect)),
+    };
+    report.set(Step::Signature, Outcome::Passed);
+    let payload = &parsed.issuer_jwt.payload;
+
+    // The pure steps first.
+    report.set(
+        Step::Validity,
+        verdict(sd_jwt::check_times(payload, now, expectations.leeway)),
+    );
+    report.set(
+        Step::HolderBinding,
+        holder_binding(&parsed, &expectations.holder_binding, expectations),
+    );
+    report.set(
+        Step::Policy,
+        verdict(policy(
+            &expectations.policy,
+            &credential,
+            &processed.claims,
+            now,
+        )),
+    );
+    let claims = DisclosedClaims::new(processed.claims);
+    if report.first_failure().is_some() {
+        report.set_disclosed(claims);
+        report.skip_rest("the presentation is already invalid (see the failed step)");
+        return Ok(report);
+    }
+
+    // Then the ones that may reach the network.
+    report.set(
+        Step::Status,
+        status(context, payload, &credential, now).await,
+    );
+    report.set(
+        Step::Accreditation,
+        accreditation(context, &credential, now).await,
+    );
+    report.set(
+        Step::Schema,
+        schema(context, &credential, &claims, &processed.withheld_at, now).await,
+    );
+    report.set_disclosed(claims);
+    Ok(report)
+}
+
+fn fail(mut report: Report, step: Step, defect: Defect) -> Report {
+    report.set(step, Outcome::Failed(defect));
+    report.skip_rest(&format!("the {step} step failed"));
+    report
+}
+
+fn verdict(result: Result<(), Defect>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Passed,
+        Err(defect) => Outcome::Failed(defect),
+    }
+}
+
+/// The registered claims the pipeline needs: `iss` a DID, `kid` a DID URL of it naming a
+/// verification method, `iat` (to resolve the issuer as of issuance), `vct`.
+fn credential_claims(parsed: &Presentation<'_>) -> Result<Credential, Defect> {
+    let payload = &parsed.issuer_jwt.payload;
+    let issuer_text =
+        payload
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Defect::BadClaim {
+                claim: "iss",
+                detail: "required, a string".into(),
+            })?;
+    let issuer = Did::parse(issuer_text).map_err(|e| Defect::BadClaim {
+        claim: "iss",
+        detail: format!("the issuer must be a DID: {e}"),
+    })?;
+    let kid = parsed
+        .issuer_jwt
+        .header
+        .get("kid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let not_of_issuer = || Defect::KidNotOfIssuer {
+        kid: kid.to_owned(),
+        issuer: issuer.to_string(),
+    };
+    let url = DidUrl::parse(kid).map_err(|_| not_of_issuer())?;
+    if url.did() != &issuer
+        || !url.path().is_empty()
+        || url.query().is_some()
+        || url.fragment().is_none_or(str::is_empty)
+    {
+        return Err(not_of_issuer());
+    }
+    let iat = sd_jwt::numeric_date(payload, "iat")?.ok_or_else(|| Defect::BadClaim {
+        claim: "iat",
+        detail: "required: the issuer's keys are looked up as of issuance".into(),
+    })?;
+    let vct = payload
+        .get("vct")
+        .and_then(Value::as_str)
+        .filter(|vct| !vct.is_empty())
+        .ok_or_else(|| Defect::BadClaim {
+            claim: "vct",
+            detail: "required, a non-empty string (draft-ietf-oauth-sd-jwt-vc §3.2.2.1.1)".into(),
+        })?
+        .to_owned();
+    Ok(Credential {
+        issuer,
+        kid: url.to_string(),
+        iat,
+        vct,
+    })
+}
+
+/// Whether a registry error means "nobody answered properly" (could not check) rather than a
+/// definite answer about the thing asked: the base crate's exhaustive status mapping decides
+/// (5xx: upstream, log verification, internal).
+fn unreachable(error: &RegistryError) -> bool {
+    error.status().is_server_error()
+}
+
+/// The issuer's `assertionMethod` keys as of `iat` (did:credence: the version current then;
+/// other methods have one version).
+async fn issuer_keys(
+    context: &Context,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) -> Result<Arc<IssuerKeys>, Outcome> {
+    let versioned = credential.issuer.method() == credence_registry::ops::METHOD;
+    let cache_key = (
+        credential.issuer.clone(),
+        versioned.then(|| credential.iat.timestamp()),
+    );
+    if let Some(keys) = context.issuers.get(&cache_key, now) {
+        return Ok(keys);
+    }
+    let version = if versioned {
+        VersionSelector::Time(credential.iat)
+    } else {
+        VersionSelector::Latest
+    };
+    let resolution = context
+        .resolver
+        .resolve(&credential.issuer, &version)
+        .await
+        .map_err(|error| {
+            if unreachable(&error) {
+                Outcome::CouldNotCheck(format!(
+                    "the issuer {} could not be resolved: {error}",
+                    credential.issuer
+                ))
+            } else {
+                Outcome::Failed(Defect::IssuerUnknown {
+                    issuer: credential.issuer.to_string(),
+                    at: credential.iat,
+                    detail: error.to_string(),
+                })
+            }
+        })?;
+    let keys = Arc::new(assertion_keys(&resolution.document, &credential.issuer));
+    context.issuers.insert(
+        cache_key,
+        keys.clone(),
+        now,
+        now + Duration::seconds(DEFAULT_CACHE_SECONDS),
+    );
+    Ok(keys)
+}
+
+/// The keys `document` lists under `assertionMethod`, by absolute id. The same rule as
+/// `credence_registry::signed` (a reference to a `verificationMethod` entry, absolute or
+/// `#relative`, or an embedded method), computed once per document so that the hot path does
+/// not re-parse the JWS or re-decode keys (`signed::verify_against` does both per call).
+fn assertion_keys(document: &Value, did: &Did) -> IssuerKeys {
+    let absolute = |id: &str| {
+        if id.starts_with('#') {
+            format!("{did}{id}")
+        } else {
+            id.to_owned()
+        }
+    };
+    let methods: HashMap<String, &Value> = document
+        .get("verificationMethod")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((absolute(m.get("id")?.as_str()?), m)))
+        .collect();
+    let mut keys = HashMap::new();
+    for reference in document
+        .get("assertionMethod")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (id, method) = match reference {
+            Value::String(id) => {
+                let id = absolute(id);
+                let method = methods.get(&id).copied();
+                (id, method)
+            }
+            Value::Object(_) => match reference.get("id").and_then(Value::as_str) {
+                Some(id) => (absolute(id), Some(reference)),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let key = match method {
+            None => Err("listed under assertionMethod but not defined".to_owned()),
+            Some(method) => match (
+                method.get("publicKeyMultibase").and_then(Value::as_str),
+                method.get("publicKeyJwk"),
+            ) {
+                (Some(multibase), _) => {
+                    PublicKey::from_multikey(multibase).map_err(|e| e.to_string())
+                }
+                (None, Some(jwk)) => PublicKey::from_jwk(jwk).map_err(|e| e.to_string()),
+                (None, None) => Err("the method has no public key".to_owned()),
+            },
+        };
+        keys.insert(id, key);
+    }
+    IssuerKeys { keys }
+}
+
+fn issuer_signature(
+    parsed: &Presentation<'_>,
+    credential: &Credential,
+    issuer: &IssuerKeys,
+) -> Result<(), Defect> {
+    let key = match issuer.keys.get(&credential.kid) {
+        Some(Ok(key)) => key,
+        Some(Err(why)) => {
+            return Err(Defect::KeyNotAuthorized {
+                kid: credential.kid.clone(),
+                detail: format!("the key is unusable: {why}"),
+            });
+        }
+        None => {
+            return Err(Defect::KeyNotAuthorized {
+                kid: credential.kid.clone(),
+                detail: format!(
+                    "{}'s DID document as of {} lists no such key under assertionMethod",
+                    credential.issuer, credential.iat
+                ),
+            });
+        }
+    };
+    parsed.issuer_jwt.verify(key).map_err(Defect::BadSignature)
+}
+
+fn holder_binding(
+    parsed: &Presentation<'_>,
+    required: &HolderBinding,
+    expectations: &Expectations,
+) -> Outcome {
+    let HolderBinding::Required {
+        nonce,
+        audience,
+        max_age,
+    } = required
+    else {
+        return Outcome::NotChecked("the relying party did not ask for holder binding".into());
+    };
+    let result = sd_jwt::holder_key(&parsed.issuer_jwt.payload).and_then(|holder| {
+        sd_jwt::check_key_binding(
+            parsed,
+            &holder,
+            &KeyBindingExpectations {
+                nonce,
+                audience,
+                now: expectations.now,
+                max_age: *max_age,
+                leeway: expectations.leeway,
+            },
+        )
+    });
+    verdict(result)
+}
+
+fn policy(
+    policy: &Policy,
+    credential: &Credential,
+    claims: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), Defect> {
+    if !policy.accepted_types.is_empty() && !policy.accepted_types.contains(&credential.vct) {
+        return Err(Defect::TypeNotAccepted {
+            vct: credential.vct.clone(),
+        });
+    }
+    if !policy.accepted_issuers.is_empty() && !policy.accepted_issuers.contains(&credential.issuer)
+    {
+        return Err(Defect::IssuerNotAccepted {
+            issuer: credential.issuer.to_string(),
+        });
+    }
+    if let Some(max_age) = policy.max_age {
+        if now - credential.iat > max_age {
+            return Err(Defect::TooOld {
+                iat: credential.iat,
+                max_seconds: max_age.num_seconds(),
+            });
+        }
+    }
+    for path in &policy.required_claims {
+        let found = path.iter().try_fold(claims, |value, segment| match value {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        });
+        if found.is_none() {
+            return Err(Defect::RequiredClaimMissing {
+                path: path.join("/"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Token Status List (draft-ietf-oauth-status-list §6.1): `status.status_list {idx, uri}`.
+async fn status(
+    context: &Context,
+    payload: &Value,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let Some(status) = payload.get("status") else {
+        return Outcome::NotChecked(
+            "the credential has no status entry, so it cannot be revoked or suspended".into(),
+        );
+    };
+    let entry = status.get("status_list");
+    let index = entry.and_then(|e| e.get("idx")).and_then(Value::as_u64);
+    let uri = entry.and_then(|e| e.get("uri")).and_then(Value::as_str);
+    let (Some(index), Some(uri)) = (index, uri) else {
+        return Outcome::Failed(Defect::BadStatusEntry(
+            "status must hold status_list {idx: a non-negative integer, uri: a string}".into(),
+        ));
+    };
+    let list = match status_list(context, uri, &credential.issuer, now).await {
+        Ok(list) => list,
+        Err(why) => return Outcome::CouldNotCheck(why),
+    };
+    match list.list.status(index) {
+        None => Outcome::Failed(Defect::BadStatusEntry(format!(
+            "entry {index} is outside the status list {uri} ({} entries)",
+            list.list.len()
+        ))),
+        // §7.1: 0x00 VALID, 0x01 INVALID, 0x02 SUSPENDED.
+        Some(0) => Outcome::Passed,
+        Some(1) => Outcome::Failed(Defect::Revoked {
+            uri: uri.to_owned(),
+            index,
+        }),
+        Some(2) => Outcome::Failed(Defect::Suspended {
+            uri: uri.to_owned(),
+            index,
+        }),
+        Some(value) => Outcome::Failed(Defect::OtherStatus {
+            uri: uri.to_owned(),
+            index,
+            value,
+        }),
+    }
+}
+
+/// The verified list at `uri`, from the cache or fetched: signed by `issuer` (the credential's
+/// issuer, with a key its DID document lists under `assertionMethod`), a Token Status List,
+/// naming `uri` as its own. Kept for the list's `ttl` (at most a day). `Err` says why the
+/// status could not be checked.
+async fn status_list(
+    context: &Context,
+    uri: &str,
+    issuer: &Did,
+    now: DateTime<Utc>,
+) -> Result<Arc<ListClaims>, String> {
+    let cache_key = uri.to_owned();
+    if let Some(list) = context.status_lists.get(&cache_key, now) {
+        return Ok(list);
+    }
+    let fetched = fetch_status_list(&context.status_http, uri)
+        .await
+        .map_err(|e| format!("the status list {uri} could not be fetched: {e}"))?;
+    let (_, claims) = verify_list(&context.resolver, &fetched.jws)
+        .await
+        .map_err(|e| format!("the status list served at {uri} is not usable: {e}"))?;
+    if claims.format != StatusFormat::TokenStatusListJwt {
+        return Err(format!(
+            "{uri} serves a {} list; an SD-JWT VC refers to a Token Status List",
+            claims.format.name()
+        ));
+    }
+    if claims.uri != uri {
+        return Err(format!(
+            "the list served at {uri} says it is {}: not the list the credential refers to",
+            claims.uri
+        ));
+    }
+    if &claims.issuer != issuer {
+        return Err(format!(
+            "the list at {uri} is {}'s, not the credential issuer's ({issuer})",
+            claims.issuer
+        ));
+    }
+    let ttl = claims.ttl_seconds.min(MAX_TTL_SECONDS);
+    let list = Arc::new(claims);
+    context.status_lists.insert(
+        cache_key,
+        list.clone(),
+        now,
+        now + Duration::seconds(i64::try_from(ttl).unwrap_or(0)),
+    );
+    Ok(list)
+}
+
+/// The registry's answer to "was the issuer accredited for this `vct` at `iat`?".
+async fn accreditation(context: &Context, credential: &Credential, now: DateTime<Utc>) -> Outcome {
+    let Some(registry) = &context.registry else {
+        return Outcome::NotChecked(
+            "no registry is configured, so the issuer's accreditation was not checked".into(),
+        );
+    };
+    let cache_key = (
+        credential.issuer.clone(),
+        credential.vct.clone(),
+        credential.iat.timestamp(),
+    );
+    let answer = match context.authorizations.get(&cache_key, now) {
+        Some(answer) => answer,
+        None => match registry
+            .authorization_at(&credential.issuer, &credential.vct, credential.iat)
+            .await
+        {
+            Ok(answer) => {
+                let answer = Arc::new(answer);
+                context.authorizations.insert(
+                    cache_key,
+                    answer.clone(),
+                    now,
+                    now + Duration::seconds(DEFAULT_CACHE_SECONDS),
+                );
+                answer
+            }
+            Err(error) => {
+                return Outcome::CouldNotCheck(format!(
+                    "the registry did not answer whether {} was accredited for {}: {error}",
+                    credential.issuer, credential.vct
+                ));
+            }
+        },
+    };
+    if answer.allowed {
+        Outcome::Passed
+    } else {
+        Outcome::Failed(Defect::NotAccredited {
+            issuer: credential.issuer.to_string(),
+            vct: credential.vct.clone(),
+            at: credential.iat,
+            reason: answer
+                .reason
+                .clone()
+                .unwrap_or_else(|| "the registry gave no reason".into()),
+        })
+    }
+}
+
+/// The disclosed claims against the registry's JSON Schema for the `vct`. A `required` claim
+/// missing where the holder withheld claims is not a violation: selective disclosure is the
+/// point (the schema describes the credential as issued).
+async fn schema(
+    context: &Context,
+    credential: &Credential,
+    claims: &DisclosedClaims,
+    withheld_at: &[String],
+    now: DateTime<Utc>,
+) -> Outcome {
+    let Some(registry) = &context.registry else {
+        return Outcome::NotChecked(
+            "no registry is configured, so the claims were not checked against a schema".into(),
+        );
+    };
+    let schema = match context.schemas.get(&credential.vct, now) {
+        Some(schema) => schema,
+        None => match fetch_schema(registry, &credential.vct).await {
+            Ok(schema) => {
+                let schema = Arc::new(schema);
+                context.schemas.insert(
+                    credential.vct.clone(),
+                    schema.clone(),
+                    now,
+                    now + Duration::seconds(DEFAULT_CACHE_SECONDS),
+                );
+                schema
+            }
+            Err(why) => return Outcome::CouldNotCheck(why),
+        },
+    };
+    let Some(schema) = schema.as_ref() else {
+        return Outcome::NotChecked(format!(
+            "the registry publishes no schema for {}",
+            credential.vct
+        ));
+    };
+    let problems: Vec<String> = schema
+        .validator
+        .iter_errors(claims.as_value())
+        .filter_map(|error| {
+            let at = error.instance_path().as_str().to_owned();
+            match error.kind() {
+                jsonschema::error::ValidationErrorKind::Required { property } => {
+                    if withheld_at.contains(&at) {
+                        None
+                    } else {
+                        Some(format!(
+                            "at {at:?}: the required claim {property} is missing"
+                        ))
+                    }
+                }
+                // Keyword and location only: the error's own message quotes the claim's value.
+                kind => Some(format!("at {at:?}: fails {:?}", kind.keyword())),
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed(Defect::SchemaViolation {
+            vct: credential.vct.clone(),
+            problems,
+        })
+    }
+}
+
+/// The compiled schema of `vct`, `None` if the registry has none. `Err` says why it could not
+/// be had.
+async fn fetch_schema(registry: &RegistryClient, vct: &str) -> Result<Option<Schema>, String> {
+    let metadata = match registry.type_metadata(vct).await {
+        Ok(metadata) => metadata,
+        Err(RegistryError::Remote(problem)) if problem.kind.ends_with("/schema-not-found") => {
+            return Ok(None);
+        }
+        Err(error) => {
+            return Err(format!(
+                "the registry did not give the type metadata of {vct}: {error}"
+            ));
+        }
+    };
+    let id = metadata
+        .get("schema_uri")
+        .and_then(Value::as_str)
+        .and_then(|uri| uri.strip_prefix("schemas/")?.strip_suffix("/schema"))
+        .ok_or_else(|| format!("the registry's type metadata for {vct} names no schema_uri"))?;
+    let published = registry
+        .schema(id)
+        .await
+        .map_err(|e| format!("the registry did not give schema {id} of {vct}: {e}"))?;
+    if published.vct != vct {
+        return Err(format!(
+            "the registry's schema {id} is for {}, not {vct}",
+            published.vct
+        ));
+    }
+    let validator = jsonschema::draft202012::new(&published.schema)
+        .map_err(|e| format!("the registry's schema {id} for {vct} does not compile: {e}"))?;
+    Ok(Some(Schema {
+        id: id.to_owned(),
+        validator,
+    }))
+}
