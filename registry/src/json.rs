@@ -57,6 +57,9 @@ fn classify(error: serde_json::Error) -> JsonError {
     }
 }
 
+/// The key under which serde_json (`arbitrary_precision`) hands a number to a visitor.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
 struct StrictSeed {
     depth: usize,
 }
@@ -122,6 +125,16 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            // With serde_json's `arbitrary_precision` feature (which `ssi` turns on for the
+            // whole build), a number reaches a visitor as a one-entry map under this token,
+            // holding the number's text. serde_json's own `Value` reads it back the same way.
+            if object.is_empty() && key == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                return text
+                    .parse::<serde_json::Number>()
+                    .map(Value::Number)
+                    .map_err(|e| de::Error::custom(format_args!("number {text:?}: {e}")));
+            }
             if object.contains_key(&key) {
                 return Err(de::Error::custom(format_args!("{DUP}{key}")));
             }
@@ -129,5 +142,40 @@ impl<'de> Visitor<'de> for StrictVisitor {
             object.insert(key, value);
         }
         Ok(Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decimal numbers stay numbers (they came back as `{"$serde_json::private::Number": ..}`
+    /// objects once `ssi` turned on serde_json's `arbitrary_precision` in the build), equal to
+    /// what serde_json itself reads; the strict rules still hold around them.
+    #[test]
+    fn numbers_parse_as_numbers() {
+        for text in [
+            r#"{"a": 2.75}"#,
+            r#"{"a": -0.5, "b": [1, 2.5e3, 18446744073709551615]}"#,
+            r#"{"minimum": 0.5, "nested": {"x": 1e-7}}"#,
+            "[0.1, 0.2]",
+            "2.5",
+        ] {
+            let strict = parse_strict(text.as_bytes()).unwrap();
+            let plain: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(strict, plain, "{text}");
+            assert!(
+                !strict.to_string().contains("serde_json::private"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_strict(br#"{"a": 2.75}"#).unwrap()["a"].as_f64(),
+            Some(2.75)
+        );
+        assert!(
+            parse_strict(br#"{"a": 1.5, "a": 2.5}"#).is_err(),
+            "duplicates still refused"
+        );
     }
 }

@@ -49,7 +49,7 @@ async fn setup(key_type: KeyType) -> Setup {
     client.create(&issuer.genesis(vec![])).await.unwrap();
     let accreditation = AccreditationClaims::new(
         issuer_did.clone(),
-        vec![VCT.into()],
+        vec![VCT.parse().expect("a credential type")],
         false,
         t0() - Duration::days(1),
         t0() + Duration::days(365),

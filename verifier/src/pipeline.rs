@@ -391,6 +391,15 @@ async fn issuer_keys(
                 })
             }
         })?;
+    // A DID deactivated before the credential was issued signs nothing (resolution answers it
+    // with `deactivated: true`; its last document must not be trusted).
+    if resolution.metadata.deactivated {
+        return Err(Outcome::Failed(Defect::IssuerUnknown {
+            issuer: credential.issuer.to_string(),
+            at: credential.iat,
+            detail: "the DID was deactivated at that time".into(),
+        }));
+    }
     let keys = Arc::new(assertion_keys(&resolution.document, &credential.issuer));
     context.issuers.insert(
         cache_key,

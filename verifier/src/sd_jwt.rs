@@ -189,7 +189,7 @@ pub fn verify_signature(
 }
 
 fn decode_json_object(b64: &str) -> Result<Value, String> {
-    let bytes = decode_b64url(b64)?;
+    let bytes = decode_b64url(b64).map_err(|e| e.to_string())?;
     let value = strict_json(&bytes)?;
     if !value.is_object() {
         return Err("not a JSON object".into());
@@ -197,36 +197,10 @@ fn decode_json_object(b64: &str) -> Result<Value, String> {
     Ok(value)
 }
 
-/// The key `serde_json` uses, with its `arbitrary_precision` feature, to carry a number
-/// through a `Visitor` as a one-member map.
-const PRIVATE_NUMBER: &str = "$serde_json::private::Number";
-
-/// Parses with `json::parse_strict` (duplicate members and excessive depth refused), and reads
-/// the value with `serde_json` where that parser gets it wrong.
-///
-/// Workaround: `arbitrary_precision` is on in every build of the workspace (`ssi-status` ->
-/// `ssi-data-integrity` enables it, and Cargo unifies features), and then serde_json hands a
-/// visitor each non-integer number as the map `{"$serde_json::private::Number": "3.14"}`.
-/// `parse_strict`'s visitor keeps that map as an object, so a float claim would come out as an
-/// object (the `refimpl-object_data_types` vector pins it). Until the base crate handles it,
-/// a value holding such a map is read again with `serde_json` itself, which turns it back
-/// into a number; the strict parse has already refused what it must.
+/// Parses with `json::parse_strict` (duplicate members and excessive depth refused; numbers
+/// read as numbers whatever serde_json's features).
 fn strict_json(bytes: &[u8]) -> Result<Value, String> {
-    let value = parse_strict(bytes).map_err(|e| e.to_string())?;
-    if holds_private_number(&value) {
-        return serde_json::from_slice(bytes).map_err(|e| e.to_string());
-    }
-    Ok(value)
-}
-
-fn holds_private_number(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => {
-            map.contains_key(PRIVATE_NUMBER) || map.values().any(holds_private_number)
-        }
-        Value::Array(items) => items.iter().any(holds_private_number),
-        _ => false,
-    }
+    parse_strict(bytes).map_err(|e| e.to_string())
 }
 
 /// One Disclosure (RFC 9901 §4.2.1, §4.2.2): `[salt, name, value]` for an object member,
@@ -311,7 +285,7 @@ fn parse_disclosure(index: usize, encoded: &str) -> Result<Disclosure, Defect> {
     if encoded.is_empty() {
         return Err(bad("empty (two '~' in a row)"));
     }
-    let bytes = decode_b64url(encoded).map_err(|e| bad(&e))?;
+    let bytes = decode_b64url(encoded).map_err(|e| bad(&e.to_string()))?;
     let value = strict_json(&bytes).map_err(|e| bad(&e))?;
     let Value::Array(mut items) = value else {
         return Err(bad("not a JSON array"));

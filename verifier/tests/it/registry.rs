@@ -62,7 +62,7 @@ async fn registry_backed_steps_status_accreditation_schema_and_rotation() {
     // The anchor accredits the issuer for VCT and publishes VCT's schema.
     let accreditation = AccreditationClaims::new(
         issuer_did.clone(),
-        vec![VCT.into()],
+        vec![VCT.parse().expect("a credential type")],
         false,
         t0() - Duration::days(1),
         t0() + Duration::days(365),
@@ -289,9 +289,49 @@ async fn registry_backed_steps_status_accreditation_schema_and_rotation() {
     );
     let new_after = credential(&issuer_did, &rotated.signing, after, &uri, 1, |_| {}).0;
     assert_valid(
-        &fresh_run(new_after).await,
+        &fresh_run(new_after.clone()).await,
         &[],
         "new key after the rotation",
+    );
+
+    // Deactivation at t2: what the DID signed before still verifies (it is resolved as of
+    // issuance); nothing it claims to sign afterwards does.
+    let t2 = t1 + Duration::minutes(10);
+    registry.time.set(t2);
+    let head = client.owner_state(&issuer_did).await.unwrap().head;
+    client
+        .submit(&issuer_did, &rotated.deactivate(head))
+        .await
+        .unwrap();
+    let deactivated = crate::support::context(&registry);
+    let run = |presentation: String| {
+        let deactivated = &deactivated;
+        async move { verify(deactivated, presentation.as_bytes(), &expectations()).await }
+    };
+    // Issued before the deactivation: signed by a key of the time, but its status list can no
+    // longer be checked, since the list is verified against the issuer's current document
+    // (`status::verify_list`), which is deactivated. Could not check, never valid or invalid.
+    let report = run(new_after).await;
+    assert_eq!(report.outcome(Step::Signature), &Outcome::Passed);
+    assert!(
+        matches!(report.outcome(Step::Status), Outcome::CouldNotCheck(reason) if reason.contains("deactivated")),
+        "{report}"
+    );
+    let after_deactivation = t2 + Duration::minutes(1);
+    let posthumous = credential(
+        &issuer_did,
+        &rotated.signing,
+        after_deactivation,
+        &uri,
+        1,
+        |_| {},
+    )
+    .0;
+    assert_failed(
+        &run(posthumous).await,
+        Step::Issuer,
+        |d| matches!(d, Defect::IssuerUnknown { detail, .. } if detail.contains("deactivated")),
+        "issued after the deactivation",
     );
 }
 
