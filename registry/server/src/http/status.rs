@@ -74,7 +74,33 @@ pub async fn serve(
     let Query(query) = query.map_err(|e| Error::InvalidQuery(e.body_text()))?;
     let version = state.status.get(&key, query.version).await?;
     let etag = format!("\"{}-{}\"", version.key, version.version);
-    let cache = if query.version.is_some() {
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        version.jws.clone().into_response()
+    };
+    list_headers(
+        response.headers_mut(),
+        &version,
+        &etag,
+        query.version.is_some(),
+    );
+    Ok(response)
+}
+
+/// A served list's headers: its media type, ETag, caching (a pinned version is immutable; the
+/// latest is cached for the list's ttl, bounded by the registry) and where it is logged.
+fn list_headers(
+    out: &mut HeaderMap,
+    version: &credence_registry::wire::StatusListVersion,
+    etag: &str,
+    pinned: bool,
+) {
+    let cache = if pinned {
         "public, max-age=31536000, immutable".to_owned()
     } else {
         // The list's ttl is the issuer's wish; the registry bounds how long a revocation can
@@ -86,21 +112,11 @@ pub async fn serve(
                 .min(credence_registry::status::MAX_TTL_SECONDS)
         )
     };
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
-    let mut response = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        version.jws.clone().into_response()
-    };
-    let out = response.headers_mut();
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(version.format.media_type()),
     );
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         out.insert(header::ETAG, value);
     }
     if let Ok(value) = HeaderValue::from_str(&cache) {
@@ -110,5 +126,4 @@ pub async fn serve(
         credence_registry::status::LOG_INDEX_HEADER,
         HeaderValue::from(version.log_index.get()),
     );
-    Ok(response)
 }
