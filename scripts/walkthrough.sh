@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The README walkthrough, command for command, against a built binary: BIN=target/release/credence
+# by default (the README uses `cargo run --release`). Serves on 127.0.0.1:8080 from a temporary
+# directory and prints each answer; ends with WALKTHROUGH-OK. Keep it in step with README.md.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(realpath "${BIN:-$ROOT/target/release/credence}")
+cd "$(mktemp -d)"
+export CREDENCE_LOG_STATE=$PWD/log-state HOME=$PWD
+c() { "$BIN" "$@"; }
+"$BIN" serve --data-dir ./credence-data >server.log 2>&1 & SERVER=$!
+for _ in $(seq 50); do curl -fs http://127.0.0.1:8080/health >/dev/null && break; sleep 0.2; done
+DID=$(c did create --keys ./agency-keys --service site=LinkedDomains=https://agency.example); echo "DID $DID"
+c did resolve "$DID" | head -3
+V1=$(c did resolve "$DID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["didDocumentMetadata"]["versionId"])')
+c did rotate --keys ./agency-keys >/dev/null && echo rotated
+c did resolve "$DID" --version-id "$V1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("old version", d["didDocumentMetadata"]["versionId"])'
+c did resolve did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp | head -2
+curl -s http://127.0.0.1:8080/registry/1.0/identifiers/$DID | head -c 120; echo
+curl -s -H 'Accept: application/did+json' http://127.0.0.1:8080/registry/1.0/identifiers/$DID | head -c 120; echo
+c did deactivate --keys ./agency-keys | python3 -c 'import json,sys; print("deactivated", json.load(sys.stdin)["didDocumentMetadata"]["deactivated"])'
+ANCHOR=$(c did create --keys ./authority-keys); echo "ANCHOR $ANCHOR"
+kill -INT $SERVER; wait $SERVER || true
+"$BIN" serve --data-dir ./credence-data --trust-anchor "$ANCHOR" >server2.log 2>&1 & SERVER=$!
+for _ in $(seq 50); do curl -fs http://127.0.0.1:8080/health >/dev/null && break; sleep 0.2; done
+ID=$(c schema publish --keys ./authority-keys $ROOT/examples/schemas/business-licence.json); echo "SCHEMA $ID"
+c schema show "$ID" | head -3
+curl -s "http://127.0.0.1:8080/registry/type-metadata?vct=https://credence.example/vct/business-licence" | head -c 100; echo
+AGENCY=$(c did create --keys ./bureau-keys)
+OFFICE=$(c did create --keys ./office-keys)
+LICENCE=https://credence.example/vct/business-licence
+c trust accredit --keys ./authority-keys "$AGENCY" --type "$LICENCE" --may-accredit --until 2030-01-01T00:00:00Z
+c trust accredit --keys ./bureau-keys "$OFFICE" --type "$LICENCE" --until 2029-01-01T00:00:00Z
+c trust show "$OFFICE" --type "$LICENCE" | python3 -c 'import json,sys; print("allowed", json.load(sys.stdin)["allowed"])'
+DEGREE=https://credence.example/vct/university-degree
+c trust accredit --keys ./authority-keys "$AGENCY" --type "$DEGREE" --until 2030-01-01T00:00:00Z
+c schema publish --keys ./bureau-keys $ROOT/examples/schemas/university-degree.json
+URL=$(c status publish --keys ./bureau-keys --uri "http://127.0.0.1:8080/registry/status-lists/$AGENCY/1" --set 42); echo "LIST $URL"
+c status show "$URL" --index 42 | python3 -c 'import json,sys; print("status", json.load(sys.stdin)["status"])'
+KEY=$(curl -s http://127.0.0.1:8080/registry/log/key)
+c trust show "$OFFICE" --type "$LICENCE" --log-key "$KEY" --trust-anchor "$ANCHOR" | python3 -c 'import json,sys; print("proven allowed", json.load(sys.stdin)["allowed"])'
+c schema show "$ID" --log-key "$KEY" | head -2
+c status show "$URL" --index 42 --log-key "$KEY" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("proven status", d["status"], d["logProof"])'
+c audit --state ./audit-state | tail -2
+c did resolve "$DID" --log-key "$KEY" | python3 -c 'import json,sys; print("proven deactivated", json.load(sys.stdin)["didDocumentMetadata"]["deactivated"])'
+kill -INT $SERVER; wait $SERVER || true
+echo WALKTHROUGH-OK
