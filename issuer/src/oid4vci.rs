@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use credence_registry::keys::PublicKey;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
+
+use crate::secrets::{BearerToken, TokenHash};
 
 /// The grant type of the pre-authorized code flow (§3.5).
 pub const PRE_AUTHORIZED_GRANT: &str = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
@@ -122,22 +123,14 @@ impl OAuthError {
     }
 }
 
-/// Hash under which a secret the wallet presents (pre-authorized code, transaction code,
-/// access token) is stored: SHA-256, hex. The codes are random with at least 128 bits of
+/// The stored state of one pre-authorized code: what the service keeps (hashes only, as for
+/// API tokens: `secrets::BearerToken::hash`). The codes are random with at least 128 bits of
 /// entropy, so a fast hash is enough; the transaction code is short, so its attempts are
 /// limited instead ([`CodeGrant::redeem`]).
-pub fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The stored state of one pre-authorized code: what the service keeps (hashes only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeGrant {
-    pub code_hash: String,
-    pub tx_code_hash: Option<String>,
+    pub code_hash: TokenHash,
+    pub tx_code_hash: Option<TokenHash>,
     pub expires_at: DateTime<Utc>,
     /// Wrong transaction codes still allowed; at zero the code is dead.
     pub attempts_left: u32,
@@ -151,8 +144,8 @@ impl CodeGrant {
     /// A new grant for `code` (and `tx_code`, if the offer asks for one), valid for `ttl`.
     pub fn new(code: &str, tx_code: Option<&str>, now: DateTime<Utc>, ttl: Duration) -> Self {
         Self {
-            code_hash: secret_hash(code),
-            tx_code_hash: tx_code.map(secret_hash),
+            code_hash: BearerToken::new(code).hash(),
+            tx_code_hash: tx_code.map(|tx_code| BearerToken::new(tx_code).hash()),
             expires_at: now + ttl,
             attempts_left: TX_CODE_ATTEMPTS,
             redeemed: false,
@@ -181,7 +174,7 @@ impl CodeGrant {
                     "this offer needs the transaction code (tx_code) sent to you separately",
                 ));
             };
-            if secret_hash(given) != *expected {
+            if BearerToken::new(given).hash() != *expected {
                 self.attempts_left -= 1;
                 return Err(OAuthError::new(
                     OAuthErrorCode::InvalidGrant,
