@@ -42,10 +42,20 @@ enum LogFormat {
     Json,
 }
 
+/// Where the all-in-one server mounts the issuer (and `credence issuer serve` too, so URLs
+/// keep their shape whichever way it runs).
+pub(crate) const ISSUER_PREFIX: &str = "/issuer";
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every service in one process on one port (today: the registry, under /registry).
-    Serve(ServeConfig),
+    /// Run every service in one process on one port: the registry under /registry, the
+    /// issuer under /issuer.
+    Serve(ServeAll),
+    /// The issuer service alone, and the agency operator's commands.
+    Issuer {
+        #[command(subcommand)]
+        command: crate::issuer_cli::IssuerCommand,
+    },
     /// The registry service alone.
     Registry {
         #[command(subcommand)]
@@ -78,6 +88,15 @@ enum Command {
         #[command(subcommand)]
         command: DidCommand,
     },
+}
+
+/// `credence serve`: the registry's and the issuer's settings.
+#[derive(Debug, clap::Args)]
+struct ServeAll {
+    #[command(flatten)]
+    registry: ServeConfig,
+    #[command(flatten)]
+    issuer: credence_issuer::config::IssuerConfig,
 }
 
 #[derive(Debug, clap::Args)]
@@ -390,7 +409,7 @@ fn verifier_key(text: &str) -> Result<String, String> {
 }
 
 /// An http(s) URL argument.
-fn http_url(text: &str) -> Result<String, String> {
+pub(crate) fn http_url(text: &str) -> Result<String, String> {
     match url::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(text.to_owned()),
         Ok(url) => Err(format!("not an http(s) URL (scheme {:?})", url.scheme())),
@@ -460,7 +479,8 @@ fn init_tracing(format: LogFormat) {
 
 async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(config) => run_server(config, "/registry").await,
+        Command::Serve(config) => serve_all(config).await,
+        Command::Issuer { command } => crate::issuer_cli::command(command).await,
         Command::Registry {
             command: RegistryCommand::Serve(config),
         } => run_server(config, "").await,
@@ -481,13 +501,71 @@ async fn run_server(
 ) -> anyhow::Result<ExitCode> {
     credence_registry_server::run(config, registry_prefix, shutdown_signal())
         .await
-        .map_err(|error| match error {
-            // An operator reads this, so internal causes are shown, unlike in problem bodies.
-            credence_registry_server::ServeError::Start(inner) => server_side(inner),
-            other => anyhow::Error::new(other),
-        })?;
+        .map_err(registry_start_error)?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `credence serve`: the registry and the issuer on one port. The issuer talks to this
+/// registry over loopback HTTP (as it would to a remote one) unless `--registry` names
+/// another, and keeps its data in the registry's PostgreSQL database (its own schema) when the
+/// registry has one and the issuer was given no database of its own.
+async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
+    let ServeAll {
+        registry,
+        issuer: mut issuer_config,
+    } = config;
+    let prepared = credence_registry_server::prepare(&registry, "/registry")
+        .await
+        .map_err(registry_start_error)?;
+    let mut own = prepared.listener.local_addr()?;
+    if own.ip().is_unspecified() {
+        own.set_ip(match own {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    issuer_config
+        .registry_url
+        .get_or_insert_with(|| format!("http://{own}/registry"));
+    if issuer_config.database_url.is_none()
+        && registry
+            .database_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("postgres"))
+    {
+        issuer_config.database_url = registry.database_url.clone();
+    }
+    let issuer = credence_issuer::Application::open(&issuer_config).await?;
+    let router = prepared
+        .application
+        .router
+        .clone()
+        .nest(ISSUER_PREFIX, issuer.router.clone());
+    credence_registry_server::serve_with(
+        prepared.listener,
+        router,
+        shutdown_signal(),
+        prepared.serve_options,
+    )
+    .await
+    .context("serving")?;
+    issuer.shutdown().await.context("status list republisher")?;
+    prepared
+        .application
+        .shutdown()
+        .await
+        .context("checkpoint publisher")?;
+    tracing::info!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn registry_start_error(error: credence_registry_server::ServeError) -> anyhow::Error {
+    match error {
+        // An operator reads this, so internal causes are shown, unlike in problem bodies.
+        credence_registry_server::ServeError::Start(inner) => server_side(inner),
+        other => anyhow::Error::new(other),
+    }
 }
 
 /// A library error met while starting a server, with its cause (an operator reads this, so
@@ -500,7 +578,7 @@ fn server_side(error: Error) -> anyhow::Error {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -528,7 +606,7 @@ async fn did_command(command: DidCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs a client command: a refusal prints its problem and exits 1.
-async fn refusals_exit_1(
+pub(crate) async fn refusals_exit_1(
     action: impl std::future::Future<Output = Result<(), CommandError>>,
 ) -> anyhow::Result<ExitCode> {
     match action.await {
@@ -562,7 +640,7 @@ fn error_line(error: &Error) -> String {
 }
 
 #[derive(Debug)]
-enum CommandError {
+pub(crate) enum CommandError {
     Refused(Error),
     Other(anyhow::Error),
     /// Already printed; exit 1.
@@ -711,7 +789,7 @@ async fn did_action(command: DidCommand) -> Result<(), CommandError> {
 }
 
 /// Prints JSON to stdout. A closed pipe (`credence ... | head`) is not an error worth a panic.
-fn print_json(value: &serde_json::Value) {
+pub(crate) fn print_json(value: &serde_json::Value) {
     use std::io::Write as _;
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
     let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -1047,4 +1125,17 @@ async fn status_action(command: StatusCommand) -> Result<(), CommandError> {
     }
     print_json(&shown);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every subcommand's arguments are consistent (unique ids and flags once the services'
+    /// settings are flattened into `credence serve`); clap checks this only when a command is
+    /// parsed, so a clash would otherwise surface as a panic at start-up.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -2,6 +2,7 @@
 //! library function; `main` turns its outcome into an exit code (0 ok, 1 refused, 2 usage).
 
 mod cli;
+mod issuer_cli;
 
 use std::process::ExitCode;
 

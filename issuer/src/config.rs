@@ -11,6 +11,7 @@ use crate::secrets::{SecretSource, SecretText};
 pub struct IssuerConfig {
     /// Directory for the embedded database and generated secrets.
     #[arg(
+        id = "issuer_data_dir",
         long = "issuer-data-dir",
         env = "CREDENCE_ISSUER_DATA_DIR",
         default_value = "./credence-data/issuer"
@@ -18,16 +19,16 @@ pub struct IssuerConfig {
     pub data_dir: PathBuf,
     /// Database URL (`sqlite://...` or `postgres://...`); an SQLite file in the data
     /// directory when absent.
-    #[arg(long = "issuer-database-url", env = "CREDENCE_ISSUER_DATABASE_URL")]
+    #[arg(
+        id = "issuer_database_url",
+        long = "issuer-database-url",
+        env = "CREDENCE_ISSUER_DATABASE_URL"
+    )]
     pub database_url: Option<String>,
     /// Base URL of the registry where tenants' DIDs are registered and their status lists
-    /// published (e.g. `http://127.0.0.1:8080/registry`).
-    #[arg(
-        long = "registry",
-        env = "CREDENCE_REGISTRY",
-        default_value = "http://127.0.0.1:8080/registry"
-    )]
-    pub registry_url: String,
+    /// published [default: `http://127.0.0.1:8080/registry`; all-in-one: this server's own].
+    #[arg(long = "registry", env = "CREDENCE_REGISTRY")]
+    pub registry_url: Option<String>,
     /// File holding the master key (32 bytes, unpadded base64url) that seals tenants' keys.
     #[arg(long, env = "CREDENCE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
@@ -53,7 +54,15 @@ pub struct IssuerConfig {
     pub status_ttl_seconds: u64,
 }
 
+/// The registry an issuer uses when none is configured.
+pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
+
 impl IssuerConfig {
+    /// The registry's base URL: the configured one or [`DEFAULT_REGISTRY_URL`].
+    pub fn registry_url(&self) -> &str {
+        self.registry_url.as_deref().unwrap_or(DEFAULT_REGISTRY_URL)
+    }
+
     /// The database URL: the configured one, or `issuer.db` in the data directory.
     pub fn database_url(&self) -> String {
         self.database_url

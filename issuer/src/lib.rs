@@ -21,13 +21,15 @@
 //! - the domain, no axum and no SQL: [`service`] (what operations share), [`tenants`],
 //!   [`types`], [`issue`], [`status_service`] (status changes and the republisher);
 //! - [`http`]: the admin API, thin handlers; [`app`] composes it, [`Application`] runs it
-//!   with its republisher, [`run`] serves it from an [`config::IssuerConfig`].
+//!   with its republisher ([`Application::open`] from an [`config::IssuerConfig`]); the root
+//!   binary serves it, under `/issuer`.
 //!
 //! Not built yet (issue 11): Data Integrity proofs, OpenID4VCI, the W3C VC API, offers, key
 //! rotation, did:key tenants, and the CLI. This crate depends only on `credence-registry`
 //! and never on the verifier or the registry server (a dev-dependency of the tests).
 
 pub mod claims;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -84,10 +86,12 @@ async fn route_not_found(uri: axum::http::Uri) -> http::ApiError {
     )))
 }
 
-/// The issuer as it runs: its router and the status-list republisher.
+/// The issuer as it runs: its router, the state its handlers share, and the status-list
+/// republisher.
 #[derive(Debug)]
 pub struct Application {
     pub router: Router,
+    pub state: AppState,
     republisher: Republisher,
 }
 
@@ -96,9 +100,35 @@ impl Application {
     pub fn start(state: AppState) -> Self {
         let republisher = Republisher::start(state.service.clone());
         Self {
-            router: app(state),
+            router: app(state.clone()),
+            state,
             republisher,
         }
+    }
+
+    /// Opens an issuer as `config` says — data directory, master key and admin token (each
+    /// read, or generated into the data directory), store (migrated), service — and starts
+    /// it. The caller serves [`Application::router`] where it wants it (`/issuer`), then
+    /// calls [`Application::shutdown`] after the server drained.
+    pub async fn open(config: &config::IssuerConfig) -> Result<Self, ServeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let master_key =
+            secrets::load_master_key(&config.master_key_source()).map_err(ServeError::Secrets)?;
+        let admin_token =
+            secrets::load_admin_token(&config.admin_token_source()).map_err(ServeError::Secrets)?;
+        let store = store::open(&config.database_url())
+            .await
+            .map_err(ServeError::Store)?;
+        let mut options = ServiceOptions::new(config.registry_url());
+        options.status_ttl = status::Ttl {
+            seconds: config.status_ttl_seconds,
+        };
+        let service = IssuerService::new(store, master_key, options, Default::default())
+            .map_err(ServeError::Start)?;
+        Ok(Self::start(AppState::new(Arc::new(service), &admin_token)))
     }
 
     /// Stops the republisher after a last round. Call it after the server drained.
@@ -113,7 +143,7 @@ impl Application {
     }
 }
 
-/// Why an issuer process could not start or stopped uncleanly.
+/// Why an issuer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("creating data directory {}", path.display())]
@@ -128,50 +158,4 @@ pub enum ServeError {
     Store(#[source] store::StoreError),
     #[error("{0}")]
     Start(Error),
-    #[error("serving")]
-    Serve(#[source] std::io::Error),
-    #[error("status list republisher")]
-    Republisher(#[source] tokio::task::JoinError),
-}
-
-/// Runs an issuer as `config` says on `listener` until `shutdown` resolves, serving its routes
-/// under `prefix` ("" alone, "/issuer" all-in-one): data directory, secrets, store, service,
-/// serve, drain, then the republisher's last round.
-pub async fn run(
-    config: config::IssuerConfig,
-    listener: tokio::net::TcpListener,
-    prefix: &'static str,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let master_key =
-        secrets::load_master_key(&config.master_key_source()).map_err(ServeError::Secrets)?;
-    let admin_token =
-        secrets::load_admin_token(&config.admin_token_source()).map_err(ServeError::Secrets)?;
-    let store = store::open(&config.database_url())
-        .await
-        .map_err(ServeError::Store)?;
-    let mut options = ServiceOptions::new(&config.registry_url);
-    options.status_ttl = status::Ttl {
-        seconds: config.status_ttl_seconds,
-    };
-    let service = IssuerService::new(store, master_key, options, Default::default())
-        .map_err(ServeError::Start)?;
-    let application = Application::start(AppState::new(Arc::new(service), &admin_token));
-    let router = if prefix.is_empty() {
-        application.router.clone()
-    } else {
-        Router::new().nest(prefix, application.router.clone())
-    };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Serve)?;
-    application
-        .shutdown()
-        .await
-        .map_err(ServeError::Republisher)
 }

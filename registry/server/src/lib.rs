@@ -207,6 +207,9 @@ pub struct ServeOptions {
     pub shutdown_grace: std::time::Duration,
     /// Write quotas per client and in all.
     pub throttle: http::throttle::Throttle,
+    /// Only writes whose path starts with this are throttled: the registry's prefix when it
+    /// shares a server with services that authenticate their writers (the issuer), "" for all.
+    pub throttled_prefix: &'static str,
 }
 
 impl Default for ServeOptions {
@@ -215,6 +218,7 @@ impl Default for ServeOptions {
             header_read_timeout: std::time::Duration::from_secs(10),
             shutdown_grace: std::time::Duration::from_secs(10),
             throttle: http::throttle::Throttle::default(),
+            throttled_prefix: "",
         }
     }
 }
@@ -285,7 +289,9 @@ pub async fn serve_with(
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 // Writes are throttled here, before the app: reads pay nothing for it.
-                let refused = http::throttle::is_write(request.method())
+                let throttled = http::throttle::is_write(request.method())
+                    && request.uri().path().starts_with(options.throttled_prefix);
+                let refused = throttled
                     .then(|| throttler.check(peer.ip()).err())
                     .flatten();
                 let app = app.clone();
@@ -351,16 +357,25 @@ pub enum ServeError {
     Publisher(#[source] tokio::task::JoinError),
 }
 
-/// Runs a registry as `config` says until `shutdown` resolves: binds first (a server that
-/// cannot listen leaves nothing behind: no data directory, no new log key), opens the store,
-/// loads or creates the log key, starts the [`Application`] (claiming the log for the key,
-/// then the publisher), serves, drains, and stops the publisher after its last checkpoint.
-/// `registry_prefix` is where the registry routes are mounted ("/registry" all-in-one, "" alone).
-pub async fn run(
-    config: config::ServeConfig,
+/// A registry ready to serve: its bound listener, its started [`Application`] and how to
+/// serve it. The all-in-one server adds the other services' routes to the router before
+/// serving.
+#[derive(Debug)]
+pub struct Prepared {
+    pub listener: tokio::net::TcpListener,
+    pub application: Application,
+    pub serve_options: ServeOptions,
+}
+
+/// Prepares a registry as `config` says: binds first (a server that cannot listen leaves
+/// nothing behind: no data directory, no new log key), opens the store, loads or creates the
+/// log key, starts the [`Application`] (claiming the log for the key, then the publisher).
+/// `registry_prefix` is where the registry routes are mounted ("/registry" all-in-one, ""
+/// alone); only writes under it are throttled.
+pub async fn prepare(
+    config: &config::ServeConfig,
     registry_prefix: &'static str,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
+) -> Result<Prepared, ServeError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -408,11 +423,32 @@ pub async fn run(
     let application = Application::open(store, options)
         .await
         .map_err(ServeError::Start)?;
+    let mut serve_options = config.serve_options();
+    serve_options.throttled_prefix = registry_prefix;
+    Ok(Prepared {
+        listener,
+        application,
+        serve_options,
+    })
+}
+
+/// Runs a registry as `config` says until `shutdown` resolves: [`prepare`], serve, drain, and
+/// stop the publisher after its last checkpoint.
+pub async fn run(
+    config: config::ServeConfig,
+    registry_prefix: &'static str,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let Prepared {
+        listener,
+        application,
+        serve_options,
+    } = prepare(&config, registry_prefix).await?;
     serve_with(
         listener,
         application.router.clone(),
         shutdown,
-        config.serve_options(),
+        serve_options,
     )
     .await
     .map_err(ServeError::Serve)?;

@@ -1,0 +1,302 @@
+//! `credence issuer ...`: the issuer service alone, and the agency operator's commands over its
+//! admin API (`credence_issuer::client`). Parsing and printing only.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use credence_issuer::client::{DEFAULT_ISSUER_URL, IssuerClient, StatusAction};
+use credence_issuer::config::IssuerConfig;
+use serde_json::{Value, json};
+
+use crate::cli::{CommandError, print_json, refusals_exit_1};
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum IssuerCommand {
+    /// Run the issuer service alone (under /issuer), against a registry elsewhere.
+    Serve(IssuerServeArgs),
+    /// Create and show tenants (agencies).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Register and list a tenant's credential types.
+    Type {
+        #[command(subcommand)]
+        command: TypeCommand,
+    },
+    /// Issue a credential; prints it in every format asked.
+    Issue(IssueArgs),
+    /// List what a tenant issued (records, never claims), or show one record with its status.
+    Credentials {
+        #[command(flatten)]
+        tenant: TenantArgs,
+        /// One credential's id (`urn:uuid:...`); all when absent.
+        id: Option<String>,
+    },
+    /// Revoke a credential (every envelope of it): its status becomes invalid for good.
+    Revoke(StatusArgs),
+    /// Suspend a credential until it is reinstated.
+    Suspend(StatusArgs),
+    /// Reinstate a suspended credential.
+    Reinstate(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct IssuerServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CREDENCE_ISSUER_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: std::net::SocketAddr,
+    #[command(flatten)]
+    config: IssuerConfig,
+}
+
+/// Where the issuer is.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IssuerUrl {
+    /// The issuer service's base URL.
+    #[arg(long = "issuer", env = "CREDENCE_ISSUER", default_value = DEFAULT_ISSUER_URL, value_parser = crate::cli::http_url)]
+    url: String,
+}
+
+/// A tenant's commands: where, which tenant, and its token.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TenantArgs {
+    #[command(flatten)]
+    issuer: IssuerUrl,
+    /// The tenant's id.
+    #[arg(long, env = "CREDENCE_TENANT")]
+    tenant: String,
+    /// The tenant's API token (prefer the environment: arguments show in process listings).
+    #[arg(long, env = "CREDENCE_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl TenantArgs {
+    fn client(&self) -> Result<IssuerClient, CommandError> {
+        Ok(IssuerClient::new(
+            &self.issuer.url,
+            Some(self.token.clone()),
+        )?)
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Create a tenant: its keys, its DID registered at the issuer's registry, its API token.
+    /// Prints `{"tenant", "did", "token"}`; the token is shown this once.
+    Create {
+        #[command(flatten)]
+        issuer: IssuerUrl,
+        /// The operator's admin token.
+        #[arg(long, env = "CREDENCE_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+        /// The tenant's id in URLs (a-z, 0-9, -).
+        id: String,
+        /// Display name (the agency's name).
+        #[arg(long)]
+        name: String,
+    },
+    /// Show the tenant (its DID, its key ids).
+    Show {
+        #[command(flatten)]
+        tenant: TenantArgs,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TypeCommand {
+    /// Register a credential type against a schema published in the registry.
+    Add {
+        #[command(flatten)]
+        tenant: TenantArgs,
+        /// The type's id within the tenant (a-z, 0-9, -).
+        id: String,
+        /// The registry schema's id (from `credence schema publish`).
+        #[arg(long)]
+        schema: String,
+        /// Formats offered (comma separated): dc+sd-jwt, vc+jwt.
+        #[arg(long, value_delimiter = ',', default_value = "dc+sd-jwt")]
+        formats: Vec<String>,
+        /// JSON Pointers of the claims a holder may disclose selectively (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        disclosable: Vec<String>,
+        /// How long credentials are valid, in days.
+        #[arg(long, default_value_t = 365)]
+        validity_days: u64,
+        /// Status purposes (comma separated): revocation, suspension.
+        #[arg(long, value_delimiter = ',', default_value = "revocation")]
+        status: Vec<String>,
+        /// The W3C `type` of vc+jwt credentials (the schema's vct when absent).
+        #[arg(long)]
+        w3c_type: Option<String>,
+    },
+    /// List the tenant's credential types.
+    List {
+        #[command(flatten)]
+        tenant: TenantArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct IssueArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// The credential type's id.
+    #[arg(long = "type")]
+    type_id: String,
+    /// The claims: a JSON object, or @FILE to read one.
+    #[arg(long)]
+    claims: String,
+    /// The holder's public key as a JWK (JSON, or @FILE): the credential is bound to it.
+    #[arg(long)]
+    holder_jwk: String,
+    /// Formats to issue the same claims in (comma separated): one record, one status entry.
+    #[arg(long, value_delimiter = ',', default_value = "dc+sd-jwt")]
+    formats: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// The credential's id (`urn:uuid:...`, printed by `credence issuer issue`).
+    id: String,
+}
+
+pub(crate) async fn command(command: IssuerCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        IssuerCommand::Serve(args) => serve(args).await,
+        other => refusals_exit_1(action(other)).await,
+    }
+}
+
+/// `credence issuer serve`: the issuer under `/issuer` on its own port, with the same
+/// connection handling as the registry (header timeout, graceful drain) and no write
+/// throttle (every write is authenticated by a token).
+async fn serve(args: IssuerServeArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let issuer = credence_issuer::Application::open(&args.config).await?;
+    tracing::info!(address = %args.listen, registry = args.config.registry_url(), "issuer listening");
+    let router = axum::Router::new().nest(crate::cli::ISSUER_PREFIX, issuer.router.clone());
+    let options = credence_registry_server::ServeOptions {
+        throttle: credence_registry_server::http::throttle::Throttle {
+            per_client_per_minute: 0,
+            global_per_minute: 0,
+        },
+        ..Default::default()
+    };
+    credence_registry_server::serve_with(listener, router, crate::cli::shutdown_signal(), options)
+        .await
+        .context("serving")?;
+    issuer.shutdown().await.context("status list republisher")?;
+    tracing::info!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn action(command: IssuerCommand) -> Result<(), CommandError> {
+    let shown = match command {
+        IssuerCommand::Serve(_) => unreachable!("served by `command`"),
+        IssuerCommand::Tenant {
+            command:
+                TenantCommand::Create {
+                    issuer,
+                    admin_token,
+                    id,
+                    name,
+                },
+        } => {
+            IssuerClient::new(&issuer.url, Some(admin_token))?
+                .create_tenant(&id, &name)
+                .await?
+        }
+        IssuerCommand::Tenant {
+            command: TenantCommand::Show { tenant },
+        } => tenant.client()?.tenant(&tenant.tenant).await?,
+        IssuerCommand::Type {
+            command:
+                TypeCommand::Add {
+                    tenant,
+                    id,
+                    schema,
+                    formats,
+                    disclosable,
+                    validity_days,
+                    status,
+                    w3c_type,
+                },
+        } => {
+            let validity_seconds = validity_days.checked_mul(86_400).ok_or_else(|| {
+                CommandError::Other(anyhow::anyhow!("--validity-days {validity_days} is too long"))
+            })?;
+            let mut request = json!({
+                "id": id,
+                "schemaId": schema,
+                "formats": formats,
+                "disclosable": disclosable,
+                "validitySeconds": validity_seconds,
+                "statusPurposes": status,
+            });
+            if let Some(w3c_type) = w3c_type {
+                request["w3cType"] = json!(w3c_type);
+            }
+            tenant
+                .client()?
+                .add_type(&tenant.tenant, &request)
+                .await?
+        }
+        IssuerCommand::Type {
+            command: TypeCommand::List { tenant },
+        } => tenant.client()?.types(&tenant.tenant).await?,
+        IssuerCommand::Issue(args) => {
+            let request = json!({
+                "type": args.type_id,
+                "formats": args.formats,
+                "claims": json_argument(&args.claims, "--claims")?,
+                "holderJwk": json_argument(&args.holder_jwk, "--holder-jwk")?,
+            });
+            args.tenant
+                .client()?
+                .issue(&args.tenant.tenant, &request)
+                .await?
+        }
+        IssuerCommand::Credentials { tenant, id } => {
+            let client = tenant.client()?;
+            match id {
+                Some(id) => client.credential(&tenant.tenant, &id).await?,
+                None => client.credentials(&tenant.tenant).await?,
+            }
+        }
+        IssuerCommand::Revoke(args) => set_status(args, StatusAction::Revoke).await?,
+        IssuerCommand::Suspend(args) => set_status(args, StatusAction::Suspend).await?,
+        IssuerCommand::Reinstate(args) => set_status(args, StatusAction::Reinstate).await?,
+    };
+    print_json(&shown);
+    Ok(())
+}
+
+async fn set_status(args: StatusArgs, action: StatusAction) -> Result<Value, CommandError> {
+    Ok(args
+        .tenant
+        .client()?
+        .set_status(&args.tenant.tenant, &args.id, action)
+        .await?)
+}
+
+/// A JSON argument given inline or as `@FILE`.
+fn json_argument(text: &str, option: &str) -> Result<Value, CommandError> {
+    let (source, content) = match text.strip_prefix('@') {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let content = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {option} file {}", path.display()))?;
+            (path.display().to_string(), content)
+        }
+        None => (option.to_owned(), text.to_owned()),
+    };
+    serde_json::from_str(&content)
+        .with_context(|| format!("{source} is not JSON"))
+        .map_err(CommandError::Other)
+}
