@@ -4,18 +4,26 @@
 //! accreditation, schema, holder binding, policy — each reported with a reason a support desk
 //! can act on, "invalid" kept apart from "could not check".
 //!
-//! Code map: [`report`] (the typed report and verdicts), [`sd_jwt`] (SD-JWT / SD-JWT VC,
-//! pure), [`pipeline`] (the steps in order, the caches, registry and status-list access).
-//! Built so far: `dc+sd-jwt` with key binding. Not yet: `vc+jwt`, Data Integrity, OpenID4VP,
-//! the W3C VC API routes (they will call [`pipeline`] and render its [`report::Report`]).
+//! Code map: [`report`] (the typed report and verdicts), [`jose`] (the JWS rules every JWT
+//! format shares, pure), [`sd_jwt`] (SD-JWT / SD-JWT VC, pure), [`vc_jwt`] (VC-JOSE-COSE
+//! `vc+jwt`, pure), [`pipeline`] (the steps in order, the caches, registry and status-list
+//! access), and behind the non-default `server` feature `server` (the W3C VC API verify
+//! routes, which render a [`report::Report`]). Built so far: `dc+sd-jwt` with key binding and
+//! `vc+jwt` credentials. Not yet: `vp+jwt`, Data Integrity, OpenID4VP.
 //!
 //! It depends only on `credence-registry` (never on the issuer, never on a server crate), and
 //! reads no clock: `now` is part of [`pipeline::Expectations`].
 
 mod cache;
+pub mod jose;
 pub mod pipeline;
 pub mod report;
 pub mod sd_jwt;
+#[cfg(feature = "server")]
+pub mod server;
+pub mod vc_jwt;
 
-pub use pipeline::{Context, Expectations, HolderBinding, Policy, VerifyError, verify_sd_jwt_vc};
+pub use pipeline::{
+    Context, Expectations, HolderBinding, Policy, VerifyError, verify_sd_jwt_vc, verify_vc_jwt,
+};
 pub use report::{Defect, DisclosedClaims, Outcome, Report, Step, Verdict};

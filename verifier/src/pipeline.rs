@@ -1,6 +1,11 @@
-//! The verification pipeline for SD-JWT VC presentations: parse -> issuer (its DID resolved as
-//! of issuance) -> signature -> validity -> status -> accreditation -> schema -> holder binding
-//! -> policy, each step's outcome recorded in a [`Report`].
+//! The verification pipeline, one for every format: parse -> issuer (its DID resolved as of
+//! issuance) -> signature -> validity -> status -> accreditation -> schema -> holder binding ->
+//! policy, each step's outcome recorded in a [`Report`]. Entry points: [`verify_sd_jwt_vc`]
+//! (`dc+sd-jwt`, with its key-binding JWT) and [`verify_vc_jwt`] (VC-JOSE-COSE `vc+jwt`, a
+//! bare credential: holder binding is a presentation's business). The format modules
+//! (`sd_jwt`, `vc_jwt`) parse and check; the steps that reach the network, and the caches, are
+//! shared here, so both formats resolve issuers, fetch status lists and ask the registry the
+//! same way.
 //!
 //! What it owns: the order of the steps, which outcome each condition is (invalid, or could not
 //! check), and the caches in [`Context`]. What it must not do: read the clock (`now` is in
@@ -25,15 +30,17 @@ use credence_registry::client::{RegistryClient, fetch_status_list};
 use credence_registry::did::Did;
 use credence_registry::error::Error as RegistryError;
 use credence_registry::keys::PublicKey;
-use credence_registry::resolver::{DidUrl, Resolver};
+use credence_registry::resolver::Resolver;
 use credence_registry::status::{ListClaims, MAX_TTL_SECONDS, StatusFormat, verify_list};
 use credence_registry::trust::Authorization;
 use credence_registry::wire::VersionSelector;
 use serde_json::Value;
 
 use crate::cache::TtlCache;
+use crate::jose::{self, Jws};
 use crate::report::{Defect, DisclosedClaims, Outcome, Report, Step};
 use crate::sd_jwt::{self, KeyBindingExpectations, Presentation};
+use crate::vc_jwt;
 
 /// How long a resolved issuer document, an accreditation answer or a schema is kept.
 pub const DEFAULT_CACHE_SECONDS: i64 = 300;
@@ -146,9 +153,17 @@ pub struct Context {
     registry: Option<RegistryClient>,
     status_http: reqwest::Client,
     issuers: TtlCache<(Did, Option<i64>), IssuerKeys>,
-    status_lists: TtlCache<String, ListClaims>,
+    status_lists: TtlCache<String, VerifiedList>,
     authorizations: TtlCache<(Did, String, i64), Authorization>,
     schemas: TtlCache<String, Option<Schema>>,
+}
+
+/// A status list whose signature was checked against its issuer, as cached.
+#[derive(Debug)]
+struct VerifiedList {
+    claims: ListClaims,
+    /// A W3C list's `credentialSubject.statusPurpose` (`revocation`, `suspension`).
+    purpose: Option<String>,
 }
 
 /// A registry schema, compiled.
@@ -184,12 +199,29 @@ impl Context {
     }
 }
 
-/// What the parse step reads from the issuer-signed JWT for the later steps.
+/// What the parse step reads from the issuer-signed JWT for the later steps, whatever the
+/// format.
 struct Credential {
     issuer: Did,
+    /// The signing key's DID URL.
     kid: String,
+    /// When it was issued: the issuer's keys, and its accreditation, are those of then.
     iat: DateTime<Utc>,
-    vct: String,
+    /// Its types, for the policy: the `vct`, or the entries of `type` but the base type.
+    types: Vec<String>,
+    /// The type the registry is asked about (accreditation, schema): the `vct`, or
+    /// `vc_jwt::registry_type`; `None` when it names none a registry could know.
+    registry_type: Option<String>,
+}
+
+impl Credential {
+    fn types_text(&self) -> String {
+        if self.types.is_empty() {
+            "(no type)".to_owned()
+        } else {
+            self.types.join(", ")
+        }
+    }
 }
 
 /// Verifies an SD-JWT VC presentation (`dc+sd-jwt`, optionally with a key-binding JWT).
@@ -216,18 +248,12 @@ pub async fn verify_sd_jwt_vc(
     report.set(Step::Parse, Outcome::Passed);
 
     // issuer, as of issuance
-    let issuer_keys = match issuer_keys(context, &credential, now).await {
-        Ok(keys) => keys,
-        Err(outcome) => {
-            report.set(Step::Issuer, outcome);
-            report.skip_rest("the issuer's keys as of issuance are unknown");
-            return Ok(report);
-        }
+    let Some(issuer_keys) = issuer_step(&mut report, context, &credential, now).await else {
+        return Ok(report);
     };
-    report.set(Step::Issuer, Outcome::Passed);
 
     // signature, and every Disclosure through its digest
-    let processed = issuer_signature(&parsed, &credential, &issuer_keys)
+    let processed = issuer_signature(&parsed.issuer_jwt, &credential, &issuer_keys)
         .and_then(|()| sd_jwt::process(&parsed.issuer_jwt.payload, &parsed.disclosures));
     let processed = match processed {
         Ok(processed) => processed,
@@ -264,7 +290,7 @@ pub async fn verify_sd_jwt_vc(
     // Then the ones that may reach the network.
     report.set(
         Step::Status,
-        status(context, payload, &credential, now).await,
+        token_status(context, payload, &credential, now).await,
     );
     report.set(
         Step::Accreditation,
@@ -272,10 +298,127 @@ pub async fn verify_sd_jwt_vc(
     );
     report.set(
         Step::Schema,
-        schema(context, &credential, &claims, &processed.withheld_at, now).await,
+        schema(
+            context,
+            &credential,
+            &[claims.as_value()],
+            &processed.withheld_at,
+            now,
+        )
+        .await,
     );
     report.set_disclosed(claims);
     Ok(report)
+}
+
+/// Verifies a VC-JOSE-COSE `vc+jwt` credential (VCDM 2.0), as a relying party that received
+/// it on its own (W3C VC API `credentials/verify`) or a wallet that received it from an
+/// issuer. Holder binding needs a presentation: with [`HolderBinding::Required`] a bare
+/// credential fails that step. The disclosed claims are the whole credential. `Err` only for
+/// expectations no credential could meet.
+pub async fn verify_vc_jwt(
+    credential: &[u8],
+    expectations: &Expectations,
+    context: &Context,
+) -> Result<Report, VerifyError> {
+    expectations.check()?;
+    let mut report = Report::new();
+    let now = expectations.now;
+
+    // parse
+    let parsed = std::str::from_utf8(credential)
+        .map_err(|_| Defect::NotUtf8)
+        .and_then(vc_jwt::parse);
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(defect) => return Ok(fail(report, Step::Parse, defect)),
+    };
+    report.set(Step::Parse, Outcome::Passed);
+    let summary = Credential {
+        issuer: parsed.issuer.clone(),
+        kid: parsed.kid.clone(),
+        iat: parsed.issued,
+        registry_type: vc_jwt::registry_type(&parsed.types).map(str::to_owned),
+        types: parsed.types.clone(),
+    };
+
+    // issuer, as of issuance; signature
+    let Some(issuer_keys) = issuer_step(&mut report, context, &summary, now).await else {
+        return Ok(report);
+    };
+    if let Err(defect) = issuer_signature(&parsed.jws, &summary, &issuer_keys) {
+        return Ok(fail(report, Step::Signature, defect));
+    }
+    report.set(Step::Signature, Outcome::Passed);
+
+    // The pure steps first.
+    report.set(
+        Step::Validity,
+        verdict(vc_jwt::check_times(&parsed, now, expectations.leeway)),
+    );
+    report.set(
+        Step::HolderBinding,
+        match &expectations.holder_binding {
+            HolderBinding::NotRequired => Outcome::NotChecked(
+                "a credential verified on its own: holder binding is checked on presentations"
+                    .into(),
+            ),
+            HolderBinding::Required { .. } => Outcome::Failed(Defect::HolderProofMissing),
+        },
+    );
+    report.set(
+        Step::Policy,
+        verdict(policy(
+            &expectations.policy,
+            &summary,
+            parsed.credential(),
+            now,
+        )),
+    );
+    let claims = DisclosedClaims::new(parsed.credential().clone());
+    if report.first_failure().is_some() {
+        report.set_disclosed(claims);
+        report.skip_rest("the credential is already invalid (see the failed step)");
+        return Ok(report);
+    }
+
+    // Then the ones that may reach the network.
+    report.set(
+        Step::Status,
+        bitstring_status(context, parsed.credential(), &summary, now).await,
+    );
+    report.set(
+        Step::Accreditation,
+        accreditation(context, &summary, now).await,
+    );
+    let subjects = vc_jwt::subject_claims(parsed.credential());
+    let instances: Vec<&Value> = subjects.iter().collect();
+    report.set(
+        Step::Schema,
+        schema(context, &summary, &instances, &[], now).await,
+    );
+    report.set_disclosed(claims);
+    Ok(report)
+}
+
+/// The issuer step: its keys as of issuance, or the report finished with why not.
+async fn issuer_step(
+    report: &mut Report,
+    context: &Context,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) -> Option<Arc<IssuerKeys>> {
+    match issuer_keys(context, credential, now).await {
+        Ok(keys) => {
+            report.set(Step::Issuer, Outcome::Passed);
+            Some(keys)
+        }
+        Err(outcome) => {
+            report.set(Step::Issuer, outcome);
+            report.skip_rest("the issuer's keys as of issuance are unknown");
+            None
+        }
+    }
 }
 
 fn fail(mut report: Report, step: Step, defect: Defect) -> Report {
@@ -307,25 +450,8 @@ fn credential_claims(parsed: &Presentation<'_>) -> Result<Credential, Defect> {
         claim: "iss",
         detail: format!("the issuer must be a DID: {e}"),
     })?;
-    let kid = parsed
-        .issuer_jwt
-        .header
-        .get("kid")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let not_of_issuer = || Defect::KidNotOfIssuer {
-        kid: kid.to_owned(),
-        issuer: issuer.to_string(),
-    };
-    let url = DidUrl::parse(kid).map_err(|_| not_of_issuer())?;
-    if url.did() != &issuer
-        || !url.path().is_empty()
-        || url.query().is_some()
-        || url.fragment().is_none_or(str::is_empty)
-    {
-        return Err(not_of_issuer());
-    }
-    let iat = sd_jwt::numeric_date(payload, "iat")?.ok_or_else(|| Defect::BadClaim {
+    let kid = jose::issuer_kid(&parsed.issuer_jwt.header, &issuer)?;
+    let iat = jose::numeric_date(payload, "iat")?.ok_or_else(|| Defect::BadClaim {
         claim: "iat",
         detail: "required: the issuer's keys are looked up as of issuance".into(),
     })?;
@@ -340,9 +466,10 @@ fn credential_claims(parsed: &Presentation<'_>) -> Result<Credential, Defect> {
         .to_owned();
     Ok(Credential {
         issuer,
-        kid: url.to_string(),
+        kid,
         iat,
-        vct,
+        types: vec![vct.clone()],
+        registry_type: Some(vct),
     })
 }
 
@@ -467,7 +594,7 @@ fn assertion_keys(document: &Value, did: &Did) -> IssuerKeys {
 }
 
 fn issuer_signature(
-    parsed: &Presentation<'_>,
+    jws: &Jws<'_>,
     credential: &Credential,
     issuer: &IssuerKeys,
 ) -> Result<(), Defect> {
@@ -489,7 +616,7 @@ fn issuer_signature(
             });
         }
     };
-    parsed.issuer_jwt.verify(key).map_err(Defect::BadSignature)
+    jws.verify(key).map_err(Defect::BadSignature)
 }
 
 fn holder_binding(
@@ -527,9 +654,14 @@ fn policy(
     claims: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), Defect> {
-    if !policy.accepted_types.is_empty() && !policy.accepted_types.contains(&credential.vct) {
+    if !policy.accepted_types.is_empty()
+        && !credential
+            .types
+            .iter()
+            .any(|t| policy.accepted_types.contains(t))
+    {
         return Err(Defect::TypeNotAccepted {
-            vct: credential.vct.clone(),
+            vct: credential.types_text(),
         });
     }
     if !policy.accepted_issuers.is_empty() && !policy.accepted_issuers.contains(&credential.issuer)
@@ -562,7 +694,7 @@ fn policy(
 }
 
 /// Token Status List (draft-ietf-oauth-status-list §6.1): `status.status_list {idx, uri}`.
-async fn status(
+async fn token_status(
     context: &Context,
     payload: &Value,
     credential: &Credential,
@@ -581,14 +713,23 @@ async fn status(
             "status must hold status_list {idx: a non-negative integer, uri: a string}".into(),
         ));
     };
-    let list = match status_list(context, uri, &credential.issuer, now).await {
+    let list = match status_list(
+        context,
+        uri,
+        &credential.issuer,
+        StatusFormat::TokenStatusListJwt,
+        now,
+    )
+    .await
+    {
         Ok(list) => list,
         Err(why) => return Outcome::CouldNotCheck(why),
     };
-    match list.list.status(index) {
+    let list = &list.claims.list;
+    match list.status(index) {
         None => Outcome::Failed(Defect::BadStatusEntry(format!(
             "entry {index} is outside the status list {uri} ({} entries)",
-            list.list.len()
+            list.len()
         ))),
         // §7.1: 0x00 VALID, 0x01 INVALID, 0x02 SUSPENDED.
         Some(0) => Outcome::Passed,
@@ -608,36 +749,138 @@ async fn status(
     }
 }
 
+/// W3C Bitstring Status List (v1.0 §3.2, "Validate Algorithm") for each revocation and
+/// suspension `BitstringStatusListEntry`: the list fetched from `statusListCredential`, signed
+/// by the credential's issuer, naming that URL as its own, of the entry's purpose and status
+/// size; a set entry is revoked or suspended. A definite "revoked" or "suspended" wins over a
+/// list that could not be had; otherwise one list that could not be had makes the step "could
+/// not check".
+async fn bitstring_status(
+    context: &Context,
+    document: &Value,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let entries = match vc_jwt::status_entries(document) {
+        Ok(entries) => entries,
+        Err(defect) => return Outcome::Failed(defect),
+    };
+    if entries.checked.is_empty() && entries.unsupported.is_empty() {
+        let ignored = if entries.ignored_purposes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (entries for {} are not about validity)",
+                entries.ignored_purposes.join(", ")
+            )
+        };
+        return Outcome::NotChecked(format!(
+            "the credential has no revocation or suspension entry, so it cannot be revoked or \
+             suspended{ignored}"
+        ));
+    }
+    let mut checked = entries.checked.clone();
+    // Revocation first: a revoked credential is reported as revoked even if also suspended.
+    checked.sort_by_key(|entry| entry.purpose != vc_jwt::StatusPurpose::Revocation);
+    let mut could_not = Vec::new();
+    for entry in &checked {
+        let uri = entry.list.as_str();
+        let list = match status_list(
+            context,
+            uri,
+            &credential.issuer,
+            StatusFormat::BitstringVcJwt,
+            now,
+        )
+        .await
+        {
+            Ok(list) => list,
+            Err(why) => {
+                could_not.push(why);
+                continue;
+            }
+        };
+        if list.purpose.as_deref() != Some(entry.purpose.name()) {
+            could_not.push(format!(
+                "the list at {uri} is for {}, but the credential's entry is for {}",
+                list.purpose.as_deref().unwrap_or("(no purpose)"),
+                entry.purpose.name()
+            ));
+            continue;
+        }
+        let bits = &list.claims.list;
+        if bits.bits() != entry.size {
+            return Outcome::Failed(Defect::BadStatusEntry(format!(
+                "the entry says {} bits per status, the list at {uri} has {}",
+                entry.size,
+                bits.bits()
+            )));
+        }
+        match bits.status(entry.index) {
+            None => {
+                return Outcome::Failed(Defect::BadStatusEntry(format!(
+                    "entry {} is outside the status list {uri} ({} entries)",
+                    entry.index,
+                    bits.len()
+                )));
+            }
+            Some(0) => {}
+            Some(_) => {
+                let (uri, index) = (uri.to_owned(), entry.index);
+                return Outcome::Failed(match entry.purpose {
+                    vc_jwt::StatusPurpose::Revocation => Defect::Revoked { uri, index },
+                    vc_jwt::StatusPurpose::Suspension => Defect::Suspended { uri, index },
+                });
+            }
+        }
+    }
+    if !entries.unsupported.is_empty() {
+        could_not.push(format!(
+            "status entries of type {} are not supported",
+            entries.unsupported.join(", ")
+        ));
+    }
+    if could_not.is_empty() {
+        Outcome::Passed
+    } else {
+        Outcome::CouldNotCheck(could_not.join("; "))
+    }
+}
+
 /// The verified list at `uri`, from the cache or fetched: signed by `issuer` (the credential's
-/// issuer, with a key its DID document lists under `assertionMethod`), a Token Status List,
-/// naming `uri` as its own. Kept for the list's `ttl` (at most a day). `Err` says why the
-/// status could not be checked.
+/// issuer, with a key its DID document lists under `assertionMethod`), of the `format` the
+/// credential's entry refers to, naming `uri` as its own. Kept for the list's `ttl` (at most a
+/// day). `Err` says why the status could not be checked. The fetch is capped
+/// (`fetch_status_list`) and inflation bounded (`status::parse_claims`), so an oversized list
+/// or a decompression bomb is refused, and reported as a list that could not be used.
 async fn status_list(
     context: &Context,
     uri: &str,
     issuer: &Did,
+    format: StatusFormat,
     now: DateTime<Utc>,
-) -> Result<Arc<ListClaims>, String> {
+) -> Result<Arc<VerifiedList>, String> {
     let cache_key = uri.to_owned();
-    if let Some(list) = context.status_lists.get(&cache_key, now) {
-        return Ok(list);
-    }
-    let fetched = fetch_status_list(&context.status_http, uri)
-        .await
-        .map_err(|e| format!("the status list {uri} could not be fetched: {e}"))?;
-    let (_, claims) = verify_list(&context.resolver, &fetched.jws)
-        .await
-        .map_err(|e| format!("the status list served at {uri} is not usable: {e}"))?;
-    if claims.format != StatusFormat::TokenStatusListJwt {
+    let list = match context.status_lists.get(&cache_key, now) {
+        Some(list) => list,
+        None => {
+            let list = Arc::new(fetch_list(context, uri).await?);
+            let ttl = list.claims.ttl_seconds.min(MAX_TTL_SECONDS);
+            context.status_lists.insert(
+                cache_key,
+                list.clone(),
+                now,
+                now + Duration::seconds(i64::try_from(ttl).unwrap_or(0)),
+            );
+            list
+        }
+    };
+    let claims = &list.claims;
+    if claims.format != format {
         return Err(format!(
-            "{uri} serves a {} list; an SD-JWT VC refers to a Token Status List",
-            claims.format.name()
-        ));
-    }
-    if claims.uri != uri {
-        return Err(format!(
-            "the list served at {uri} says it is {}: not the list the credential refers to",
-            claims.uri
+            "{uri} serves a {} list; the credential refers to a {}",
+            claims.format.name(),
+            format.name()
         ));
     }
     if &claims.issuer != issuer {
@@ -646,33 +889,60 @@ async fn status_list(
             claims.issuer
         ));
     }
-    let ttl = claims.ttl_seconds.min(MAX_TTL_SECONDS);
-    let list = Arc::new(claims);
-    context.status_lists.insert(
-        cache_key,
-        list.clone(),
-        now,
-        now + Duration::seconds(i64::try_from(ttl).unwrap_or(0)),
-    );
     Ok(list)
 }
 
-/// The registry's answer to "was the issuer accredited for this `vct` at `iat`?".
+/// Fetches the list at `uri` and verifies its signature against the issuer it names.
+async fn fetch_list(context: &Context, uri: &str) -> Result<VerifiedList, String> {
+    let fetched = fetch_status_list(&context.status_http, uri)
+        .await
+        .map_err(|e| format!("the status list {uri} could not be fetched: {e}"))?;
+    let (signed, claims) = verify_list(&context.resolver, &fetched.jws)
+        .await
+        .map_err(|e| format!("the status list served at {uri} is not usable: {e}"))?;
+    if claims.uri != uri {
+        return Err(format!(
+            "the list served at {uri} says it is {}: not the list the credential refers to",
+            claims.uri
+        ));
+    }
+    let purpose = signed
+        .payload
+        .get("credentialSubject")
+        .and_then(|subject| subject.get("statusPurpose"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(VerifiedList { claims, purpose })
+}
+
+/// The registry's answer to "was the issuer accredited for this type at `iat`?". A credential
+/// naming no type a registry could know fails here: a registry was asked, and nothing it
+/// accredits was named.
 async fn accreditation(context: &Context, credential: &Credential, now: DateTime<Utc>) -> Outcome {
     let Some(registry) = &context.registry else {
         return Outcome::NotChecked(
             "no registry is configured, so the issuer's accreditation was not checked".into(),
         );
     };
+    let Some(vct) = credential.registry_type.as_deref() else {
+        return Outcome::Failed(Defect::NotAccredited {
+            issuer: credential.issuer.to_string(),
+            vct: credential.types_text(),
+            at: credential.iat,
+            reason: "none of the credential's types is a URI, which is how the registry names \
+                     the types it accredits issuers for"
+                .into(),
+        });
+    };
     let cache_key = (
         credential.issuer.clone(),
-        credential.vct.clone(),
+        vct.to_owned(),
         credential.iat.timestamp(),
     );
     let answer = match context.authorizations.get(&cache_key, now) {
         Some(answer) => answer,
         None => match registry
-            .authorization_at(&credential.issuer, &credential.vct, credential.iat)
+            .authorization_at(&credential.issuer, vct, credential.iat)
             .await
         {
             Ok(answer) => {
@@ -688,7 +958,7 @@ async fn accreditation(context: &Context, credential: &Credential, now: DateTime
             Err(error) => {
                 return Outcome::CouldNotCheck(format!(
                     "the registry did not answer whether {} was accredited for {}: {error}",
-                    credential.issuer, credential.vct
+                    credential.issuer, vct
                 ));
             }
         },
@@ -698,7 +968,7 @@ async fn accreditation(context: &Context, credential: &Credential, now: DateTime
     } else {
         Outcome::Failed(Defect::NotAccredited {
             issuer: credential.issuer.to_string(),
-            vct: credential.vct.clone(),
+            vct: vct.to_owned(),
             at: credential.iat,
             reason: answer
                 .reason
@@ -708,13 +978,14 @@ async fn accreditation(context: &Context, credential: &Credential, now: DateTime
     }
 }
 
-/// The disclosed claims against the registry's JSON Schema for the `vct`. A `required` claim
+/// The claims against the registry's JSON Schema for the credential's type: an SD-JWT VC's
+/// disclosed claims, a `vc+jwt`'s `credentialSubject`s (`instances`). A `required` claim
 /// missing where the holder withheld claims is not a violation: selective disclosure is the
 /// point (the schema describes the credential as issued).
 async fn schema(
     context: &Context,
     credential: &Credential,
-    claims: &DisclosedClaims,
+    instances: &[&Value],
     withheld_at: &[String],
     now: DateTime<Utc>,
 ) -> Outcome {
@@ -723,13 +994,19 @@ async fn schema(
             "no registry is configured, so the claims were not checked against a schema".into(),
         );
     };
-    let schema = match context.schemas.get(&credential.vct, now) {
+    let Some(vct) = credential.registry_type.as_deref() else {
+        return Outcome::NotChecked(format!(
+            "the credential's types ({}) name no schema a registry publishes",
+            credential.types_text()
+        ));
+    };
+    let schema = match context.schemas.get(&vct.to_owned(), now) {
         Some(schema) => schema,
-        None => match fetch_schema(registry, &credential.vct).await {
+        None => match fetch_schema(registry, vct).await {
             Ok(schema) => {
                 let schema = Arc::new(schema);
                 context.schemas.insert(
-                    credential.vct.clone(),
+                    vct.to_owned(),
                     schema.clone(),
                     now,
                     now + Duration::seconds(DEFAULT_CACHE_SECONDS),
@@ -740,14 +1017,11 @@ async fn schema(
         },
     };
     let Some(schema) = schema.as_ref() else {
-        return Outcome::NotChecked(format!(
-            "the registry publishes no schema for {}",
-            credential.vct
-        ));
+        return Outcome::NotChecked(format!("the registry publishes no schema for {vct}"));
     };
-    let problems: Vec<String> = schema
-        .validator
-        .iter_errors(claims.as_value())
+    let problems: Vec<String> = instances
+        .iter()
+        .flat_map(|instance| schema.validator.iter_errors(instance))
         .filter_map(|error| {
             let at = error.instance_path().as_str().to_owned();
             match error.kind() {
@@ -769,7 +1043,7 @@ async fn schema(
         Outcome::Passed
     } else {
         Outcome::Failed(Defect::SchemaViolation {
-            vct: credential.vct.clone(),
+            vct: vct.to_owned(),
             problems,
         })
     }

@@ -25,7 +25,8 @@ pub enum Step {
     Issuer,
     /// The issuer's signature (and, for SD-JWT, every Disclosure through its digest).
     Signature,
-    /// `iat`, `nbf`, `exp` against the verification time.
+    /// `iat`, `nbf`, `exp` (and VCDM 2.0 `validFrom`, `validUntil`) against the verification
+    /// time.
     Validity,
     /// The issuer's status list says the credential is valid.
     Status,
@@ -264,6 +265,19 @@ pub enum Defect {
         found: Option<String>,
         expected: &'static str,
     },
+    /// A JWS header `cty` other than the one the format allows (VC-JOSE-COSE §3.1.1: `vc`).
+    #[error("{what} has cty {found:?}; if present it must be {expected:?}")]
+    WrongContentType {
+        what: &'static str,
+        found: String,
+        expected: &'static str,
+    },
+    /// The JWT `iss` and the credential's `issuer` name different parties.
+    #[error(
+        "the JWT names {iss} as its issuer (iss) but the credential names {issuer}; they must be \
+         the same"
+    )]
+    IssuerMismatch { iss: String, issuer: String },
     /// The legacy SD-JWT VC `typ` (before draft-ietf-oauth-sd-jwt-vc-06), refused.
     #[error(
         "typ \"vc+sd-jwt\" is the SD-JWT VC media type used before 2025 (it collided with the W3C \
@@ -344,10 +358,11 @@ pub enum Defect {
     IssuedInFuture { iat: DateTime<Utc> },
 
     // ---- status ----
-    /// Status 1 (INVALID) in the issuer's Token Status List.
+    /// Status 1 (INVALID) in the issuer's Token Status List, or the bit set in a W3C
+    /// `revocation` bitstring list.
     #[error("the issuer has revoked this credential (status list {uri}, entry {index})")]
     Revoked { uri: String, index: u64 },
-    /// Status 2 (SUSPENDED).
+    /// Status 2 (SUSPENDED), or the bit set in a W3C `suspension` bitstring list.
     #[error(
         "the issuer has suspended this credential (status list {uri}, entry {index}); it may be \
          reinstated: ask the holder to contact the issuer"
@@ -381,6 +396,13 @@ pub enum Defect {
     KeyBindingMissing,
     #[error("the credential has no usable holder key (cnf.jwk): {0}")]
     NoHolderKey(String),
+    /// Holder binding was required but a bare credential was presented: nothing in it proves
+    /// who presents it.
+    #[error(
+        "a bare credential was presented where proof of the holder was required; the holder must \
+         present it in a presentation signed with the key it was issued to"
+    )]
+    HolderProofMissing,
     #[error("the key-binding JWT is malformed: {0}")]
     KeyBindingMalformed(String),
     #[error("the key-binding JWT is not signed by the credential's holder key: {0}")]

@@ -5,10 +5,10 @@
 //! issuer's DID document as of issuance); here a key is given.
 //!
 //! The strictness, each rule a test:
-//! - JOSE headers are strict JSON (duplicate members refused, `json::parse_strict`); `crit` is
-//!   refused (RFC 7515 §4.1.11); `alg` is on an allowlist (EdDSA, ES256) and must match the
-//!   key's type; `typ` is checked per JWT (§3.2.1 of the SD-JWT VC draft: `dc+sd-jwt`; RFC 9901
-//!   §4.3: `kb+jwt`). `jwk`, `jku`, `x5u` and `x5c` headers are never read: keys come from the
+//! - JOSE (shared with `vc_jwt` in `jose.rs`): headers are strict JSON (duplicate members
+//!   refused, `json::parse_strict`); `crit` is refused (RFC 7515 §4.1.11); `alg` is on an
+//!   allowlist (EdDSA, ES256) and must match the key's type; `typ` is checked per JWT (§3.2.1
+//!   of the SD-JWT VC draft: `dc+sd-jwt`; RFC 9901 §4.3: `kb+jwt`). `jwk`, `jku`, `x5u` and `x5c` headers are never read: keys come from the
 //!   issuer's DID document and the credential's `cnf`.
 //! - Every Disclosure must be referenced exactly once (RFC 9901 §7.1 steps 4 and 5): an
 //!   unreferenced or repeated Disclosure makes the whole presentation invalid. Some libraries
@@ -29,12 +29,14 @@ use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use credence_registry::json::parse_strict;
-use credence_registry::keys::{PublicKey, SignatureError, decode_b64url};
+use chrono::{DateTime, Duration, Utc};
+use credence_registry::keys::{PublicKey, decode_b64url};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
+use crate::jose::strict_json;
+// The JOSE layer is shared with `vc_jwt` (`jose.rs`); re-exported here, where it was first.
+pub use crate::jose::{Algorithm, Jws, check_times, numeric_date, verify_signature};
 use crate::report::Defect;
 
 /// The JWT `typ` of an SD-JWT VC (draft-ietf-oauth-sd-jwt-vc §3.2.1).
@@ -50,158 +52,6 @@ pub const KB_JWT_TYPE: &str = "kb+jwt";
 pub const MAX_PRESENTATION_BYTES: usize = 128 * 1024;
 /// Deepest chain of nested Disclosures followed.
 const MAX_DISCLOSURE_DEPTH: usize = 32;
-
-/// The JWS algorithms accepted, each bound to one key type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// Ed25519 only (RFC 8037).
-    EdDsa,
-    /// P-256 with SHA-256 only (RFC 7518 §3.4).
-    Es256,
-}
-
-impl Algorithm {
-    fn parse(alg: Option<&str>, what: &'static str) -> Result<Self, Defect> {
-        match alg {
-            Some("EdDSA") => Ok(Self::EdDsa),
-            Some("ES256") => Ok(Self::Es256),
-            other => Err(Defect::AlgorithmNotAllowed {
-                what,
-                alg: other.unwrap_or("(none)").to_owned(),
-            }),
-        }
-    }
-
-    /// Whether `key` is the one key type this algorithm may be used with.
-    pub fn fits(self, key: &PublicKey) -> bool {
-        matches!(
-            (self, key),
-            (Self::EdDsa, PublicKey::Ed25519(_)) | (Self::Es256, PublicKey::P256(_))
-        )
-    }
-}
-
-/// A compact JWS, decoded but not verified.
-#[derive(Debug, Clone)]
-pub struct Jws<'a> {
-    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, what the signature covers.
-    signing_input: &'a str,
-    signature: Vec<u8>,
-    pub header: Value,
-    pub payload: Value,
-    pub alg: Algorithm,
-}
-
-impl<'a> Jws<'a> {
-    /// Decodes `compact` strictly and checks its header: `crit` refused, `alg` allowlisted,
-    /// `typ` equal to `expected_typ`. `what` names the JWT in messages.
-    pub fn parse(
-        compact: &'a str,
-        what: &'static str,
-        expected_typ: &'static str,
-    ) -> Result<Self, Defect> {
-        let malformed = |detail: String| Defect::Malformed(format!("{what}: {detail}"));
-        let mut parts = compact.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("a compact JWS has three parts".into()));
-        };
-        let header =
-            decode_json_object(header_b64).map_err(|e| malformed(format!("header: {e}")))?;
-        // RFC 7515 §4.1.11: extensions named critical must be understood; we understand none.
-        if header.get("crit").is_some() {
-            return Err(Defect::CriticalHeader { what });
-        }
-        let alg = Algorithm::parse(header.get("alg").and_then(Value::as_str), what)?;
-        let typ = header.get("typ").and_then(Value::as_str);
-        if typ != Some(expected_typ) {
-            if expected_typ == SD_JWT_VC_TYPE && typ == Some(LEGACY_SD_JWT_VC_TYPE) {
-                return Err(Defect::LegacyType);
-            }
-            return Err(Defect::WrongType {
-                what,
-                found: typ.map(str::to_owned),
-                expected: expected_typ,
-            });
-        }
-        let payload =
-            decode_json_object(payload_b64).map_err(|e| malformed(format!("payload: {e}")))?;
-        let signature =
-            decode_b64url(signature_b64).map_err(|e| malformed(format!("signature: {e}")))?;
-        let signing_input = &compact[..header_b64.len() + 1 + payload_b64.len()];
-        Ok(Self {
-            signing_input,
-            signature,
-            header,
-            payload,
-            alg,
-        })
-    }
-
-    /// Verifies the signature with `key`, which must be of the type `alg` is bound to.
-    pub fn verify(&self, key: &PublicKey) -> Result<(), String> {
-        verify_signature(
-            self.alg,
-            key,
-            self.signing_input.as_bytes(),
-            &self.signature,
-        )
-    }
-}
-
-/// Verifies a JWS signature: `alg` bound to the key type, then Ed25519 strictly (small-order
-/// keys and non-canonical encodings refused, `keys::PublicKey::verify_raw`) or ECDSA P-256 as
-/// RFC 7518 §3.4 and FIPS 186 define it.
-///
-/// One deliberate difference from the base crate: ES256 signatures with a high S are accepted
-/// here. `keys` refuses them because a DID operation is identified by a hash covering its
-/// signature, so a malleated twin would be a second valid operation; a credential or a
-/// key-binding JWT is identified by nothing of the kind (the KB-JWT's `sd_hash` covers the
-/// issuer signature as presented, so a malleated one is only a different presentation that
-/// still needs the holder's key). Refusing them would reject about half of the ES256
-/// credentials other issuers sign (every IETF example signed by the reference implementation
-/// whose S happens to be high), so the low-S twin is verified instead, which is the same
-/// equation.
-pub fn verify_signature(
-    alg: Algorithm,
-    key: &PublicKey,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), String> {
-    if !alg.fits(key) {
-        return Err(format!(
-            "algorithm {alg:?} cannot be used with a {} key",
-            key.type_name()
-        ));
-    }
-    match key.verify_raw(message, signature) {
-        Err(SignatureError::HighS) => {
-            let twin = p256::ecdsa::Signature::from_slice(signature)
-                .ok()
-                .and_then(|signature| signature.normalize_s())
-                .ok_or_else(|| "ES256 signature is malformed".to_owned())?;
-            key.verify_raw(message, &twin.to_bytes())
-                .map_err(|e| e.to_string())
-        }
-        other => other.map_err(|e| e.to_string()),
-    }
-}
-
-fn decode_json_object(b64: &str) -> Result<Value, String> {
-    let bytes = decode_b64url(b64).map_err(|e| e.to_string())?;
-    let value = strict_json(&bytes)?;
-    if !value.is_object() {
-        return Err("not a JSON object".into());
-    }
-    Ok(value)
-}
-
-/// Parses with `json::parse_strict` (duplicate members and excessive depth refused; numbers
-/// read as numbers whatever serde_json's features).
-fn strict_json(bytes: &[u8]) -> Result<Value, String> {
-    parse_strict(bytes).map_err(|e| e.to_string())
-}
 
 /// One Disclosure (RFC 9901 §4.2.1, §4.2.2): `[salt, name, value]` for an object member,
 /// `[salt, value]` for an array element.
@@ -245,7 +95,13 @@ pub fn parse<'a>(text: &'a str, expected_typ: &'static str) -> Result<Presentati
         parts.next().unwrap_or_default(),
         "the credential",
         expected_typ,
-    )?;
+    )
+    .map_err(|defect| match defect {
+        Defect::WrongType {
+            found: Some(found), ..
+        } if expected_typ == SD_JWT_VC_TYPE && found == LEGACY_SD_JWT_VC_TYPE => Defect::LegacyType,
+        other => other,
+    })?;
 
     // RFC 9901 §4.1.1: `_sd_alg` absent means sha-256.
     match issuer_jwt.payload.get("_sd_alg") {
@@ -494,43 +350,6 @@ fn child_pointer(parent: &str, name: &str) -> String {
         }
     }
     pointer
-}
-
-/// A NumericDate claim (RFC 7519 §2), if present. Fractions are allowed and truncated.
-pub fn numeric_date(payload: &Value, claim: &'static str) -> Result<Option<DateTime<Utc>>, Defect> {
-    let Some(value) = payload.get(claim) else {
-        return Ok(None);
-    };
-    let seconds = value
-        .as_i64()
-        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64));
-    seconds
-        .and_then(|s| Utc.timestamp_opt(s, 0).single())
-        .map(Some)
-        .ok_or_else(|| Defect::BadClaim {
-            claim,
-            detail: "not a NumericDate (seconds since 1970)".into(),
-        })
-}
-
-/// `iat`, `nbf` and `exp` against `now`, each with `leeway` for clock skew.
-pub fn check_times(payload: &Value, now: DateTime<Utc>, leeway: Duration) -> Result<(), Defect> {
-    if let Some(exp) = numeric_date(payload, "exp")? {
-        if now >= exp + leeway {
-            return Err(Defect::Expired { exp });
-        }
-    }
-    if let Some(nbf) = numeric_date(payload, "nbf")? {
-        if now + leeway < nbf {
-            return Err(Defect::NotYetValid { nbf });
-        }
-    }
-    if let Some(iat) = numeric_date(payload, "iat")? {
-        if now + leeway < iat {
-            return Err(Defect::IssuedInFuture { iat });
-        }
-    }
-    Ok(())
 }
 
 /// The holder's key from `cnf.jwk` (RFC 7800 §3.2), Ed25519 or P-256. Other confirmation

@@ -1,9 +1,14 @@
 //! The verifier's one test binary: the IETF SD-JWT vectors and their negative set, Wycheproof
 //! edge cases through the strict signature path, tampered presentations one line each, and the
-//! registry-backed steps against a real registry on loopback.
+//! registry-backed steps against a real registry on loopback; `vc+jwt` credentials the issuer
+//! crate makes; the W3C VC API routes (with the `server` feature).
 
 mod registry;
 mod support;
 mod tampered;
+// The W3C VC API routes: `cargo test -p credence-verifier --features server`.
+#[cfg(feature = "server")]
+mod vc_api;
+mod vc_jwt;
 mod vectors;
 mod wycheproof;

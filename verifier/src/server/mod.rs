@@ -1,0 +1,227 @@
+//! The verifier's HTTP service (feature `server`): the W3C VC API verify routes, rendering the
+//! pipeline's [`Report`](crate::report::Report). Handlers only extract (a strict JSON body
+//! within [`MAX_BODY_BYTES`]), call [`crate::pipeline`], and render; every request error leaves
+//! as an RFC 9457 problem (`application/problem+json`), every verification as a VC API
+//! verification result.
+//!
+//! Routes, relative to where [`router`] is mounted (`/verifier` in `credence serve`):
+//! `POST /credentials/verify`, `POST /presentations/verify` ([`vc_api`]).
+//!
+//! It must not hold verification logic (that is the library's), and it reads no environment
+//! itself: [`VerifierConfig`] is a `clap::Args` the binary flattens in.
+
+pub mod vc_api;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::FromRequest;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use credence_registry::client::{RegistryClient, plain_http_client};
+use credence_registry::clock::Clock;
+use credence_registry::error::{PROBLEM_BASE, Problem};
+use credence_registry::json::JsonError;
+use credence_registry::resolver::{CredenceSource, Resolver};
+use serde::de::DeserializeOwned;
+
+use crate::pipeline::{Context, VerifyError};
+
+/// Largest request body read: the largest credential or presentation the library accepts
+/// (`sd_jwt::MAX_PRESENTATION_BYTES`), plus room for the JSON around it.
+pub const MAX_BODY_BYTES: usize = crate::sd_jwt::MAX_PRESENTATION_BYTES + 16 * 1024;
+
+/// How the verifier service runs. Every field is a flag with an environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifierConfig {
+    /// Base URL of the registry the verifier resolves `did:credence` issuers at and asks
+    /// about accreditations and schemas (e.g. `http://127.0.0.1:8080/registry`).
+    #[arg(
+        long = "verifier-registry",
+        env = "CREDENCE_VERIFIER_REGISTRY",
+        default_value = credence_registry::client::DEFAULT_REGISTRY_URL
+    )]
+    pub registry_url: String,
+    /// Clock skew tolerated on `iat`, `nbf`, `exp`, `validFrom`, `validUntil` and key-binding
+    /// times, in seconds.
+    #[arg(
+        long = "verifier-leeway-seconds",
+        env = "CREDENCE_VERIFIER_LEEWAY_SECONDS",
+        default_value_t = 60
+    )]
+    pub leeway_seconds: u32,
+    /// Oldest key-binding JWT accepted in a presentation, in seconds.
+    #[arg(
+        long = "verifier-presentation-max-age-seconds",
+        env = "CREDENCE_VERIFIER_PRESENTATION_MAX_AGE_SECONDS",
+        default_value_t = 300
+    )]
+    pub presentation_max_age_seconds: u32,
+}
+
+/// What the handlers share: the pipeline's context (resolver, registry client, caches), the
+/// clock the verification time is read from, and the tolerances.
+#[derive(Clone, Debug)]
+pub struct VerifierState {
+    pub context: Arc<Context>,
+    pub clock: Clock,
+    pub leeway: Duration,
+    pub presentation_max_age: Duration,
+}
+
+impl VerifierState {
+    /// The state a service runs with: a resolver and registry client for `config`'s
+    /// registry, the system clock.
+    pub fn from_config(config: &VerifierConfig) -> Result<Self, credence_registry::error::Error> {
+        let registry = RegistryClient::new(&config.registry_url)?;
+        let context = Context::new(
+            Resolver::new(CredenceSource::Remote(registry.clone()), Default::default()),
+            Some(registry),
+            plain_http_client()?,
+        );
+        Ok(Self {
+            context: Arc::new(context),
+            clock: Clock::system(),
+            leeway: Duration::seconds(config.leeway_seconds.into()),
+            presentation_max_age: Duration::seconds(config.presentation_max_age_seconds.into()),
+        })
+    }
+}
+
+/// The verifier's routes, relative to wherever they are mounted.
+pub fn router(state: VerifierState) -> Router {
+    Router::new()
+        .merge(vc_api::router())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Why a request could not be verified at all. Each is a problem with a stable `type`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// The body is not sent as JSON.
+    #[error("the request body must be application/json, not {received}")]
+    UnsupportedMediaType { received: String },
+    /// The body is not strict JSON (syntax, duplicate members, nesting).
+    #[error("{0}")]
+    MalformedJson(#[from] JsonError),
+    /// The JSON does not have the shape the route takes (a missing or unknown member).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The credential or presentation is in a format this verifier does not take.
+    #[error("{0}")]
+    UnsupportedFormat(String),
+    /// The options cannot be met by anything (an empty challenge or domain).
+    #[error("{0}")]
+    InvalidOptions(#[from] VerifyError),
+}
+
+impl ApiError {
+    /// The status and the problem `type` suffix of each condition (no wildcard arm).
+    fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::BodyTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Request body too large",
+            ),
+            Self::UnsupportedMediaType { .. } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON"),
+            Self::InvalidRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "Invalid request",
+            ),
+            Self::UnsupportedFormat(_) => (
+                StatusCode::BAD_REQUEST,
+                "unsupported-format",
+                "Unsupported credential format",
+            ),
+            Self::InvalidOptions(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid-options",
+                "Invalid verification options",
+            ),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, kind, title) = self.classify();
+        Problem {
+            kind: format!("{PROBLEM_BASE}{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            did_resolution_metadata: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _, _) = self.classify();
+        let mut response = (status, axum::Json(self.problem())).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+/// A JSON request body: `Content-Type: application/json` (or `+json`), at most
+/// [`MAX_BODY_BYTES`], parsed with `json::parse_strict` (duplicate members and deep nesting
+/// refused), then decoded into `T` (unknown members refused by `T`).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let essence = content_type
+            .as_deref()
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let is_json = essence.as_deref().is_some_and(|e| {
+            e == "application/json"
+                || e.strip_prefix("application/")
+                    .is_some_and(|subtype| subtype.ends_with("+json"))
+        });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType {
+                received: content_type.map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}")),
+            });
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    }
+                } else {
+                    ApiError::InvalidRequest(format!(
+                        "the body could not be read: {}",
+                        rejection.body_text()
+                    ))
+                }
+            })?;
+        let value = credence_registry::json::parse_strict(&bytes)?;
+        serde_json::from_value(value)
+            .map(JsonBody)
+            .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+    }
+}
