@@ -47,6 +47,30 @@ impl Claims {
         self.0
     }
 
+    /// Whether a claim exists at `path` (array elements by decimal index).
+    pub fn contains(&self, path: &ClaimPath) -> bool {
+        let (first, rest) = match path.segments() {
+            [first, rest @ ..] => (first, rest),
+            [] => return false,
+        };
+        let mut value = match self.0.get(first) {
+            Some(value) => value,
+            None => return false,
+        };
+        for segment in rest {
+            let next = match value {
+                Value::Object(map) => map.get(segment),
+                Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            };
+            match next {
+                Some(next) => value = next,
+                None => return false,
+            }
+        }
+        true
+    }
+
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name)
     }
@@ -170,6 +194,23 @@ mod tests {
         check("given_name", None);
         check("/a~2", None);
         check("/a~", None);
+    }
+
+    #[test]
+    fn contains_follows_members_and_indexes() {
+        let claims = Claims::from_value(serde_json::json!({
+            "name": "Li", "address": {"city": "Shanghai"}, "degrees": ["BSc", "MSc"]
+        }))
+        .unwrap();
+        let has = |pointer: &str| claims.contains(&ClaimPath::parse(pointer).unwrap());
+        assert!(has("/name"));
+        assert!(has("/address/city"));
+        assert!(has("/degrees/1"));
+        assert!(!has("/degrees/2"));
+        assert!(!has("/degrees/x"));
+        assert!(!has("/address/street"));
+        assert!(!has("/name/first"));
+        assert!(!has("/registeredCapital"));
     }
 
     #[test]

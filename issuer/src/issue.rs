@@ -357,12 +357,17 @@ fn build_envelopes(
     for format in formats {
         let envelope = match format {
             Format::DcSdJwt => {
+                // The type lists what may be disclosed selectively; an optional claim this
+                // issuance leaves out is simply not there to conceal.
                 let disclosable = credential_type
                     .disclosable
                     .iter()
                     .map(|p| ClaimPath::parse(p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                    .map_err(|e| Error::Internal(e.to_string()))?
+                    .into_iter()
+                    .filter(|path| claims.contains(path))
+                    .collect();
                 let request = SdJwtVcRequest {
                     vct: Vct::parse(&credential_type.vct).map_err(|e| unissuable(&e))?,
                     holder: holder.clone(),
