@@ -48,6 +48,14 @@ pub struct IssuerConfig {
         hide_env_values = true
     )]
     pub admin_token: Option<SecretText>,
+    /// The server's public base URL, as wallets reach it (`https://agency.example`): OpenID4VCI
+    /// issuer identifiers, metadata and offer URLs are `<public url>/issuer/<tenant>/...`.
+    #[arg(
+        long = "public-url",
+        env = "CREDENCE_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
     /// How long verifiers may cache a published status list, in seconds.
     #[arg(long, env = "CREDENCE_STATUS_TTL_SECONDS", default_value_t = 300)]
     pub status_ttl_seconds: u64,
