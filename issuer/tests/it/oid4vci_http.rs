@@ -947,3 +947,222 @@ async fn offers_are_refused_with_a_problem_and_nothing_written() {
         assert_problem(&reply, 400, "invalid-request");
     }
 }
+
+#[tokio::test]
+async fn consuming_a_code_a_token_or_a_nonce_has_one_winner() {
+    use credence_issuer::oid4vci::CodeGrant;
+    use credence_issuer::secrets::BearerToken;
+    use credence_issuer::store::{OfferState, StoredAccessToken, StoredOffer};
+
+    let registry = Registry::start().await;
+    for backend in backends().await {
+        let wallet = Wallet::start(&registry, backend.name, backend.store.clone()).await;
+        let store = &wallet.store;
+        let tenant = credence_issuer::ids::TenantId::parse(&wallet.tenant.id).expect("id");
+        let now = wallet.now();
+        let offer = StoredOffer {
+            id_hash: BearerToken::generate().hash(),
+            tenant: tenant.clone(),
+            type_id: credence_issuer::ids::CredentialTypeId::parse(TYPE).expect("type"),
+            formats: vec![credence_issuer::ids::Format::DcSdJwt],
+            claims: Some(valid_claims()),
+            tx_code: None,
+            grant: CodeGrant::new("the-code", None, now, Duration::minutes(5)),
+            state: OfferState::Offered,
+            created: now,
+        };
+        store.create_offer(&offer).await.expect("offer");
+        assert_eq!(
+            store.offer(&tenant, &offer.id_hash).await.expect("read"),
+            Some(offer.clone()),
+            "{}: an offer reads back as written",
+            wallet.backend
+        );
+        let token = |hash| StoredAccessToken {
+            token_hash: hash,
+            offer_hash: offer.id_hash,
+            tenant: tenant.clone(),
+            expires_at: now + Duration::minutes(5),
+            used: false,
+        };
+        let (first, second) = (
+            token(BearerToken::generate().hash()),
+            token(BearerToken::generate().hash()),
+        );
+        let code = offer.grant.code_hash;
+        let (a, b) = tokio::join!(
+            store.redeem_offer(&code, now, &first),
+            store.redeem_offer(&code, now, &second)
+        );
+        assert_eq!(
+            [a.expect("redeem"), b.expect("redeem")]
+                .iter()
+                .filter(|won| **won)
+                .count(),
+            1,
+            "{}: one redemption wins",
+            wallet.backend
+        );
+        let winner = if store
+            .access_token(&first.token_hash)
+            .await
+            .expect("read")
+            .is_some()
+        {
+            &first
+        } else {
+            &second
+        };
+        let (a, b) = tokio::join!(
+            store.use_access_token(&winner.token_hash, now),
+            store.use_access_token(&winner.token_hash, now)
+        );
+        assert_eq!(
+            [a.expect("use"), b.expect("use")]
+                .iter()
+                .filter(|won| **won)
+                .count(),
+            1,
+            "{}: one use of a token wins",
+            wallet.backend
+        );
+        let nonce = BearerToken::generate().hash();
+        store
+            .create_nonce(&tenant, &nonce, now + Duration::minutes(5))
+            .await
+            .expect("nonce");
+        let (a, b) = tokio::join!(
+            store.consume_nonce(&tenant, &nonce, now),
+            store.consume_nonce(&tenant, &nonce, now)
+        );
+        assert_eq!(
+            [a.expect("consume"), b.expect("consume")]
+                .iter()
+                .filter(|won| **won)
+                .count(),
+            1,
+            "{}: one consumption of a nonce wins",
+            wallet.backend
+        );
+        // An expired nonce is not consumed, and is swept.
+        let stale = BearerToken::generate().hash();
+        store
+            .create_nonce(&tenant, &stale, now)
+            .await
+            .expect("nonce");
+        assert!(
+            !store
+                .consume_nonce(&tenant, &stale, now)
+                .await
+                .expect("consume")
+        );
+        let swept = store.sweep_oid4vci(now).await.expect("sweep");
+        assert_eq!(swept.nonces, 1, "{}", wallet.backend);
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_deletes_expired_claims_in_the_background() {
+    let registry = Registry::start().await;
+    let backend = backends().await.remove(0);
+    let start = Utc
+        .timestamp_opt(Utc::now().timestamp(), 0)
+        .single()
+        .expect("now");
+    let (clock, time) = Clock::manual(start);
+    let mut options = ServiceOptions::new(&registry.url);
+    options.sweep_interval = std::time::Duration::from_millis(50);
+    let issuer = Issuer::with_options(backend.store.clone(), options, clock);
+    let tenant = create_tenant(&issuer, "land-bureau").await;
+    let (schema_id, _) = registry.publish_schema().await;
+    let reply = call(
+        issuer.router(),
+        "POST",
+        &format!("/tenants/{}/types", tenant.id),
+        Some(&tenant.token),
+        Some(
+            &json!({"id": TYPE, "schemaId": schema_id, "formats": ["dc+sd-jwt"],
+            "validitySeconds": 3600}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let reply = call(
+        issuer.router(),
+        "POST",
+        &format!("/tenants/{}/offers", tenant.id),
+        Some(&tenant.token),
+        Some(&json!({"type": TYPE, "claims": valid_claims(), "expires_in": 60})),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(backend.counts().await.offer_claims, 1);
+    time.advance(Duration::seconds(61));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while backend.counts().await.offer_claims != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the claims were not swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(backend.counts().await.offers, 1, "the offer's row stays");
+    issuer.application.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn the_well_known_documents_sit_at_the_root_beside_the_prefixed_issuer() {
+    let registry = Registry::start().await;
+    let backend = backends().await.remove(0);
+    for prefix in ["/issuer", ""] {
+        let mut options = ServiceOptions::new(&registry.url);
+        options.public_url = PUBLIC_URL.into();
+        options.prefix = prefix.into();
+        let issuer = Issuer::with_options(backend.store.clone(), options, Clock::system());
+        let tenant_id = if prefix.is_empty() {
+            "bureau-b"
+        } else {
+            "bureau-a"
+        };
+        create_tenant(&issuer, tenant_id).await;
+        // As `run` composes them: the issuer under its prefix, the documents at the root.
+        let server = if prefix.is_empty() {
+            issuer.router().clone()
+        } else {
+            axum::Router::new().nest(prefix, issuer.router().clone())
+        }
+        .merge(credence_issuer::well_known_router(
+            issuer.state.clone(),
+            prefix,
+        ));
+        let metadata = call(
+            &server,
+            "GET",
+            &format!("/.well-known/openid-credential-issuer{prefix}/{tenant_id}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(metadata.status, 200, "{prefix}: {}", metadata.text);
+        let issuer_id = format!("{PUBLIC_URL}{prefix}/{tenant_id}");
+        assert_eq!(metadata.body["credential_issuer"], issuer_id);
+        let nonce = call(
+            &server,
+            "POST",
+            &format!("{prefix}/{tenant_id}/nonce"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(nonce.status, 200, "{prefix}: {}", nonce.text);
+        let admin = call(
+            &server,
+            "GET",
+            &format!("{prefix}/tenants/{tenant_id}"),
+            None,
+            None,
+        )
+        .await;
+        assert_problem(&admin, 401, "unauthenticated");
+    }
+}
