@@ -194,6 +194,13 @@ fn oauth(code: OAuthErrorCode, description: impl Into<String>) -> ProtocolError 
     ProtocolError::OAuth(OAuthError::new(code, description))
 }
 
+fn invalid_token(why: &str) -> ProtocolError {
+    oauth(
+        OAuthErrorCode::InvalidToken,
+        format!("the access token {why}"),
+    )
+}
+
 /// The pre-authorized code of the offer `offer_id`: SHA-256 over a domain tag and the id,
 /// base64url. One way: the stored code hash gives neither the code nor the offer id.
 pub fn pre_authorized_code(offer_id: &str) -> String {
@@ -631,7 +638,7 @@ impl IssuerService {
 
     /// The credential endpoint (§8): checks the access token, the configuration and every key
     /// proof, then issues one credential per proof (each bound to its own key) from the
-    /// offer's claims, and deletes the claims.
+    /// offer's claims, and deletes the claims. Nothing is consumed until everything checked.
     pub async fn credential(
         &self,
         tenant: &str,
@@ -639,138 +646,15 @@ impl IssuerService {
         request: CredentialRequest,
     ) -> Result<CredentialResponse, ProtocolError> {
         let now = self.clock.now();
-        let invalid_token = |why: &str| {
-            oauth(
-                OAuthErrorCode::InvalidToken,
-                format!("the access token {why}"),
-            )
-        };
         let access_token = access_token.ok_or_else(|| invalid_token("is missing"))?;
-        let token_hash = access_token.hash();
-        let tenant = TenantId::parse(tenant).map_err(|_| invalid_token("is not valid here"))?;
-        let token = self
-            .store
-            .access_token(&token_hash)
-            .await?
-            .filter(|token| token.tenant == tenant)
-            .ok_or_else(|| invalid_token("is not valid here"))?;
-        if token.used {
-            return Err(invalid_token("was already used"));
-        }
-        if now >= token.expires_at {
-            return Err(invalid_token("has expired"));
-        }
-        let tenant = self
-            .store
-            .tenant(&tenant)
-            .await?
-            .ok_or_else(|| invalid_token("is not valid here"))?;
-        let offer = self
-            .store
-            .offer(&tenant.id, &token.offer_hash)
-            .await?
-            .filter(|offer| offer.state == OfferState::Redeemed)
-            .ok_or_else(|| invalid_token("was already used"))?;
+        let (tenant, offer) = self.authorized_offer(tenant, access_token, now).await?;
         let claims = offer
             .claims
             .clone()
             .ok_or_else(|| invalid_token("was already used"))?;
-
-        // The configuration: one of the offer's, else unknown or not granted.
-        if request.credential_identifier.is_some() {
-            return Err(oauth(
-                OAuthErrorCode::InvalidCredentialRequest,
-                "credential_identifier is not issued here; send credential_configuration_id",
-            ));
-        }
-        let requested = request
-            .credential_configuration_id
-            .as_deref()
-            .ok_or_else(|| {
-                oauth(
-                    OAuthErrorCode::InvalidCredentialRequest,
-                    "credential_configuration_id is missing",
-                )
-            })?;
-        let Some(format) = offer
-            .formats
-            .iter()
-            .copied()
-            .find(|format| configuration_id(&offer.type_id, *format) == requested)
-        else {
-            let types = self.store.credential_types(&tenant.id).await?;
-            let known = configurations(&types)
-                .iter()
-                .any(|(configuration, _, _)| configuration.id == requested);
-            return Err(if known {
-                oauth(
-                    OAuthErrorCode::InvalidCredentialRequest,
-                    format!("this access token was not granted for {requested:?}"),
-                )
-            } else {
-                oauth(
-                    OAuthErrorCode::UnknownCredentialConfiguration,
-                    format!("this issuer has no credential configuration {requested:?}"),
-                )
-            });
-        };
-        if request.credential_response_encryption.is_some() {
-            return Err(oauth(
-                OAuthErrorCode::InvalidCredentialRequest,
-                "credential response encryption is not supported by this issuer",
-            ));
-        }
-
-        // The proofs: one nonce for the request, usable now; each proof valid; keys distinct.
+        let format = self.requested_format(&tenant, &offer, &request).await?;
         let jwts = proof_jwts(&request)?;
-        let mut nonces = BTreeSet::new();
-        for jwt in &jwts {
-            nonces.insert(oid4vci::claimed_nonce(jwt));
-        }
-        let nonce = match nonces.into_iter().collect::<Vec<_>>().as_slice() {
-            [Some(nonce)] => nonce.clone(),
-            [None] => String::new(),
-            _ => {
-                return Err(oauth(
-                    OAuthErrorCode::InvalidNonce,
-                    "all proofs of a request carry the same c_nonce",
-                ));
-            }
-        };
-        let nonce_hash = BearerToken::new(&nonce).hash();
-        let usable = !nonce.is_empty()
-            && self
-                .store
-                .nonce_usable(&tenant.id, &nonce_hash, now)
-                .await?;
-        // A nonce that is not ours (or no longer usable) is expected as "" which no proof
-        // carries, so each proof is still checked for everything else first.
-        let expected_nonce = if usable { nonce.as_str() } else { "" };
-        let audience = self.credential_issuer(&tenant.id);
-        let expectations = ProofExpectations {
-            audience: &audience,
-            nonce: expected_nonce,
-            now,
-            max_age: Duration::seconds(PROOF_MAX_AGE_SECONDS),
-            leeway: Duration::seconds(PROOF_LEEWAY_SECONDS),
-        };
-        let mut keys = Vec::with_capacity(jwts.len());
-        let mut thumbprints = BTreeSet::new();
-        for (position, jwt) in jwts.iter().enumerate() {
-            let proven = oid4vci::verify_proof(jwt, &expectations).map_err(|mut error| {
-                error.error_description = format!("proof {position}: {}", error.error_description);
-                error
-            })?;
-            if !thumbprints.insert(jwk_thumbprint(&proven.key)) {
-                return Err(oauth(
-                    OAuthErrorCode::InvalidProof,
-                    format!(
-                        "proof {position} repeats a key: each proof of a batch names its own key"
-                    ),
-                ));
-            }
-            keys.push(proven);
-        }
+        let (nonce_hash, keys) = self.verify_proofs(&tenant, &jwts, now).await?;
 
         // Everything checked: consume the nonce, then the token (each a conditional write).
         if !self
@@ -783,9 +667,15 @@ impl IssuerService {
                 "the proofs' nonce was used meanwhile; fetch a new one",
             ));
         }
-        if !self.store.use_access_token(&token_hash, now).await? {
+        if !self
+            .store
+            .use_access_token(&access_token.hash(), now)
+            .await?
+        {
             return Err(invalid_token("was already used"));
         }
+        // One record per key, through the issuance path every credential takes. A failure
+        // here (a store or signing failure, not the wallet's) leaves the claims to the sweeper.
         let mut credentials = Vec::with_capacity(keys.len());
         for proven in keys {
             let issued = self
@@ -807,9 +697,157 @@ impl IssuerService {
             credentials.push(IssuedCredential { credential });
         }
         self.store.finish_offer(&offer.id_hash).await?;
-        tracing::info!(tenant = %tenant.id, credential_type = %offer.type_id, count = credentials.len(),
-            "credentials issued over OpenID4VCI");
+        tracing::info!(tenant = %tenant.id, credential_type = %offer.type_id,
+            count = credentials.len(), "credentials issued over OpenID4VCI");
         Ok(CredentialResponse { credentials })
+    }
+
+    /// The tenant and the redeemed offer `access_token` was given for, if it is this tenant's,
+    /// unused and unexpired (a read).
+    async fn authorized_offer(
+        &self,
+        tenant: &str,
+        access_token: &BearerToken,
+        now: DateTime<Utc>,
+    ) -> Result<(StoredTenant, StoredOffer), ProtocolError> {
+        let tenant = TenantId::parse(tenant).map_err(|_| invalid_token("is not valid here"))?;
+        let token = self
+            .store
+            .access_token(&access_token.hash())
+            .await?
+            .filter(|token| token.tenant == tenant)
+            .ok_or_else(|| invalid_token("is not valid here"))?;
+        if token.used {
+            return Err(invalid_token("was already used"));
+        }
+        if now >= token.expires_at {
+            return Err(invalid_token("has expired"));
+        }
+        let tenant = self
+            .store
+            .tenant(&tenant)
+            .await?
+            .ok_or_else(|| invalid_token("is not valid here"))?;
+        let offer = self
+            .store
+            .offer(&tenant.id, &token.offer_hash)
+            .await?
+            .filter(|offer| offer.state == OfferState::Redeemed)
+            .ok_or_else(|| invalid_token("was already used"))?;
+        Ok((tenant, offer))
+    }
+
+    /// The format of the configuration the request names: one of the offer's; otherwise
+    /// `unknown_credential_configuration` if the issuer has no such configuration, and
+    /// `invalid_credential_request` if the token was not granted for it.
+    async fn requested_format(
+        &self,
+        tenant: &StoredTenant,
+        offer: &StoredOffer,
+        request: &CredentialRequest,
+    ) -> Result<Format, ProtocolError> {
+        if request.credential_identifier.is_some() {
+            return Err(oauth(
+                OAuthErrorCode::InvalidCredentialRequest,
+                "credential_identifier is not issued here; send credential_configuration_id",
+            ));
+        }
+        if request.credential_response_encryption.is_some() {
+            return Err(oauth(
+                OAuthErrorCode::InvalidCredentialRequest,
+                "credential response encryption is not supported by this issuer",
+            ));
+        }
+        let requested = request
+            .credential_configuration_id
+            .as_deref()
+            .ok_or_else(|| {
+                oauth(
+                    OAuthErrorCode::InvalidCredentialRequest,
+                    "credential_configuration_id is missing",
+                )
+            })?;
+        if let Some(format) = offer
+            .formats
+            .iter()
+            .copied()
+            .find(|format| configuration_id(&offer.type_id, *format) == requested)
+        {
+            return Ok(format);
+        }
+        let types = self.store.credential_types(&tenant.id).await?;
+        let known = configurations(&types)
+            .iter()
+            .any(|(configuration, _, _)| configuration.id == requested);
+        Err(if known {
+            oauth(
+                OAuthErrorCode::InvalidCredentialRequest,
+                format!("this access token was not granted for {requested:?}"),
+            )
+        } else {
+            oauth(
+                OAuthErrorCode::UnknownCredentialConfiguration,
+                format!("this issuer has no credential configuration {requested:?}"),
+            )
+        })
+    }
+
+    /// Verifies every proof (§8.2.1.1): one nonce for the request, handed out by this tenant
+    /// and still usable; each proof valid for this issuer now; each key distinct. Returns the
+    /// nonce's hash (to consume) and the proven keys, in order. A read.
+    async fn verify_proofs(
+        &self,
+        tenant: &StoredTenant,
+        jwts: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(crate::secrets::TokenHash, Vec<oid4vci::ProvenKey>), ProtocolError> {
+        let nonces: BTreeSet<Option<String>> =
+            jwts.iter().map(|jwt| oid4vci::claimed_nonce(jwt)).collect();
+        let nonce = match nonces.into_iter().collect::<Vec<_>>().as_slice() {
+            [Some(nonce)] => nonce.clone(),
+            [None] => String::new(),
+            _ => {
+                return Err(oauth(
+                    OAuthErrorCode::InvalidNonce,
+                    "all proofs of a request carry the same c_nonce",
+                ));
+            }
+        };
+        let nonce_hash = BearerToken::new(&nonce).hash();
+        let usable = !nonce.is_empty()
+            && self
+                .store
+                .nonce_usable(&tenant.id, &nonce_hash, now)
+                .await?;
+        // A nonce that is not ours (or no longer usable) is expected as "", which no proof
+        // carries, so each proof is still checked for everything else first and a defect of
+        // the proof itself is reported as such.
+        let audience = self.credential_issuer(&tenant.id);
+        let expectations = ProofExpectations {
+            audience: &audience,
+            nonce: if usable { nonce.as_str() } else { "" },
+            now,
+            max_age: Duration::seconds(PROOF_MAX_AGE_SECONDS),
+            leeway: Duration::seconds(PROOF_LEEWAY_SECONDS),
+        };
+        let mut keys = Vec::with_capacity(jwts.len());
+        let mut thumbprints = BTreeSet::new();
+        for (position, jwt) in jwts.iter().enumerate() {
+            let proven = oid4vci::verify_proof(jwt, &expectations).map_err(|mut error| {
+                error.error_description = format!("proof {position}: {}", error.error_description);
+                error
+            })?;
+            if !thumbprints.insert(jwk_thumbprint(&proven.key)) {
+                return Err(oauth(
+                    OAuthErrorCode::InvalidProof,
+                    format!(
+                        "proof {position} repeats a key: each proof of a batch names its own key"
+                    ),
+                ));
+            }
+            keys.push(proven);
+        }
+        Ok((nonce_hash, keys))
     }
 
     /// Deletes what expired: nonces, access tokens, and the claims of offers never issued.
