@@ -528,6 +528,9 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     issuer_config
         .registry_url
         .get_or_insert_with(|| format!("http://{own}/registry"));
+    issuer_config
+        .public_url
+        .get_or_insert_with(|| format!("http://{own}"));
     if issuer_config.database_url.is_none()
         && registry
             .database_url
@@ -536,12 +539,16 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     {
         issuer_config.database_url = registry.database_url.clone();
     }
-    let issuer = credence_issuer::Application::open(&issuer_config).await?;
+    let issuer = credence_issuer::Application::open(&issuer_config, ISSUER_PREFIX).await?;
     let router = prepared
         .application
         .router
         .clone()
-        .nest(ISSUER_PREFIX, issuer.router.clone());
+        .nest(ISSUER_PREFIX, issuer.router.clone())
+        .merge(credence_issuer::well_known_router(
+            issuer.state.clone(),
+            ISSUER_PREFIX,
+        ));
     credence_registry_server::serve_with(
         prepared.listener,
         router,

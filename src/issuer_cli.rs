@@ -178,9 +178,18 @@ async fn serve(args: IssuerServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    let issuer = credence_issuer::Application::open(&args.config).await?;
-    tracing::info!(address = %args.listen, registry = args.config.registry_url(), "issuer listening");
-    let router = axum::Router::new().nest(crate::cli::ISSUER_PREFIX, issuer.router.clone());
+    let mut config = args.config;
+    config
+        .public_url
+        .get_or_insert_with(|| format!("http://{}", args.listen));
+    let issuer = credence_issuer::Application::open(&config, crate::cli::ISSUER_PREFIX).await?;
+    tracing::info!(address = %args.listen, registry = config.registry_url(), "issuer listening");
+    let router = axum::Router::new()
+        .nest(crate::cli::ISSUER_PREFIX, issuer.router.clone())
+        .merge(credence_issuer::well_known_router(
+            issuer.state.clone(),
+            crate::cli::ISSUER_PREFIX,
+        ));
     let options = credence_registry_server::ServeOptions {
         throttle: credence_registry_server::http::throttle::Throttle {
             per_client_per_minute: 0,

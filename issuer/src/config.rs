@@ -49,6 +49,11 @@ pub struct IssuerConfig {
         hide_env_values = true
     )]
     pub admin_token: Option<SecretText>,
+    /// The server's public base URL, as wallets reach it (`https://agency.example`): OpenID4VCI
+    /// issuer identifiers, metadata and offer URLs are `<public url>/issuer/<tenant>/...`
+    /// [default: `http://` and the address the server listens on].
+    #[arg(long = "public-url", env = "CREDENCE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// How long verifiers may cache a published status list, in seconds.
     #[arg(long, env = "CREDENCE_STATUS_TTL_SECONDS", default_value_t = 300)]
     pub status_ttl_seconds: u64,
@@ -57,7 +62,15 @@ pub struct IssuerConfig {
 /// The registry an issuer uses when none is configured.
 pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
 
+/// The public URL when none is configured and the caller set none (a library user).
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
 impl IssuerConfig {
+    /// The public base URL: the configured one or [`DEFAULT_PUBLIC_URL`].
+    pub fn public_url(&self) -> &str {
+        self.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL)
+    }
+
     /// The registry's base URL: the configured one or [`DEFAULT_REGISTRY_URL`].
     pub fn registry_url(&self) -> &str {
         self.registry_url.as_deref().unwrap_or(DEFAULT_REGISTRY_URL)

@@ -17,6 +17,9 @@ pub enum IdError {
     /// A format this service does not issue.
     #[error("unknown format {0:?}; formats issued here: dc+sd-jwt, vc+jwt")]
     UnknownFormat(String),
+    /// A word the routes use where a tenant id stands (`/tenants/...` beside `/{tenant}/...`).
+    #[error("{0:?} is reserved and cannot be a tenant id")]
+    ReservedTenantId(String),
     /// Not a record id (`urn:uuid:` and a UUID).
     #[error("invalid credential id {0:?}: expected urn:uuid:<uuid>")]
     InvalidRecordId(String),
@@ -39,8 +42,13 @@ fn check_slug(what: &'static str, text: &str) -> Result<(), IdError> {
     }
 }
 
+/// Words the issuer's routes use at the `{tenant}` level, so no tenant can be named after
+/// them: `/tenants/{tenant}/...` (the admin API) beside `/{tenant}/token`,
+/// `/{tenant}/nonce`, `/{tenant}/credential` and `/{tenant}/offers/{id}` (OpenID4VCI).
+pub const RESERVED_TENANT_IDS: &[&str] = &["tenants"];
+
 macro_rules! slug_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $reserved:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -49,6 +57,10 @@ macro_rules! slug_type {
         impl $name {
             pub fn parse(text: &str) -> Result<Self, IdError> {
                 check_slug($what, text)?;
+                let reserved: &[&str] = $reserved;
+                if reserved.contains(&text) {
+                    return Err(IdError::ReservedTenantId(text.to_owned()));
+                }
                 Ok(Self(text.to_owned()))
             }
 
@@ -74,12 +86,14 @@ macro_rules! slug_type {
 slug_type!(
     /// A tenant (agency): the `{tenant}` of `/tenants/{tenant}/...`.
     TenantId,
-    "tenant id"
+    "tenant id",
+    RESERVED_TENANT_IDS
 );
 slug_type!(
     /// A credential type of one tenant: the `{type}` of `/tenants/{tenant}/types/{type}`.
     CredentialTypeId,
-    "credential type id"
+    "credential type id",
+    &[]
 );
 
 /// The id of one issuance (its record and every envelope's `id` / `jti`): `urn:uuid:` and a
@@ -172,6 +186,8 @@ mod tests {
         check("Land", false);
         check("a/b", false);
         check(&"a".repeat(65), false);
+        check("tenants", false);
+        assert!(CredentialTypeId::parse("tenants").is_ok());
         assert!(RecordId::parse("urn:uuid:3978344f-8596-4c3a-a978-8fcaba3903c5").is_ok());
         assert!(RecordId::parse("3978344f-8596-4c3a-a978-8fcaba3903c5").is_err());
         assert_eq!(Format::parse("vc+jwt"), Ok(Format::VcJwt));

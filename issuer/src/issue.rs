@@ -141,7 +141,10 @@ pub fn jwk_thumbprint(key: &PublicKey) -> String {
 
 /// The first violation of `schema` by `claims`, as (JSON Pointer of the claim, reason). A
 /// missing required property is reported at the property's own path.
-fn schema_violation(schema: &Value, claims: &Value) -> Result<Option<(String, String)>, Error> {
+pub(crate) fn schema_violation(
+    schema: &Value,
+    claims: &Value,
+) -> Result<Option<(String, String)>, Error> {
     let validator = jsonschema::validator_for(schema)
         .map_err(|e| Error::Internal(format!("stored schema does not compile: {e}")))?;
     let Some(error) = validator.iter_errors(claims).next() else {

@@ -24,8 +24,12 @@
 //!   with its republisher ([`Application::open`] from an [`config::IssuerConfig`]); the root
 //!   binary serves it, under `/issuer`.
 //!
-//! Not built yet (issue 11): Data Integrity proofs, OpenID4VCI, the W3C VC API, offers, key
-//! rotation, did:key tenants, and the CLI. This crate depends only on `credence-registry`
+//! - [`offers`]: OpenID4VCI's pre-authorized code flow as the service runs it (offers, token,
+//!   nonce, credential; the sweeper of expired state), over the pure [`oid4vci`]; its routes are
+//!   in `http::oid4vci` and [`well_known_router`].
+//!
+//! Not built yet (issue 11): Data Integrity proofs, the W3C VC API, key rotation, did:key
+//! tenants, and the CLI. This crate depends only on `credence-registry`
 //! and never on the verifier or the registry server (a dev-dependency of the tests).
 
 pub mod claims;
@@ -36,6 +40,7 @@ pub mod http;
 pub mod ids;
 pub mod issue;
 pub mod jws;
+pub mod offers;
 pub mod oid4vci;
 pub mod sd_jwt;
 pub mod secrets;
@@ -86,31 +91,49 @@ async fn route_not_found(uri: axum::http::Uri) -> http::ApiError {
     )))
 }
 
-/// The issuer as it runs: its router, the state its handlers share, and the status-list
-/// republisher.
+/// The OpenID4VCI well-known documents of every tenant of an issuer mounted at `prefix`
+/// (`/issuer` all-in-one): `/.well-known/openid-credential-issuer{prefix}/{tenant}` and
+/// `/.well-known/oauth-authorization-server{prefix}/{tenant}`. They live at the server's root
+/// (RFC 8414 §3.1 inserts the well-known segment before the issuer's path), so the server that
+/// mounts [`app`] under `prefix` merges this at its root. `prefix` must be the one in
+/// `ServiceOptions::prefix`, which the issuer identifiers in the documents use.
+pub fn well_known_router(state: AppState, prefix: &'static str) -> Router {
+    http::oid4vci::well_known_router(state, prefix)
+}
+
+/// The issuer as it runs: its router, the state its handlers share, the status-list
+/// republisher and the sweeper of expired OpenID4VCI offers, tokens and nonces.
 #[derive(Debug)]
 pub struct Application {
     pub router: Router,
     pub state: AppState,
     republisher: Republisher,
+    sweeper: offers::Sweeper,
 }
 
 impl Application {
-    /// Builds the router over `state` and starts the republisher (inside a Tokio runtime).
+    /// Builds the router over `state` and starts the republisher and the sweeper (inside a
+    /// Tokio runtime).
     pub fn start(state: AppState) -> Self {
         let republisher = Republisher::start(state.service.clone());
+        let sweeper = offers::Sweeper::start(state.service.clone());
         Self {
             router: app(state.clone()),
             state,
             republisher,
+            sweeper,
         }
     }
 
     /// Opens an issuer as `config` says — data directory, master key and admin token (each
     /// read, or generated into the data directory), store (migrated), service — and starts
-    /// it. The caller serves [`Application::router`] where it wants it (`/issuer`), then
-    /// calls [`Application::shutdown`] after the server drained.
-    pub async fn open(config: &config::IssuerConfig) -> Result<Self, ServeError> {
+    /// it. The caller serves [`Application::router`] under `prefix` (`/issuer`) and
+    /// [`well_known_router`] at its root, then calls [`Application::shutdown`] after the
+    /// server drained.
+    pub async fn open(
+        config: &config::IssuerConfig,
+        prefix: &'static str,
+    ) -> Result<Self, ServeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -126,18 +149,23 @@ impl Application {
         options.status_ttl = status::Ttl {
             seconds: config.status_ttl_seconds,
         };
+        options.public_url = config.public_url().trim_end_matches('/').to_owned();
+        options.prefix = prefix.to_owned();
         let service = IssuerService::new(store, master_key, options, Default::default())
             .map_err(ServeError::Start)?;
         Ok(Self::start(AppState::new(Arc::new(service), &admin_token)))
     }
 
-    /// Stops the republisher after a last round. Call it after the server drained.
+    /// Stops the sweeper, and the republisher after a last round. Call it after the server
+    /// drained.
     pub async fn shutdown(self) -> Result<(), tokio::task::JoinError> {
+        self.sweeper.shutdown().await?;
         self.republisher.shutdown().await
     }
 
-    /// The router alone, the republisher running as long as the runtime.
+    /// The router alone, the background tasks running as long as the runtime.
     pub fn into_router(self) -> Router {
+        self.sweeper.detach();
         self.republisher.detach();
         self.router
     }

@@ -167,6 +167,13 @@ impl CodeGrant {
         if self.redeemed || now >= self.expires_at || self.attempts_left == 0 {
             return Err(dead());
         }
+        if self.tx_code_hash.is_none() && tx_code.is_some() {
+            // §6.3: a transaction code the offer did not ask for is `invalid_request`.
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidRequest,
+                "this offer has no transaction code; send none",
+            ));
+        }
         if let Some(expected) = &self.tx_code_hash {
             let Some(given) = tx_code else {
                 return Err(OAuthError::new(

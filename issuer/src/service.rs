@@ -37,6 +37,13 @@ pub struct ServiceOptions {
     /// How often the republisher looks for lists changed by another instance or left
     /// unpublished (the registry was down, or a publication would not be newer).
     pub republish_interval: Duration,
+    /// The public base URL of the server (`https://agency.example`), without the issuer's
+    /// prefix: OpenID4VCI issuer identifiers are `<public_url><prefix>/<tenant>`.
+    pub public_url: String,
+    /// Where the issuer's routes are mounted under `public_url` (`/issuer`; "" alone).
+    pub prefix: String,
+    /// How often expired OpenID4VCI offers' claims, access tokens and nonces are deleted.
+    pub sweep_interval: Duration,
 }
 
 impl ServiceOptions {
@@ -50,6 +57,9 @@ impl ServiceOptions {
             key_type: KeyType::Ed25519,
             coalesce: Duration::from_millis(200),
             republish_interval: Duration::from_millis(500),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            prefix: "/issuer".to_owned(),
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }

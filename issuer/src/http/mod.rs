@@ -7,10 +7,13 @@
 //! Routes (relative to where the router is mounted, `/issuer` in `credence serve`):
 //! `/tenants` (admin token), `/tenants/{tenant}`, `/tenants/{tenant}/types`,
 //! `/tenants/{tenant}/credentials`, `/tenants/{tenant}/credentials/{id}` and its
-//! `/revoke`, `/suspend`, `/reinstate` (the tenant's token). OpenID4VCI and the W3C VC API
-//! are separate routers to be merged beside these.
+//! `/revoke`, `/suspend`, `/reinstate` (the tenant's token). OpenID4VCI's routes
+//! (`oid4vci.rs`: `/tenants/{tenant}/offers`, and the wallet-facing `/{tenant}/token`,
+//! `/nonce`, `/credential`, `/offers/{id}`, which answer OAuth error bodies) are merged here;
+//! its well-known documents are outside the prefix (`crate::well_known_router`).
 
 pub mod credentials;
+pub mod oid4vci;
 pub mod tenants;
 pub mod types;
 
@@ -147,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tenants::router())
         .merge(types::router())
         .merge(credentials::router())
+        .merge(oid4vci::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -171,6 +175,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             credentials::revoke,
             credentials::suspend,
             credentials::reinstate,
+            oid4vci::create_offer,
+            oid4vci::credential_offer,
         ),
         components(schemas(
             ProblemDoc,
@@ -185,6 +191,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             crate::issue::StatusRef,
             credentials::RecordWithStatus,
             crate::status_service::StatusView,
+            crate::offers::OfferRequest,
+            crate::offers::TxCodeRequest,
+            crate::offers::CreatedOffer,
         ))
     )]
     struct IssuerApi;

@@ -111,6 +111,77 @@ pub struct IssuanceRecord {
     pub envelope_hashes: std::collections::BTreeMap<String, String>,
 }
 
+/// Where an OpenID4VCI offer is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferState {
+    /// The pre-authorized code has not been redeemed.
+    Offered,
+    /// An access token was given out for it; the claims wait for the credential request.
+    Redeemed,
+    /// Credentials were issued; the claims are gone.
+    Issued,
+    /// It expired before being issued; the claims are gone.
+    Expired,
+}
+
+impl OfferState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Offered => "offered",
+            Self::Redeemed => "redeemed",
+            Self::Issued => "issued",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        [Self::Offered, Self::Redeemed, Self::Issued, Self::Expired]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("offer state {text:?}")))
+    }
+}
+
+/// An OpenID4VCI credential offer as stored: hashes of its secrets, and its claims while it
+/// is open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredOffer {
+    /// SHA-256 of the offer id (the by-reference URL's last segment).
+    pub id_hash: TokenHash,
+    pub tenant: TenantId,
+    pub type_id: CredentialTypeId,
+    pub formats: Vec<Format>,
+    /// The claims to issue; `None` once issued or expired.
+    pub claims: Option<serde_json::Value>,
+    /// What the wallet is told about the transaction code (never the code).
+    pub tx_code: Option<crate::oid4vci::TxCodeHint>,
+    /// The pre-authorized code grant: code and transaction code hashes, expiry, attempts.
+    /// `grant.redeemed` mirrors `state != Offered`.
+    pub grant: crate::oid4vci::CodeGrant,
+    pub state: OfferState,
+    pub created: DateTime<Utc>,
+}
+
+/// An access token as stored (its hash), bound to the offer it was given for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAccessToken {
+    pub token_hash: TokenHash,
+    pub offer_hash: TokenHash,
+    pub tenant: TenantId,
+    pub expires_at: DateTime<Utc>,
+    /// A credential request was accepted with it.
+    pub used: bool,
+}
+
+/// What [`IssuerStore::sweep_oid4vci`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Offers whose claims were deleted because they expired.
+    pub offers: u64,
+    pub access_tokens: u64,
+    pub nonces: u64,
+}
+
 /// How many rows each table holds (health checks, and tests asserting nothing was written).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RowCounts {
@@ -120,6 +191,11 @@ pub struct RowCounts {
     pub lists: i64,
     pub entries: i64,
     pub records: i64,
+    pub offers: i64,
+    /// Offers still holding claims (open offers).
+    pub offer_claims: i64,
+    pub access_tokens: i64,
+    pub nonces: i64,
 }
 
 /// The persistence the issuer needs, and nothing more.
@@ -196,6 +272,72 @@ pub trait IssuerStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn row_counts(&self) -> Result<RowCounts, StoreError>;
+
+    // OpenID4VCI (see `offers.rs`). Every consuming operation is one conditional statement,
+    // so of two concurrent attempts exactly one wins.
+
+    /// Stores a new offer (state `Offered`); `AlreadyExists` if its id or code hash is taken.
+    async fn create_offer(&self, offer: &StoredOffer) -> Result<(), StoreError>;
+    /// The tenant's offer with this id hash.
+    async fn offer(
+        &self,
+        tenant: &TenantId,
+        id_hash: &TokenHash,
+    ) -> Result<Option<StoredOffer>, StoreError>;
+    /// The tenant's offer whose pre-authorized code has this hash.
+    async fn offer_by_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &TokenHash,
+    ) -> Result<Option<StoredOffer>, StoreError>;
+    /// Takes one transaction code attempt from an unredeemed offer (never below zero).
+    async fn spend_tx_code_attempt(&self, code_hash: &TokenHash) -> Result<(), StoreError>;
+    /// Redeems the offer of `code_hash` if it is still `Offered`, has attempts left and has
+    /// not expired at `now`, and stores `token` for it, in one transaction; the offer then
+    /// lives as long as its token. `Ok(false)`, nothing written, if any condition failed.
+    async fn redeem_offer(
+        &self,
+        code_hash: &TokenHash,
+        now: DateTime<Utc>,
+        token: &StoredAccessToken,
+    ) -> Result<bool, StoreError>;
+    async fn access_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<StoredAccessToken>, StoreError>;
+    /// Marks the token used if it is unused and unexpired at `now`; `Ok(false)` otherwise.
+    async fn use_access_token(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// The offer's credentials were issued: its claims are deleted.
+    async fn finish_offer(&self, id_hash: &TokenHash) -> Result<(), StoreError>;
+    async fn create_nonce(
+        &self,
+        tenant: &TenantId,
+        nonce_hash: &TokenHash,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Whether the tenant handed out this nonce and it is unused and unexpired at `now` (a
+    /// read; [`consume_nonce`](Self::consume_nonce) decides).
+    async fn nonce_usable(
+        &self,
+        tenant: &TenantId,
+        nonce_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the nonce if it is the tenant's and unexpired at `now`; `Ok(false)` if it was
+    /// not there (unknown, already consumed, or expired).
+    async fn consume_nonce(
+        &self,
+        tenant: &TenantId,
+        nonce_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes what expired by `now`: nonces, access tokens, and the claims of offers never
+    /// issued (their rows stay, state `Expired`).
+    async fn sweep_oid4vci(&self, now: DateTime<Utc>) -> Result<Swept, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.
@@ -349,6 +491,70 @@ const SELECT_LIST_COLUMNS: &str = "SELECT uri, tenant_id, entries, allocated, ve
      published_version, published_ms FROM status_lists";
 const SELECT_RECORD_COLUMNS: &str = "SELECT id, tenant_id, type_id, formats, list_uri, idx, \
      holder_thumbprint, valid_from_ms, valid_until_ms, issued_ms, envelope_hashes FROM issuance_records";
+
+type OfferRow = (
+    Vec<u8>,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    i64,
+    String,
+    i64,
+    i64,
+);
+
+fn hash_from_bytes(bytes: &[u8]) -> Result<TokenHash, StoreError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(TokenHash)
+        .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
+}
+
+fn offer_from_row(row: OfferRow) -> Result<StoredOffer, StoreError> {
+    let (
+        id_hash,
+        tenant,
+        type_id,
+        formats,
+        claims,
+        hint,
+        code_hash,
+        tx_hash,
+        attempts,
+        state,
+        expires,
+        created,
+    ) = row;
+    let state = OfferState::parse(&state)?;
+    Ok(StoredOffer {
+        id_hash: hash_from_bytes(&id_hash)?,
+        tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        type_id: CredentialTypeId::parse(&type_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        formats: from_json(&formats, "offer formats")?,
+        claims: claims
+            .map(|text| from_json(&text, "offer claims"))
+            .transpose()?,
+        tx_code: hint
+            .map(|text| from_json(&text, "tx_code hint"))
+            .transpose()?,
+        grant: crate::oid4vci::CodeGrant {
+            code_hash: hash_from_bytes(&code_hash)?,
+            tx_code_hash: tx_hash.as_deref().map(hash_from_bytes).transpose()?,
+            expires_at: millis(expires)?,
+            attempts_left: to_u32(attempts, "attempts")?,
+            redeemed: state != OfferState::Offered,
+        },
+        state,
+        created: millis(created)?,
+    })
+}
+
+const SELECT_OFFER_COLUMNS: &str = "SELECT id_hash, tenant_id, type_id, formats, claims, tx_code_hint, \
+     code_hash, tx_code_hash, attempts_left, state, expires_ms, created_ms FROM offers";
 
 /// The trait's implementation for a backend: `$store` has a `pool` and an inherent
 /// `begin_write()` that starts a transaction holding the write lock it needs (SQLite
@@ -692,6 +898,223 @@ macro_rules! impl_issuer_store {
                 Ok(())
             }
 
+            async fn create_offer(&self, offer: &StoredOffer) -> Result<(), StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO offers (id_hash, tenant_id, type_id, formats, claims, tx_code_hint, \
+                     code_hash, tx_code_hash, attempts_left, state, expires_ms, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(offer.id_hash.0.as_slice())
+                .bind(offer.tenant.as_str())
+                .bind(offer.type_id.as_str())
+                .bind(super::json_text(&offer.formats))
+                .bind(offer.claims.as_ref().map(super::json_text))
+                .bind(offer.tx_code.as_ref().map(super::json_text))
+                .bind(offer.grant.code_hash.0.as_slice())
+                .bind(offer.grant.tx_code_hash.as_ref().map(|hash| hash.0.to_vec()))
+                .bind(i64::from(offer.grant.attempts_left))
+                .bind(offer.state.as_str())
+                .bind(offer.grant.expires_at.timestamp_millis())
+                .bind(offer.created.timestamp_millis())
+                .execute(&self.pool)
+                .await;
+                match inserted {
+                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+                    other => other.map(|_| ()).map_err(Into::into),
+                }
+            }
+
+            async fn offer(
+                &self,
+                tenant: &TenantId,
+                id_hash: &TokenHash,
+            ) -> Result<Option<StoredOffer>, StoreError> {
+                let sql = format!("{} WHERE id_hash = $1 AND tenant_id = $2", super::SELECT_OFFER_COLUMNS);
+                let row: Option<super::OfferRow> = sqlx::query_as(&sql)
+                    .bind(id_hash.0.as_slice())
+                    .bind(tenant.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::offer_from_row).transpose()
+            }
+
+            async fn offer_by_code(
+                &self,
+                tenant: &TenantId,
+                code_hash: &TokenHash,
+            ) -> Result<Option<StoredOffer>, StoreError> {
+                let sql = format!("{} WHERE code_hash = $1 AND tenant_id = $2", super::SELECT_OFFER_COLUMNS);
+                let row: Option<super::OfferRow> = sqlx::query_as(&sql)
+                    .bind(code_hash.0.as_slice())
+                    .bind(tenant.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::offer_from_row).transpose()
+            }
+
+            async fn spend_tx_code_attempt(&self, code_hash: &TokenHash) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE offers SET attempts_left = attempts_left - 1 \
+                     WHERE code_hash = $1 AND state = 'offered' AND attempts_left > 0",
+                )
+                .bind(code_hash.0.as_slice())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn redeem_offer(
+                &self,
+                code_hash: &TokenHash,
+                now: DateTime<Utc>,
+                token: &StoredAccessToken,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let redeemed = sqlx::query(
+                    "UPDATE offers SET state = 'redeemed', expires_ms = $3 \
+                     WHERE code_hash = $1 AND state = 'offered' AND attempts_left > 0 AND expires_ms > $2",
+                )
+                .bind(code_hash.0.as_slice())
+                .bind(now.timestamp_millis())
+                .bind(token.expires_at.timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+                if redeemed.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO access_tokens (token_hash, offer_hash, tenant_id, expires_ms, used) \
+                     VALUES ($1, $2, $3, $4, 0)",
+                )
+                .bind(token.token_hash.0.as_slice())
+                .bind(token.offer_hash.0.as_slice())
+                .bind(token.tenant.as_str())
+                .bind(token.expires_at.timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn access_token(
+                &self,
+                token_hash: &TokenHash,
+            ) -> Result<Option<StoredAccessToken>, StoreError> {
+                let row: Option<(Vec<u8>, Vec<u8>, String, i64, i64)> = sqlx::query_as(
+                    "SELECT token_hash, offer_hash, tenant_id, expires_ms, used FROM access_tokens \
+                     WHERE token_hash = $1",
+                )
+                .bind(token_hash.0.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(token_hash, offer_hash, tenant, expires, used)| {
+                    Ok(StoredAccessToken {
+                        token_hash: super::hash_from_bytes(&token_hash)?,
+                        offer_hash: super::hash_from_bytes(&offer_hash)?,
+                        tenant: TenantId::parse(&tenant)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        expires_at: super::millis(expires)?,
+                        used: used != 0,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn use_access_token(
+                &self,
+                token_hash: &TokenHash,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let used = sqlx::query(
+                    "UPDATE access_tokens SET used = 1 WHERE token_hash = $1 AND used = 0 AND expires_ms > $2",
+                )
+                .bind(token_hash.0.as_slice())
+                .bind(now.timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(used.rows_affected() == 1)
+            }
+
+            async fn finish_offer(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
+                sqlx::query("UPDATE offers SET claims = NULL, state = 'issued' WHERE id_hash = $1")
+                    .bind(id_hash.0.as_slice())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_nonce(
+                &self,
+                tenant: &TenantId,
+                nonce_hash: &TokenHash,
+                expires_at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO c_nonces (nonce_hash, tenant_id, expires_ms) VALUES ($1, $2, $3)")
+                    .bind(nonce_hash.0.as_slice())
+                    .bind(tenant.as_str())
+                    .bind(expires_at.timestamp_millis())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn nonce_usable(
+                &self,
+                tenant: &TenantId,
+                nonce_hash: &TokenHash,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT expires_ms FROM c_nonces WHERE nonce_hash = $1 AND tenant_id = $2 AND expires_ms > $3",
+                )
+                .bind(nonce_hash.0.as_slice())
+                .bind(tenant.as_str())
+                .bind(now.timestamp_millis())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
+            }
+
+            async fn consume_nonce(
+                &self,
+                tenant: &TenantId,
+                nonce_hash: &TokenHash,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM c_nonces WHERE nonce_hash = $1 AND tenant_id = $2 AND expires_ms > $3",
+                )
+                .bind(nonce_hash.0.as_slice())
+                .bind(tenant.as_str())
+                .bind(now.timestamp_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(deleted.rows_affected() == 1)
+            }
+
+            async fn sweep_oid4vci(&self, now: DateTime<Utc>) -> Result<Swept, StoreError> {
+                let now = now.timestamp_millis();
+                let nonces = sqlx::query("DELETE FROM c_nonces WHERE expires_ms <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                let access_tokens = sqlx::query("DELETE FROM access_tokens WHERE expires_ms <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                let offers = sqlx::query(
+                    "UPDATE offers SET claims = NULL, state = 'expired' \
+                     WHERE claims IS NOT NULL AND expires_ms <= $1",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(Swept { offers, access_tokens, nonces })
+            }
+
             async fn row_counts(&self) -> Result<RowCounts, StoreError> {
                 let count = |table: &'static str| {
                     let pool = self.pool.clone();
@@ -709,6 +1132,10 @@ macro_rules! impl_issuer_store {
                     lists: count("status_lists").await?,
                     entries: count("status_entries").await?,
                     records: count("issuance_records").await?,
+                    offers: count("offers").await?,
+                    offer_claims: count("offers WHERE claims IS NOT NULL").await?,
+                    access_tokens: count("access_tokens").await?,
+                    nonces: count("c_nonces").await?,
                 })
             }
         }

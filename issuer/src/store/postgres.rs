@@ -13,16 +13,24 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
-    Embedded, IssuanceRecord, RowCounts, StoreError, StoredList, StoredTenant, StoredType,
+    Embedded, IssuanceRecord, RowCounts, StoreError, StoredAccessToken, StoredList, StoredOffer,
+    StoredTenant, StoredType, Swept,
 };
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;
 
-const MIGRATIONS: Embedded = Embedded(&[(
-    1,
-    "issuer",
-    include_str!("../../migrations/postgres/0001_issuer.sql"),
-)]);
+const MIGRATIONS: Embedded = Embedded(&[
+    (
+        1,
+        "issuer",
+        include_str!("../../migrations/postgres/0001_issuer.sql"),
+    ),
+    (
+        2,
+        "oid4vci",
+        include_str!("../../migrations/postgres/0002_oid4vci.sql"),
+    ),
+]);
 
 /// The schema the issuer's tables live in when the URL does not choose one.
 pub(super) const SCHEMA: &str = "credence_issuer";

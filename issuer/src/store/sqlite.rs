@@ -11,16 +11,24 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Embedded, IssuanceRecord, RowCounts, StoreError, StoredList, StoredTenant, StoredType,
+    Embedded, IssuanceRecord, RowCounts, StoreError, StoredAccessToken, StoredList, StoredOffer,
+    StoredTenant, StoredType, Swept,
 };
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;
 
-const MIGRATIONS: Embedded = Embedded(&[(
-    1,
-    "issuer",
-    include_str!("../../migrations/sqlite/0001_issuer.sql"),
-)]);
+const MIGRATIONS: Embedded = Embedded(&[
+    (
+        1,
+        "issuer",
+        include_str!("../../migrations/sqlite/0001_issuer.sql"),
+    ),
+    (
+        2,
+        "oid4vci",
+        include_str!("../../migrations/sqlite/0002_oid4vci.sql"),
+    ),
+]);
 
 /// An SQLite-backed store.
 #[derive(Clone, Debug)]

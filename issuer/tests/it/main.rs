@@ -5,6 +5,7 @@
 //! backend (`support::backends`) against a real registry on loopback.
 
 mod oid4vci;
+mod oid4vci_http;
 mod sd_jwt;
 mod service;
 mod status;

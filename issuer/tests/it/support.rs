@@ -191,6 +191,8 @@ pub(crate) const MASTER_KEY: &str = "bWFzdGVyLWtleS1vZi10aGUtdGVzdHMtMzItYnl0ZXM
 pub(crate) struct Issuer {
     pub(crate) application: credence_issuer::Application,
     pub(crate) admin: BearerToken,
+    /// The state the router was built over (for `well_known_router` and the service).
+    pub(crate) state: AppState,
 }
 
 impl Issuer {
@@ -206,14 +208,26 @@ impl Issuer {
     ) -> Self {
         let mut options = ServiceOptions::new(&registry.url);
         options.coalesce = coalesce;
+        Self::with_options(store, options, Default::default())
+    }
+
+    /// An issuer with `options` (its registry URL among them) reading the time from `clock`.
+    pub(crate) fn with_options(
+        store: Arc<dyn IssuerStore>,
+        mut options: ServiceOptions,
+        clock: credence_registry::clock::Clock,
+    ) -> Self {
         options.republish_interval = std::time::Duration::from_millis(200);
         let master = MasterKey::from_text(MASTER_KEY, "tests").expect("master key");
-        let service =
-            IssuerService::new(store, master, options, Default::default()).expect("service");
+        let service = IssuerService::new(store, master, options, clock).expect("service");
         let admin = BearerToken::generate();
-        let application =
-            credence_issuer::Application::start(AppState::new(Arc::new(service), &admin));
-        Self { application, admin }
+        let state = AppState::new(Arc::new(service), &admin);
+        let application = credence_issuer::Application::start(state.clone());
+        Self {
+            application,
+            admin,
+            state,
+        }
     }
 
     pub(crate) fn router(&self) -> &axum::Router {
@@ -225,6 +239,7 @@ impl Issuer {
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
     pub(crate) content_type: String,
     pub(crate) text: String,
     pub(crate) body: Value,
@@ -233,6 +248,7 @@ pub(crate) struct Reply {
 pub(crate) async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
+    let headers = response.headers().clone();
     let content_type = response
         .headers()
         .get("content-type")
@@ -248,6 +264,7 @@ pub(crate) async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Reply {
         status,
+        headers,
         content_type,
         text,
         body,
