@@ -27,6 +27,9 @@ pub(crate) enum IssuerCommand {
     },
     /// Issue a credential; prints it in every format asked.
     Issue(IssueArgs),
+    /// Create an OpenID4VCI credential offer a wallet redeems; prints the offer and its URIs
+    /// (and the transaction code to send the holder another way).
+    Offer(OfferArgs),
     /// List what a tenant issued (records, never claims), or show one record with its status.
     Credentials {
         #[command(flatten)]
@@ -157,6 +160,37 @@ pub(crate) struct IssueArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub(crate) struct OfferArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// The credential type's id.
+    #[arg(long = "type")]
+    type_id: String,
+    /// The claims: a JSON object, or @FILE to read one.
+    #[arg(long)]
+    claims: String,
+    /// Formats offered (comma separated); all the type's formats when absent.
+    #[arg(long, value_delimiter = ',')]
+    formats: Vec<String>,
+    /// Require a transaction code of this many digits, printed once for you to send the
+    /// holder out of band (SMS, letter).
+    #[arg(long)]
+    tx_code_length: Option<u32>,
+    /// What the wallet shows next to the transaction code input.
+    #[arg(long, requires = "tx_code_length")]
+    tx_code_description: Option<String>,
+    /// How long the offer can be redeemed, in seconds.
+    #[arg(long)]
+    expires_in: Option<u64>,
+    /// Also draw the offer URI (by reference) as a QR code on stderr.
+    #[arg(long)]
+    qr: bool,
+    /// Write the offer URI (by reference) as a QR code PNG to this file.
+    #[arg(long)]
+    png: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     tenant: TenantArgs,
@@ -238,7 +272,9 @@ async fn action(command: IssuerCommand) -> Result<(), CommandError> {
                 },
         } => {
             let validity_seconds = validity_days.checked_mul(86_400).ok_or_else(|| {
-                CommandError::Other(anyhow::anyhow!("--validity-days {validity_days} is too long"))
+                CommandError::Other(anyhow::anyhow!(
+                    "--validity-days {validity_days} is too long"
+                ))
             })?;
             let mut request = json!({
                 "id": id,
@@ -251,10 +287,7 @@ async fn action(command: IssuerCommand) -> Result<(), CommandError> {
             if let Some(w3c_type) = w3c_type {
                 request["w3cType"] = json!(w3c_type);
             }
-            tenant
-                .client()?
-                .add_type(&tenant.tenant, &request)
-                .await?
+            tenant.client()?.add_type(&tenant.tenant, &request).await?
         }
         IssuerCommand::Type {
             command: TypeCommand::List { tenant },
@@ -271,6 +304,7 @@ async fn action(command: IssuerCommand) -> Result<(), CommandError> {
                 .issue(&args.tenant.tenant, &request)
                 .await?
         }
+        IssuerCommand::Offer(args) => offer(args).await?,
         IssuerCommand::Credentials { tenant, id } => {
             let client = tenant.client()?;
             match id {
@@ -284,6 +318,44 @@ async fn action(command: IssuerCommand) -> Result<(), CommandError> {
     };
     print_json(&shown);
     Ok(())
+}
+
+/// Creates an offer; draws or writes its by-reference URI as a QR code when asked (the short
+/// form: an offer by value with its claims may not fit in a code a phone reads easily).
+async fn offer(args: OfferArgs) -> Result<Value, CommandError> {
+    let mut request = json!({
+        "type": args.type_id,
+        "claims": json_argument(&args.claims, "--claims")?,
+    });
+    if !args.formats.is_empty() {
+        request["formats"] = json!(args.formats);
+    }
+    if let Some(length) = args.tx_code_length {
+        request["tx_code"] = json!({"length": length});
+        if let Some(description) = args.tx_code_description {
+            request["tx_code"]["description"] = json!(description);
+        }
+    }
+    if let Some(expires_in) = args.expires_in {
+        request["expires_in"] = json!(expires_in);
+    }
+    let created = args
+        .tenant
+        .client()?
+        .create_offer(&args.tenant.tenant, &request)
+        .await?;
+    let uri = created["offer_uri_by_reference"]
+        .as_str()
+        .context("the issuer's answer has no offer_uri_by_reference")?;
+    if args.qr {
+        let drawn = credence_issuer::qr::terminal(uri).context("drawing the QR code")?;
+        eprintln!("{drawn}");
+    }
+    if let Some(path) = &args.png {
+        let image = credence_issuer::qr::png(uri, 8).context("drawing the QR code")?;
+        std::fs::write(path, image).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(created)
 }
 
 async fn set_status(args: StatusArgs, action: StatusAction) -> Result<Value, CommandError> {

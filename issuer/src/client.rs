@@ -106,6 +106,13 @@ impl IssuerClient {
             .await
     }
 
+    /// `POST tenants/{tenant}/offers`: an OpenID4VCI credential offer (the API's
+    /// `OfferRequest`); the answer holds the offer URIs and the transaction code, if any.
+    pub async fn create_offer(&self, tenant: &str, request: &Value) -> Result<Value, Error> {
+        self.call(Method::POST, &["tenants", tenant, "offers"], Some(request))
+            .await
+    }
+
     /// `POST tenants/{tenant}/credentials/{id}/{revoke|suspend|reinstate}`.
     pub async fn set_status(
         &self,

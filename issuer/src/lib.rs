@@ -42,6 +42,7 @@ pub mod issue;
 pub mod jws;
 pub mod offers;
 pub mod oid4vci;
+pub mod qr;
 pub mod sd_jwt;
 pub mod secrets;
 pub mod service;
