@@ -7,12 +7,14 @@
 //! Routes (relative to where the router is mounted, `/issuer` in `credence serve`):
 //! `/tenants` (admin token), `/tenants/{tenant}`, `/tenants/{tenant}/types`,
 //! `/tenants/{tenant}/credentials`, `/tenants/{tenant}/credentials/{id}` and its
-//! `/revoke`, `/suspend`, `/reinstate` (the tenant's token). OpenID4VCI and the W3C VC API
-//! are separate routers to be merged beside these.
+//! `/revoke`, `/suspend`, `/reinstate` (the tenant's token); the W3C VC API's
+//! `/{tenant}/credentials/issue` and `/{tenant}/credentials/status` ([`vc_api`], the tenant's
+//! token). OpenID4VCI is a separate router to be merged beside these.
 
 pub mod credentials;
 pub mod tenants;
 pub mod types;
+pub mod vc_api;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -147,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tenants::router())
         .merge(types::router())
         .merge(credentials::router())
+        .merge(vc_api::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -171,6 +174,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             credentials::revoke,
             credentials::suspend,
             credentials::reinstate,
+            vc_api::issue,
+            vc_api::update_status,
         ),
         components(schemas(
             ProblemDoc,
@@ -185,6 +190,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             crate::issue::StatusRef,
             credentials::RecordWithStatus,
             crate::status_service::StatusView,
+            crate::vc_api::IssueCredentialRequest,
+            crate::vc_api::IssueCredentialOptions,
+            crate::vc_api::IssueCredentialResponse,
+            crate::vc_api::UpdateStatusRequest,
         ))
     )]
     struct IssuerApi;
