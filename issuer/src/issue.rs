@@ -60,6 +60,28 @@ pub struct IssueRequest {
     /// did:key).
     #[schema(value_type = Object)]
     pub holder_jwk: Value,
+    /// Which DID the credential names as issuer: `tenant-did` (the default, the tenant's
+    /// registered DID) or `did:key` (the did:key of the tenant's signing key).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub sign_as: SignAs,
+}
+
+/// Which DID a credential is issued as. Both sign with the tenant's one signing key; they
+/// differ in the `iss` / `issuer` and `kid` / `verificationMethod` a verifier resolves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SignAs {
+    /// The tenant's registered DID, key `<DID>#key-1`: accreditation, rotation and history
+    /// are the registry's.
+    #[default]
+    #[serde(rename = "tenant-did")]
+    TenantDid,
+    /// `did:key:<multikey>`, key `did:key:<multikey>#<multikey>`: checkable by tools that
+    /// resolve only did:key, with no registry. The key is the signing key as of issuance, so a
+    /// rotation does not carry over, and the registry's accreditations name the tenant DID,
+    /// not this one.
+    #[serde(rename = "did:key")]
+    DidKey,
 }
 
 /// Where a credential's status is.
@@ -91,6 +113,7 @@ pub struct Issuance {
     pub formats: Vec<String>,
     pub claims: Value,
     pub holder: HolderInput,
+    pub sign_as: SignAs,
 }
 
 impl From<IssueRequest> for Issuance {
@@ -100,6 +123,7 @@ impl From<IssueRequest> for Issuance {
             formats: request.formats,
             claims: request.claims,
             holder: HolderInput::Jwk(request.holder_jwk),
+            sign_as: request.sign_as,
         }
     }
 }
@@ -266,7 +290,7 @@ impl IssuerService {
             reason: e.to_string(),
         })?;
         let holder = request.holder.resolve()?;
-        let key = self.issuer_key(tenant)?;
+        let key = self.signing_key(tenant, request.sign_as)?;
         // What can be refused without an index is refused before a list is touched.
         if formats.contains(&Format::DcSdJwt) && holder.key.is_none() {
             return Err(Error::Unissuable(
@@ -351,6 +375,29 @@ impl IssuerService {
         Err(Error::Internal(format!(
             "no free status index found in {ATTEMPTS} attempts"
         )))
+    }
+
+    /// The key `tenant` signs with as `sign_as`: its signing key under the tenant DID
+    /// (`<DID>#key-1`) or under that key's own did:key (`did:key:<mk>#<mk>`, the did:key
+    /// method's verification method id).
+    pub(crate) fn signing_key(
+        &self,
+        tenant: &StoredTenant,
+        sign_as: SignAs,
+    ) -> Result<crate::jws::IssuerKey, Error> {
+        match sign_as {
+            SignAs::TenantDid => self.issuer_key(tenant),
+            SignAs::DidKey => {
+                let keys = crate::service::TenantKeys::open(&self.master_key, tenant)?;
+                let public = keys.signing.public();
+                let did =
+                    Did::parse(&public.to_did_key()).map_err(|e| Error::Internal(e.to_string()))?;
+                let kid = crate::jws::Kid::parse(&format!("{did}#{}", public.to_multikey()))
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                crate::jws::IssuerKey::for_issuer(keys.signing, kid, &did)
+                    .map_err(|e| Error::Internal(e.to_string()))
+            }
+        }
     }
 
     /// The tenant's newest list if it still has a tenth of its entries free; otherwise a new

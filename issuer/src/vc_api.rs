@@ -10,7 +10,9 @@
 //!   meaning it gives its terms.
 //! - `type` is `VerifiableCredential` and one more type: the `w3cType` of one of the tenant's
 //!   credential types.
-//! - `issuer`, when present (a string or an object with `id`), must be the tenant's DID.
+//! - `issuer`, when present (a string or an object with `id`), must be the tenant's DID, or
+//!   the did:key of the tenant's signing key: then the credential is issued as that did:key
+//!   (`SignAs::DidKey`), for verifiers that resolve only did:key.
 //! - `credentialSubject` holds the claims, validated against the type's schema; its `id`, when
 //!   present, must be a DID and becomes `credentialSubject.id`. Holder binding: when that DID
 //!   is a did:key, its key is the holder key (`cnf.jwk`, the record's thumbprint); otherwise
@@ -28,7 +30,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::ids::{Format, RecordId};
-use crate::issue::{HolderInput, Issuance};
+use crate::issue::{HolderInput, Issuance, SignAs};
 use crate::service::IssuerService;
 use crate::status::{StatusPurpose, VC_CONTEXT_V2};
 use crate::status_service::{StatusAction, StatusView, status_from_code, status_name};
@@ -106,11 +108,17 @@ fn invalid(detail: impl Into<String>) -> Error {
 #[derive(Debug)]
 struct Requested {
     w3c_type: String,
+    sign_as: SignAs,
     subject: Option<credence_registry::did::Did>,
     claims: Map<String, Value>,
 }
 
-fn read_credential(tenant: &StoredTenant, credential: &Value) -> Result<Requested, Error> {
+/// Reads a VC API credential; `did_key` is the did:key of the tenant's signing key.
+fn read_credential(
+    tenant: &StoredTenant,
+    did_key: &str,
+    credential: &Value,
+) -> Result<Requested, Error> {
     let object = credential
         .as_object()
         .ok_or_else(|| invalid("credential must be a JSON object"))?;
@@ -154,19 +162,26 @@ fn read_credential(tenant: &StoredTenant, credential: &Value) -> Result<Requeste
             ));
         }
     };
-    if let Some(issuer) = object.get("issuer") {
-        let id = match issuer {
-            Value::String(id) => Some(id.as_str()),
-            Value::Object(issuer) => issuer.get("id").and_then(Value::as_str),
-            _ => None,
-        };
-        if id != Some(tenant.did.as_str()) {
-            return Err(invalid(format!(
-                "credential.issuer must be this tenant's DID {}",
-                tenant.did
-            )));
+    let sign_as = match object.get("issuer") {
+        None => SignAs::TenantDid,
+        Some(issuer) => {
+            let id = match issuer {
+                Value::String(id) => Some(id.as_str()),
+                Value::Object(issuer) => issuer.get("id").and_then(Value::as_str),
+                _ => None,
+            };
+            match id {
+                Some(id) if id == tenant.did.as_str() => SignAs::TenantDid,
+                Some(id) if id == did_key => SignAs::DidKey,
+                _ => {
+                    return Err(invalid(format!(
+                        "credential.issuer must be this tenant's DID {} or its did:key {did_key}",
+                        tenant.did
+                    )));
+                }
+            }
         }
-    }
+    };
     let mut claims = match object.get("credentialSubject") {
         Some(Value::Object(subject)) => subject.clone(),
         _ => {
@@ -190,6 +205,7 @@ fn read_credential(tenant: &StoredTenant, credential: &Value) -> Result<Requeste
     };
     Ok(Requested {
         w3c_type,
+        sign_as,
         subject,
         claims,
     })
@@ -236,7 +252,11 @@ impl IssuerService {
                 )));
             }
         };
-        let requested = read_credential(tenant, &request.credential)?;
+        let did_key = self
+            .signing_key(tenant, SignAs::DidKey)?
+            .issuer()
+            .to_string();
+        let requested = read_credential(tenant, &did_key, &request.credential)?;
         let types = self.store.credential_types(&tenant.id).await?;
         let mut matching = types.iter().filter(|t| t.w3c_type == requested.w3c_type);
         let credential_type = match (matching.next(), matching.next()) {
@@ -257,6 +277,7 @@ impl IssuerService {
                     formats: vec![format.name().to_owned()],
                     claims: Value::Object(requested.claims),
                     holder: HolderInput::Subject(requested.subject),
+                    sign_as: requested.sign_as,
                 },
             )
             .await?;

@@ -18,12 +18,12 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::data_integrity::ssi_verifies;
-use crate::decode_jwt;
 use crate::service::await_status;
 use crate::support::{
     Issuer, MASTER_KEY, Registry, Tenant, assert_problem, backends, call, create_tenant,
     holder_jwk, request, send, valid_claims,
 };
+use crate::{decode_jwt, decoding_key};
 
 const V2: &str = "https://www.w3.org/ns/credentials/v2";
 const W3C_TYPE: &str = "BusinessLicenceCredential";
@@ -514,6 +514,152 @@ async fn vc_api_bad_requests_get_their_problem_and_write_nothing() {
         )
         .await;
         assert_eq!(reply.body["currentStatus"], "valid", "{}", reply.text);
+        issuer
+            .application
+            .shutdown()
+            .await
+            .expect("republisher stops");
+    }
+}
+
+/// Verifies a compact JWS with the key its `kid` names, resolving did:key only.
+async fn jwt_verifies_with_did_key_only(jwt: &str) -> bool {
+    let (header, _) = decode_jwt(jwt);
+    let kid = header["kid"].as_str().expect("kid");
+    let public = did_key_only(kid).await;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_required_spec_claims::<&str>(&[]);
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<Value>(jwt, &decoding_key(&public), &validation).is_ok()
+}
+
+/// The key a did:key DID URL names, with a resolver that resolves nothing but did:key (and
+/// did:jwk, did:web): no registry.
+async fn did_key_only(kid: &str) -> PublicKey {
+    assert!(kid.starts_with("did:key:z"), "{kid}");
+    Resolver::new(CredenceSource::Disabled, Default::default())
+        .dereference(
+            &DidUrl::parse(kid).expect("DID URL"),
+            &VersionSelector::Latest,
+        )
+        .await
+        .expect("did:key dereferenced")
+        .public_key()
+        .expect("a key")
+}
+
+#[tokio::test]
+async fn a_tenant_can_sign_as_its_did_key_checkable_without_the_registry() {
+    let registry = Registry::start().await;
+    for backend in backends().await {
+        let issuer = Issuer::start(backend.store.clone(), &registry);
+        let app = issuer.router();
+        let tenant = create_tenant(&issuer, "university").await;
+        register_type(
+            &issuer,
+            &registry,
+            &tenant,
+            "degree",
+            json!(["dc+sd-jwt", "vc+jwt", "ldp_vc"]),
+        )
+        .await;
+        let public = tenant_key(&registry, &format!("{}#key-1", tenant.did)).await;
+        let did_key = public.to_did_key();
+        let kid = format!("{did_key}#{}", public.to_multikey());
+        // The registry-less resolver cannot resolve the tenant's own DID.
+        assert!(
+            Resolver::new(CredenceSource::Disabled, Default::default())
+                .dereference(
+                    &DidUrl::parse(&format!("{}#key-1", tenant.did)).expect("DID URL"),
+                    &VersionSelector::Latest
+                )
+                .await
+                .is_err()
+        );
+
+        let reply = call(
+            app,
+            "POST",
+            &format!("/tenants/{}/credentials", tenant.id),
+            Some(&tenant.token),
+            Some(
+                &json!({"type": "degree", "formats": ["dc+sd-jwt", "vc+jwt", "ldp_vc"],
+                         "claims": valid_claims(), "holderJwk": holder_jwk(), "signAs": "did:key"}),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let envelopes = &reply.body["credentials"];
+
+        let vc_jwt = envelopes["vc+jwt"].as_str().expect("vc+jwt");
+        let (header, payload) = decode_jwt(vc_jwt);
+        assert_eq!(header["kid"], kid.as_str());
+        assert_eq!(payload["issuer"], did_key.as_str());
+        assert!(jwt_verifies_with_did_key_only(vc_jwt).await);
+
+        let sd_jwt = envelopes["dc+sd-jwt"]
+            .as_str()
+            .and_then(|c| c.split('~').next())
+            .expect("sd-jwt");
+        let (header, payload) = decode_jwt(sd_jwt);
+        assert_eq!(header["kid"], kid.as_str());
+        assert_eq!(payload["iss"], did_key.as_str());
+        assert!(jwt_verifies_with_did_key_only(sd_jwt).await);
+
+        let ldp: Value =
+            serde_json::from_str(envelopes["ldp_vc"].as_str().expect("ldp_vc")).expect("JSON");
+        assert_eq!(ldp["issuer"], did_key.as_str());
+        assert_eq!(ldp["proof"]["verificationMethod"], kid.as_str());
+        let resolved = did_key_only(&kid).await;
+        assert_eq!(resolved, public);
+        assert!(ssi_verifies(&ldp, &kid, &resolved, Utc::now()).await);
+
+        // The VC API chooses it by naming the did:key as issuer.
+        let mut credential = vc_api_credential(&tenant, subject_with(&holder_did_key()));
+        credential["issuer"] = json!(did_key);
+        let reply = call(
+            app,
+            "POST",
+            &format!("/{}/credentials/issue", tenant.id),
+            Some(&tenant.token),
+            Some(&json!({"credential": credential})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let ldp = &reply.body["verifiableCredential"];
+        assert_eq!(ldp["issuer"], did_key.as_str());
+        assert_eq!(ldp["proof"]["verificationMethod"], kid.as_str());
+        assert!(ssi_verifies(ldp, &kid, &did_key_only(&kid).await, Utc::now()).await);
+
+        // By default the tenant DID signs, as before.
+        let reply = call(
+            app,
+            "POST",
+            &format!("/tenants/{}/credentials", tenant.id),
+            Some(&tenant.token),
+            Some(
+                &json!({"type": "degree", "formats": ["vc+jwt"], "claims": valid_claims(),
+                         "holderJwk": holder_jwk()}),
+            ),
+        )
+        .await;
+        let (header, _) = decode_jwt(reply.body["credentials"]["vc+jwt"].as_str().expect("vc"));
+        assert_eq!(header["kid"], format!("{}#key-1", tenant.did));
+        let before = backend.counts().await;
+        let reply = call(
+            app,
+            "POST",
+            &format!("/tenants/{}/credentials", tenant.id),
+            Some(&tenant.token),
+            Some(
+                &json!({"type": "degree", "formats": ["vc+jwt"], "claims": valid_claims(),
+                         "holderJwk": holder_jwk(), "signAs": "did:web"}),
+            ),
+        )
+        .await;
+        assert_problem(&reply, 400, "invalid-request");
+        assert!(reply.text.contains("did:web"), "{}", reply.text);
+        assert_eq!(backend.counts().await, before);
         issuer
             .application
             .shutdown()
