@@ -15,7 +15,7 @@ pub enum IdError {
     #[error("invalid {what} {text:?}: 1 to 64 of a-z 0-9 and '-', starting with a letter or digit")]
     InvalidSlug { what: &'static str, text: String },
     /// A format this service does not issue.
-    #[error("unknown format {0:?}; formats issued here: dc+sd-jwt, vc+jwt")]
+    #[error("unknown format {0:?}; formats issued here: dc+sd-jwt, vc+jwt, ldp_vc")]
     UnknownFormat(String),
     /// A word the routes use where a tenant id stands (`/tenants/...` beside `/{tenant}/...`).
     #[error("{0:?} is reserved and cannot be a tenant id")]
@@ -134,8 +134,8 @@ impl fmt::Debug for RecordId {
     }
 }
 
-/// An envelope format. Data Integrity proofs come later (issue 11); the names are the media
-/// type suffixes the specifications use.
+/// An envelope format, named by its OpenID4VCI 1.0 credential format identifier (Appendix A):
+/// the media type suffixes for the JOSE ones, `ldp_vc` for Data Integrity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Format {
     /// IETF SD-JWT VC.
@@ -144,15 +144,20 @@ pub enum Format {
     /// W3C VC-JOSE-COSE.
     #[serde(rename = "vc+jwt")]
     VcJwt,
+    /// W3C VCDM 2.0 with a Data Integrity proof, cryptosuite `eddsa-rdfc-2022`
+    /// (OpenID4VCI 1.0 §A.1.2 `ldp_vc`; see `data_integrity`).
+    #[serde(rename = "ldp_vc")]
+    LdpVc,
 }
 
 impl Format {
-    pub const ALL: [Format; 2] = [Format::DcSdJwt, Format::VcJwt];
+    pub const ALL: [Format; 3] = [Format::DcSdJwt, Format::VcJwt, Format::LdpVc];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::DcSdJwt => "dc+sd-jwt",
             Self::VcJwt => "vc+jwt",
+            Self::LdpVc => "ldp_vc",
         }
     }
 
@@ -191,6 +196,7 @@ mod tests {
         assert!(RecordId::parse("urn:uuid:3978344f-8596-4c3a-a978-8fcaba3903c5").is_ok());
         assert!(RecordId::parse("3978344f-8596-4c3a-a978-8fcaba3903c5").is_err());
         assert_eq!(Format::parse("vc+jwt"), Ok(Format::VcJwt));
-        assert!(Format::parse("ldp_vc").is_err());
+        assert_eq!(Format::parse("ldp_vc"), Ok(Format::LdpVc));
+        assert!(Format::parse("jwt_vc_json").is_err());
     }
 }

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use credence_registry::did::Did;
 use credence_registry::keys::PublicKey;
 use data_encoding::{BASE32_NOPAD, HEXLOWER};
 use rand::Rng as _;
@@ -26,12 +27,14 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::claims::{ClaimPath, Claims};
+use crate::data_integrity::{self, Vocabulary};
 use crate::error::Error;
 use crate::ids::{CredentialTypeId, Format, RecordId};
 use crate::sd_jwt::{self, Decoys, SdJwtVcRequest, Vct};
 use crate::service::IssuerService;
 use crate::status::{
-    NEARLY_FULL_DIVISOR, StatusIndex, StatusListUri, StatusPurpose, TokenStatusReference,
+    BitstringStatusEntry, NEARLY_FULL_DIVISOR, StatusIndex, StatusListUri, StatusPurpose,
+    TokenStatusReference,
 };
 use crate::store::{IssuanceRecord, StoreError, StoredList, StoredTenant, StoredType};
 use crate::vc_jwt::{self, CredentialId, CredentialType, VcJwtRequest};
@@ -48,7 +51,7 @@ pub struct IssueRequest {
     /// The credential type's id.
     #[serde(rename = "type")]
     pub type_id: String,
-    /// Envelopes to produce, each of the same claims: `dc+sd-jwt`, `vc+jwt`.
+    /// Envelopes to produce, each of the same claims: `dc+sd-jwt`, `vc+jwt`, `ldp_vc`.
     pub formats: Vec<String>,
     /// The claims (a JSON object), validated against the type's schema.
     #[schema(value_type = Object)]
@@ -57,6 +60,28 @@ pub struct IssueRequest {
     /// did:key).
     #[schema(value_type = Object)]
     pub holder_jwk: Value,
+    /// Which DID the credential names as issuer: `tenant-did` (the default, the tenant's
+    /// registered DID) or `did:key` (the did:key of the tenant's signing key).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub sign_as: SignAs,
+}
+
+/// Which DID a credential is issued as. Both sign with the tenant's one signing key; they
+/// differ in the `iss` / `issuer` and `kid` / `verificationMethod` a verifier resolves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SignAs {
+    /// The tenant's registered DID, key `<DID>#key-1`: accreditation, rotation and history
+    /// are the registry's.
+    #[default]
+    #[serde(rename = "tenant-did")]
+    TenantDid,
+    /// `did:key:<multikey>`, key `did:key:<multikey>#<multikey>`: checkable by tools that
+    /// resolve only did:key, with no registry. The key is the signing key as of issuance, so a
+    /// rotation does not carry over, and the registry's accreditations name the tenant DID,
+    /// not this one.
+    #[serde(rename = "did:key")]
+    DidKey,
 }
 
 /// Where a credential's status is.
@@ -68,12 +93,85 @@ pub struct StatusRef {
     pub index: u32,
 }
 
+/// Who a credential is bound to, as the caller gave it. Parsed where issuance checks it (after
+/// the claims), so every API reports the same error first.
+#[derive(Debug, Clone)]
+pub enum HolderInput {
+    /// A public JWK (admin API, OpenID4VCI): bound as `cnf.jwk`; `credentialSubject.id` is its
+    /// did:key.
+    Jwk(Value),
+    /// A subject DID (W3C VC API): `credentialSubject.id`; when it is a did:key its key is also
+    /// the holder key (`cnf.jwk`, the record's thumbprint); otherwise, or with no DID, the
+    /// credential binds no key.
+    Subject(Option<Did>),
+}
+
+/// An issuance as the domain takes it, whichever API it came from.
+#[derive(Debug, Clone)]
+pub struct Issuance {
+    pub type_id: String,
+    pub formats: Vec<String>,
+    pub claims: Value,
+    pub holder: HolderInput,
+    pub sign_as: SignAs,
+}
+
+impl From<IssueRequest> for Issuance {
+    fn from(request: IssueRequest) -> Self {
+        Self {
+            type_id: request.type_id,
+            formats: request.formats,
+            claims: request.claims,
+            holder: HolderInput::Jwk(request.holder_jwk),
+            sign_as: request.sign_as,
+        }
+    }
+}
+
+/// The holder as issuance uses it: the key bound (if any) and the subject DID (if any).
+#[derive(Debug, Clone)]
+struct Holder {
+    key: Option<PublicKey>,
+    subject: Option<Did>,
+}
+
+impl HolderInput {
+    fn resolve(self) -> Result<Holder, Error> {
+        match self {
+            Self::Jwk(jwk) => {
+                let key = PublicKey::from_jwk(&jwk)
+                    .map_err(|e| Error::InvalidRequest(format!("holderJwk: {e}")))?;
+                let subject =
+                    Did::parse(&key.to_did_key()).map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(Holder {
+                    key: Some(key),
+                    subject: Some(subject),
+                })
+            }
+            Self::Subject(subject) => {
+                let key = subject
+                    .as_ref()
+                    .filter(|did| did.as_str().starts_with("did:key:"))
+                    .map(|did| PublicKey::from_did_key(did.as_str()))
+                    .transpose()
+                    .map_err(|e| {
+                        Error::InvalidRequest(format!(
+                            "credentialSubject.id is not a usable did:key: {e}"
+                        ))
+                    })?;
+                Ok(Holder { key, subject })
+            }
+        }
+    }
+}
+
 /// What an issuance produced.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Issued {
     pub id: String,
-    /// Format name -> the credential (compact serialization).
+    /// Format name -> the credential: the compact serialization for the JWT formats, the JSON
+    /// text for `ldp_vc` (exactly the bytes whose hash the record keeps).
     pub credentials: BTreeMap<String, String>,
     pub status: Option<StatusRef>,
     #[schema(value_type = String, format = DateTime)]
@@ -92,6 +190,8 @@ pub struct RecordView {
     #[schema(value_type = Vec<String>)]
     pub formats: Vec<Format>,
     pub status: Option<StatusRef>,
+    /// RFC 7638 thumbprint of the bound holder key; empty when the credential binds none
+    /// (a VC API issuance whose subject is not a did:key).
     pub holder_thumbprint: String,
     #[schema(value_type = String, format = DateTime)]
     pub valid_from: DateTime<Utc>,
@@ -163,11 +263,20 @@ pub(crate) fn schema_violation(
 }
 
 impl IssuerService {
-    /// Issues one credential in every requested format.
+    /// Issues one credential in every requested format (the admin API's request).
     pub async fn issue(
         &self,
         tenant: &StoredTenant,
         request: IssueRequest,
+    ) -> Result<Issued, Error> {
+        self.issue_credential(tenant, request.into()).await
+    }
+
+    /// Issues one credential in every requested format: one record, one status entry.
+    pub async fn issue_credential(
+        &self,
+        tenant: &StoredTenant,
+        request: Issuance,
     ) -> Result<Issued, Error> {
         let type_id = CredentialTypeId::parse(&request.type_id)?;
         let credential_type = self
@@ -183,9 +292,21 @@ impl IssuerService {
             path: "/".into(),
             reason: e.to_string(),
         })?;
-        let holder = PublicKey::from_jwk(&request.holder_jwk)
-            .map_err(|e| Error::InvalidRequest(format!("holderJwk: {e}")))?;
-        let key = self.issuer_key(tenant)?;
+        let holder = request.holder.resolve()?;
+        let key = self.signing_key(tenant, request.sign_as)?;
+        // What can be refused without an index is refused before a list is touched.
+        if formats.contains(&Format::DcSdJwt) && holder.key.is_none() {
+            return Err(Error::Unissuable(
+                "dc+sd-jwt binds the holder's key (cnf.jwk); give a holder key or a did:key subject"
+                    .into(),
+            ));
+        }
+        let vocabulary = if formats.contains(&Format::LdpVc) {
+            data_integrity::preflight(&key, &claims).map_err(|e| unissuable(&e))?;
+            Some(Vocabulary::for_type(&credential_type.vct).map_err(|e| unissuable(&e))?)
+        } else {
+            None
+        };
         let now = self.clock.now();
         let valid_until = now + Duration::seconds(credential_type.validity_seconds);
         let has_status = credential_type.revocation || credential_type.suspension;
@@ -211,11 +332,13 @@ impl IssuerService {
                 &formats,
                 &claims,
                 &holder,
+                vocabulary.as_ref(),
                 &id,
                 status.as_ref(),
                 now,
                 valid_until,
-            )?;
+            )
+            .await?;
             let record = IssuanceRecord {
                 id: id.clone(),
                 tenant: tenant.id.clone(),
@@ -224,7 +347,7 @@ impl IssuerService {
                 status: status
                     .as_ref()
                     .map(|(uri, index)| (uri.as_str().to_owned(), index.get())),
-                holder_thumbprint: jwk_thumbprint(&holder),
+                holder_thumbprint: holder.key.as_ref().map(jwk_thumbprint).unwrap_or_default(),
                 valid_from: now,
                 valid_until,
                 issued: now,
@@ -255,6 +378,29 @@ impl IssuerService {
         Err(Error::Internal(format!(
             "no free status index found in {ATTEMPTS} attempts"
         )))
+    }
+
+    /// The key `tenant` signs with as `sign_as`: its signing key under the tenant DID
+    /// (`<DID>#key-1`) or under that key's own did:key (`did:key:<mk>#<mk>`, the did:key
+    /// method's verification method id).
+    pub(crate) fn signing_key(
+        &self,
+        tenant: &StoredTenant,
+        sign_as: SignAs,
+    ) -> Result<crate::jws::IssuerKey, Error> {
+        match sign_as {
+            SignAs::TenantDid => self.issuer_key(tenant),
+            SignAs::DidKey => {
+                let keys = crate::service::TenantKeys::open(&self.master_key, tenant)?;
+                let public = keys.signing.public();
+                let did =
+                    Did::parse(&public.to_did_key()).map_err(|e| Error::Internal(e.to_string()))?;
+                let kid = crate::jws::Kid::parse(&format!("{did}#{}", public.to_multikey()))
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                crate::jws::IssuerKey::for_issuer(keys.signing, kid, &did)
+                    .map_err(|e| Error::Internal(e.to_string()))
+            }
+        }
     }
 
     /// The tenant's newest list if it still has a tenth of its entries free; otherwise a new
@@ -342,24 +488,78 @@ fn check_formats(credential_type: &StoredType, requested: &[String]) -> Result<V
     Ok(formats)
 }
 
+fn unissuable(error: &dyn std::fmt::Display) -> Error {
+    Error::Unissuable(error.to_string())
+}
+
+/// The `BitstringStatusListEntry`s of a credential at `status`: one per purpose its type has,
+/// at the same index of the purpose's list (W3C Bitstring Status List §2.1).
+fn bitstring_entries(
+    credential_type: &StoredType,
+    status: Option<&(StatusListUri, StatusIndex)>,
+) -> Vec<BitstringStatusEntry> {
+    let Some((uri, index)) = status else {
+        return Vec::new();
+    };
+    let entry = |purpose| BitstringStatusEntry {
+        purpose,
+        index: *index,
+        list: uri.for_purpose(purpose),
+    };
+    let mut entries = Vec::new();
+    if credential_type.revocation {
+        entries.push(entry(StatusPurpose::Revocation));
+    }
+    if credential_type.suspension {
+        entries.push(entry(StatusPurpose::Suspension));
+    }
+    entries
+}
+
+/// The W3C credential both `vc+jwt` and `ldp_vc` secure: the same id, type, subject, validity
+/// and status entries.
+fn w3c_request(
+    credential_type: &StoredType,
+    claims: &Claims,
+    holder: &Holder,
+    id: &RecordId,
+    status: Option<&(StatusListUri, StatusIndex)>,
+    now: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+) -> Result<VcJwtRequest, Error> {
+    Ok(VcJwtRequest {
+        id: Some(CredentialId::parse(id.as_str()).map_err(|e| unissuable(&e))?),
+        credential_type: CredentialType::parse(&credential_type.w3c_type)
+            .map_err(|e| unissuable(&e))?,
+        holder: holder.subject.clone(),
+        subject: claims.clone(),
+        valid_from: Some(now),
+        valid_until: Some(valid_until),
+        status: bitstring_entries(credential_type, status),
+    })
+}
+
 /// Signs one envelope per format, all naming the same status entry.
 #[allow(clippy::too_many_arguments)]
-fn build_envelopes(
+async fn build_envelopes(
     key: &crate::jws::IssuerKey,
     credential_type: &StoredType,
     formats: &[Format],
     claims: &Claims,
-    holder: &PublicKey,
+    holder: &Holder,
+    vocabulary: Option<&Vocabulary>,
     id: &RecordId,
     status: Option<&(StatusListUri, StatusIndex)>,
     now: DateTime<Utc>,
     valid_until: DateTime<Utc>,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let unissuable = |e: &dyn std::fmt::Display| Error::Unissuable(e.to_string());
     let mut envelopes = BTreeMap::new();
     for format in formats {
         let envelope = match format {
             Format::DcSdJwt => {
+                let holder_key = holder.key.clone().ok_or_else(|| {
+                    Error::Internal("dc+sd-jwt without a holder key got past the check".into())
+                })?;
                 // The type lists what may be disclosed selectively; an optional claim this
                 // issuance leaves out is simply not there to conceal.
                 let disclosable = credential_type
@@ -373,7 +573,7 @@ fn build_envelopes(
                     .collect();
                 let request = SdJwtVcRequest {
                     vct: Vct::parse(&credential_type.vct).map_err(|e| unissuable(&e))?,
-                    holder: holder.clone(),
+                    holder: holder_key,
                     status: status.map(|(uri, index)| TokenStatusReference {
                         idx: *index,
                         uri: uri.clone(),
@@ -389,33 +589,34 @@ fn build_envelopes(
                     .to_compact()
             }
             Format::VcJwt => {
-                let holder_did = credence_registry::did::Did::parse(&holder.to_did_key())
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                let mut entries = Vec::new();
-                if let Some((uri, index)) = status {
-                    let list_entry = |purpose| crate::status::BitstringStatusEntry {
-                        purpose,
-                        index: *index,
-                        list: uri.for_purpose(purpose),
-                    };
-                    if credential_type.revocation {
-                        entries.push(list_entry(StatusPurpose::Revocation));
-                    }
-                    if credential_type.suspension {
-                        entries.push(list_entry(StatusPurpose::Suspension));
-                    }
-                }
-                let request = VcJwtRequest {
-                    id: Some(CredentialId::parse(id.as_str()).map_err(|e| unissuable(&e))?),
-                    credential_type: CredentialType::parse(&credential_type.w3c_type)
-                        .map_err(|e| unissuable(&e))?,
-                    holder: Some(holder_did),
-                    subject: claims.clone(),
-                    valid_from: Some(now),
-                    valid_until: Some(valid_until),
-                    status: entries,
-                };
+                let request = w3c_request(
+                    credential_type,
+                    claims,
+                    holder,
+                    id,
+                    status,
+                    now,
+                    valid_until,
+                )?;
                 vc_jwt::issue(key, &request, now).map_err(|e| unissuable(&e))?
+            }
+            Format::LdpVc => {
+                let vocabulary = vocabulary.ok_or_else(|| {
+                    Error::Internal("ldp_vc without a vocabulary got past the check".into())
+                })?;
+                let request = w3c_request(
+                    credential_type,
+                    claims,
+                    holder,
+                    id,
+                    status,
+                    now,
+                    valid_until,
+                )?;
+                let credential = data_integrity::issue(key, &request, vocabulary, now)
+                    .await
+                    .map_err(|e| unissuable(&e))?;
+                credential.to_string()
             }
         };
         envelopes.insert(format.name().to_owned(), envelope);

@@ -138,6 +138,12 @@ impl IssuerKey {
         self.public().algorithm()
     }
 
+    /// The raw signature over `message` (what a Data Integrity proof's `proofValue` encodes);
+    /// the secret stays inside `credence_registry::keys`.
+    pub(crate) fn sign_raw(&self, message: &[u8]) -> Vec<u8> {
+        self.secret.sign_raw(message)
+    }
+
     /// A compact JWS (RFC 7515 §7.1) of the JSON `payload` with the protected header
     /// `{"alg", "kid", "typ"}`.
     pub fn sign_jwt(&self, typ: &str, payload: &Value) -> String {

@@ -7,6 +7,8 @@
 //!   holder binding, `status.status_list` Token Status List reference.
 //! - [`vc_jwt`]: W3C VCDM 2.0 credentials secured as VC-JOSE-COSE `vc+jwt`, with
 //!   `BitstringStatusListEntry` status.
+//! - [`data_integrity`]: the same credentials secured with a Data Integrity proof,
+//!   `eddsa-rdfc-2022` (the `ldp_vc` format), JSON-LD contexts bundled, never fetched.
 //! - [`status`]: the issuer's status lists: random index allocation without reuse, valid /
 //!   invalid / suspended, and the signed lists the registry hosts (`statuslist+jwt` and
 //!   `BitstringStatusListCredential` as `vc+jwt`).
@@ -19,7 +21,8 @@
 //!   [`ids`], [`error`] (every condition with its status and problem type);
 //! - [`store`]: the only SQL (SQLite, PostgreSQL);
 //! - the domain, no axum and no SQL: [`service`] (what operations share), [`tenants`],
-//!   [`types`], [`issue`], [`status_service`] (status changes and the republisher);
+//!   [`types`], [`issue`], [`status_service`] (status changes and the republisher),
+//!   [`vc_api`] (the W3C VC API's issue and status operations in terms of those);
 //! - [`http`]: the admin API, thin handlers; [`app`] composes it, [`Application`] runs it
 //!   with its republisher ([`Application::open`] from an [`config::IssuerConfig`]); the root
 //!   binary serves it, under `/issuer`.
@@ -28,13 +31,13 @@
 //!   nonce, credential; the sweeper of expired state), over the pure [`oid4vci`]; its routes are
 //!   in `http::oid4vci` and [`well_known_router`].
 //!
-//! Not built yet (issue 11): Data Integrity proofs, the W3C VC API, key rotation, did:key
-//! tenants, and the CLI. This crate depends only on `credence-registry`
+//! Not built yet (issue 11): key rotation through the API. This crate depends only on `credence-registry`
 //! and never on the verifier or the registry server (a dev-dependency of the tests).
 
 pub mod claims;
 pub mod client;
 pub mod config;
+pub mod data_integrity;
 pub mod error;
 pub mod http;
 pub mod ids;
@@ -52,6 +55,7 @@ pub mod status_service;
 pub mod store;
 pub mod tenants;
 pub mod types;
+pub mod vc_api;
 pub mod vc_jwt;
 
 use std::sync::Arc;

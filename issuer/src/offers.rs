@@ -686,6 +686,7 @@ impl IssuerService {
                         formats: vec![format.name().to_owned()],
                         claims: claims.clone(),
                         holder_jwk: proven.jwk,
+                        sign_as: Default::default(),
                     },
                 )
                 .await?;

@@ -27,7 +27,8 @@ pub struct TypeRequest {
     pub id: String,
     /// The id of a schema published in the registry.
     pub schema_id: String,
-    /// Formats offered: `dc+sd-jwt`, `vc+jwt`.
+    /// Formats offered: `dc+sd-jwt`, `vc+jwt`, `ldp_vc` (Data Integrity `eddsa-rdfc-2022`, for
+    /// tenants whose key is Ed25519).
     pub formats: Vec<String>,
     /// RFC 6901 JSON Pointers of the claims a holder may disclose selectively (SD-JWT).
     #[serde(default)]
@@ -160,6 +161,10 @@ impl IssuerService {
         request: TypeRequest,
     ) -> Result<TypeView, Error> {
         let (id, formats, disclosable, revocation, suspension) = check_request(&request)?;
+        if formats.contains(&Format::LdpVc) {
+            crate::data_integrity::check_key(&self.issuer_key(tenant)?)
+                .map_err(|e| Error::InvalidType(e.to_string()))?;
+        }
         if self.store.credential_type(&tenant.id, &id).await?.is_some() {
             return Err(Error::TypeExists(id.to_string()));
         }

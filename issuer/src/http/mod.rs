@@ -7,15 +7,18 @@
 //! Routes (relative to where the router is mounted, `/issuer` in `credence serve`):
 //! `/tenants` (admin token), `/tenants/{tenant}`, `/tenants/{tenant}/types`,
 //! `/tenants/{tenant}/credentials`, `/tenants/{tenant}/credentials/{id}` and its
-//! `/revoke`, `/suspend`, `/reinstate` (the tenant's token). OpenID4VCI's routes
-//! (`oid4vci.rs`: `/tenants/{tenant}/offers`, and the wallet-facing `/{tenant}/token`,
-//! `/nonce`, `/credential`, `/offers/{id}`, which answer OAuth error bodies) are merged here;
-//! its well-known documents are outside the prefix (`crate::well_known_router`).
+//! `/revoke`, `/suspend`, `/reinstate` (the tenant's token); the W3C VC API's
+//! `/{tenant}/credentials/issue` and `/{tenant}/credentials/status` ([`vc_api`], the tenant's
+//! token). OpenID4VCI's routes (`oid4vci.rs`: `/tenants/{tenant}/offers`, and the
+//! wallet-facing `/{tenant}/token`, `/nonce`, `/credential`, `/offers/{id}`, which answer OAuth
+//! error bodies) are merged here; its well-known documents are outside the prefix
+//! (`crate::well_known_router`).
 
 pub mod credentials;
 pub mod oid4vci;
 pub mod tenants;
 pub mod types;
+pub mod vc_api;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -151,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .merge(types::router())
         .merge(credentials::router())
         .merge(oid4vci::router())
+        .merge(vc_api::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -177,6 +181,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             credentials::reinstate,
             oid4vci::create_offer,
             oid4vci::credential_offer,
+            vc_api::issue,
+            vc_api::update_status,
         ),
         components(schemas(
             ProblemDoc,
@@ -194,6 +200,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             crate::offers::OfferRequest,
             crate::offers::TxCodeRequest,
             crate::offers::CreatedOffer,
+            crate::vc_api::IssueCredentialRequest,
+            crate::vc_api::IssueCredentialOptions,
+            crate::vc_api::IssueCredentialResponse,
+            crate::vc_api::UpdateStatusRequest,
         ))
     )]
     struct IssuerApi;

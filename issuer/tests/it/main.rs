@@ -4,6 +4,7 @@
 //! status-list parser for lists). The service's tests (`service`, `store`) run on every
 //! backend (`support::backends`) against a real registry on loopback.
 
+mod data_integrity;
 mod oid4vci;
 mod oid4vci_http;
 mod sd_jwt;
@@ -11,6 +12,7 @@ mod service;
 mod status;
 mod store;
 mod support;
+mod vc_api;
 mod vc_jwt;
 
 use base64::Engine as _;

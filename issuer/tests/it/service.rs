@@ -28,7 +28,7 @@ async fn served_status(client: &RegistryClient, uri: &str, index: u64) -> Option
 }
 
 /// Polls until the list at `uri` shows `expected` at `index`, for at most 15 s.
-async fn await_status(client: &RegistryClient, uri: &str, index: u64, expected: u8) {
+pub(crate) async fn await_status(client: &RegistryClient, uri: &str, index: u64, expected: u8) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if served_status(client, uri, index).await == Some(expected) {
@@ -428,7 +428,8 @@ async fn bad_requests_get_their_problem_and_write_nothing() {
             case("claim against its pattern", "POST", &a_credentials, &at, Some(issue_body("licence", json!(["vc+jwt"]), bad_pattern)), 422, "schema-violation", "/registrationNumber"),
             case("nested claim violation", "POST", &a_credentials, &at, Some(issue_body("licence", json!(["vc+jwt"]), nested_violation)), 422, "schema-violation", "/address/city"),
             case("format not offered", "POST", &a_credentials, &at, Some(issue_body("vc-only", json!(["dc+sd-jwt"]), valid_claims())), 422, "format-not-offered", "dc+sd-jwt"),
-            case("unknown format", "POST", &a_credentials, &at, Some(issue_body("licence", json!(["ldp_vc"]), valid_claims())), 422, "format-not-offered", "ldp_vc"),
+            case("unknown format", "POST", &a_credentials, &at, Some(issue_body("licence", json!(["jwt_vc_json"]), valid_claims())), 422, "format-not-offered", "jwt_vc_json"),
+            case("format known but not offered", "POST", &a_credentials, &at, Some(issue_body("licence", json!(["ldp_vc"]), valid_claims())), 422, "format-not-offered", "ldp_vc"),
             case("no format", "POST", &a_credentials, &at, Some(issue_body("licence", json!([]), valid_claims())), 400, "invalid-request", "formats"),
             case("holder key not a JWK", "POST", &a_credentials, &at, Some(json!({"type": "licence", "formats": ["vc+jwt"], "claims": valid_claims(), "holderJwk": {"kty": "oct", "k": "c2VjcmV0"}}).to_string()), 400, "invalid-request", "holderJwk"),
             case("missing token", "POST", &a_credentials, &None, Some(good.clone()), 401, "unauthenticated", "Bearer"),
