@@ -366,12 +366,11 @@ async fn a_p256_tenant_cannot_offer_ldp_vc() {
             IssuerService::new(backend.store.clone(), master, options, Default::default())
                 .expect("service");
         let admin = credence_issuer::secrets::BearerToken::generate();
+        let state = AppState::new(Arc::new(service), &admin);
         let issuer = Issuer {
-            application: credence_issuer::Application::start(AppState::new(
-                Arc::new(service),
-                &admin,
-            )),
+            application: credence_issuer::Application::start(state.clone()),
             admin,
+            state,
         };
         let tenant = create_tenant(&issuer, "p256-agency").await;
         let (schema_id, _) = registry.publish_schema().await;
