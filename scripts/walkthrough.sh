@@ -37,6 +37,32 @@ c trust accredit --keys ./authority-keys "$AGENCY" --type "$DEGREE" --until 2030
 c schema publish --keys ./bureau-keys $ROOT/examples/schemas/university-degree.json
 URL=$(c status publish --keys ./bureau-keys --uri "http://127.0.0.1:8080/registry/status-lists/$AGENCY/1" --set 42); echo "LIST $URL"
 c status show "$URL" --index 42 | python3 -c 'import json,sys; print("status", json.load(sys.stdin)["status"])'
+# Issuing credentials
+export CREDENCE_ADMIN_TOKEN=$(cat ./credence-data/issuer/admin-token)
+c issuer tenant create market-regulator --name "Market Regulator" | tee tenant.json
+export CREDENCE_TENANT=market-regulator
+export CREDENCE_TOKEN=$(python3 -c 'import json; print(json.load(open("tenant.json"))["token"])')
+REGULATOR=$(python3 -c 'import json; print(json.load(open("tenant.json"))["did"])')
+c trust accredit --keys ./authority-keys "$REGULATOR" --type "$LICENCE" --until 2030-01-01T00:00:00Z >/dev/null
+c issuer type add business-licence --schema "$ID" \
+  --formats dc+sd-jwt,vc+jwt,ldp_vc \
+  --disclosable /companyName,/unifiedSocialCreditCode,/legalRepresentative,/registeredCapital \
+  --status revocation,suspension | head -3
+c issuer issue --type business-licence --formats dc+sd-jwt,vc+jwt,ldp_vc \
+  --holder-jwk @$ROOT/examples/holder-key.jwk \
+  --claims '{"companyName": "Blue Harbour Trading Co.", "unifiedSocialCreditCode": "91310000MA1K3YJ12X", "legalRepresentative": "Li Wei", "registrationStatus": "active"}' > issued.json
+python3 -c 'import json; d=json.load(open("issued.json")); print("issued", d["id"], sorted(d["credentials"]))'
+CREDENTIAL=$(python3 -c 'import json; print(json.load(open("issued.json"))["id"])')
+c issuer credentials | python3 -c 'import json,sys; print("records", len(json.load(sys.stdin)))'
+c issuer offer --type business-licence --tx-code-length 6 --qr --png offer.png \
+  --claims '{"companyName": "Blue Harbour Trading Co.", "unifiedSocialCreditCode": "91310000MA1K3YJ12X", "registrationStatus": "active"}' 2>qr.txt \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print("offer", d["offer_uri_by_reference"][:60], "tx_code", len(d["tx_code"]))'
+test -s offer.png && test -s qr.txt && echo "qr drawn"
+curl -s http://127.0.0.1:8080/.well-known/openid-credential-issuer/issuer/market-regulator | python3 -c 'import json,sys; print("metadata", sorted(json.load(sys.stdin)["credential_configurations_supported"]))'
+c issuer revoke "$CREDENTIAL"
+STATUS_URI=$(python3 -c 'import json; print(json.load(open("issued.json"))["status"]["uri"])')
+STATUS_INDEX=$(python3 -c 'import json; print(json.load(open("issued.json"))["status"]["index"])')
+sleep 2; c status show "$STATUS_URI" --index "$STATUS_INDEX" | python3 -c 'import json,sys; s=json.load(sys.stdin)["status"]; print("revoked status", s); assert s == 1'
 KEY=$(curl -s http://127.0.0.1:8080/registry/log/key)
 c trust show "$OFFICE" --type "$LICENCE" --log-key "$KEY" --trust-anchor "$ANCHOR" | python3 -c 'import json,sys; print("proven allowed", json.load(sys.stdin)["allowed"])'
 c schema show "$ID" --log-key "$KEY" | head -2
