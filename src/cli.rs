@@ -531,6 +531,9 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     issuer_config
         .public_url
         .get_or_insert_with(|| format!("http://{own}"));
+    issuer_config
+        .data_dir
+        .get_or_insert_with(|| registry.data_dir.join("issuer"));
     if issuer_config.database_url.is_none()
         && registry
             .database_url

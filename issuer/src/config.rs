@@ -9,14 +9,14 @@ use crate::secrets::{SecretSource, SecretText};
 /// How an issuer service runs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IssuerConfig {
-    /// Directory for the embedded database and generated secrets.
+    /// Directory for the embedded database and generated secrets [default:
+    /// `./credence-data/issuer`; in `credence serve`, `issuer/` in the registry's data dir].
     #[arg(
         id = "issuer_data_dir",
         long = "issuer-data-dir",
-        env = "CREDENCE_ISSUER_DATA_DIR",
-        default_value = "./credence-data/issuer"
+        env = "CREDENCE_ISSUER_DATA_DIR"
     )]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
     /// Database URL (`sqlite://...` or `postgres://...`); an SQLite file in the data
     /// directory when absent.
     #[arg(
@@ -66,6 +66,13 @@ pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8080/registry";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 impl IssuerConfig {
+    /// The data directory: the configured one or `./credence-data/issuer`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./credence-data/issuer"))
+    }
+
     /// The public base URL: the configured one or [`DEFAULT_PUBLIC_URL`].
     pub fn public_url(&self) -> &str {
         self.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL)
@@ -80,14 +87,14 @@ impl IssuerConfig {
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("issuer.db").display()))
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("issuer.db").display()))
     }
 
     pub fn master_key_source(&self) -> SecretSource {
         SecretSource {
             file: self.master_key_file.clone(),
             value: self.master_key.clone(),
-            generated: self.data_dir.join("master-key"),
+            generated: self.data_dir().join("master-key"),
         }
     }
 
@@ -95,7 +102,7 @@ impl IssuerConfig {
         SecretSource {
             file: self.admin_token_file.clone(),
             value: self.admin_token.clone(),
-            generated: self.data_dir.join("admin-token"),
+            generated: self.data_dir().join("admin-token"),
         }
     }
 }

@@ -139,8 +139,9 @@ impl Application {
         config: &config::IssuerConfig,
         prefix: &'static str,
     ) -> Result<Self, ServeError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
-            path: config.data_dir.clone(),
+        let data_dir = config.data_dir();
+        std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::DataDir {
+            path: data_dir.clone(),
             source,
         })?;
         let master_key =
