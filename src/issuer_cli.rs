@@ -229,7 +229,9 @@ async fn action(command: IssuerCommand) -> Result<(), CommandError> {
                 },
         } => {
             let validity_seconds = validity_days.checked_mul(86_400).ok_or_else(|| {
-                CommandError::Other(anyhow::anyhow!("--validity-days {validity_days} is too long"))
+                CommandError::Other(anyhow::anyhow!(
+                    "--validity-days {validity_days} is too long"
+                ))
             })?;
             let mut request = json!({
                 "id": id,
@@ -242,10 +244,7 @@ async fn action(command: IssuerCommand) -> Result<(), CommandError> {
             if let Some(w3c_type) = w3c_type {
                 request["w3cType"] = json!(w3c_type);
             }
-            tenant
-                .client()?
-                .add_type(&tenant.tenant, &request)
-                .await?
+            tenant.client()?.add_type(&tenant.tenant, &request).await?
         }
         IssuerCommand::Type {
             command: TypeCommand::List { tenant },

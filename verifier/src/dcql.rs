@@ -225,7 +225,9 @@ pub enum Meta {
     /// `vct_values`: the credential's `vct` must be one of them, if given (B.3.5).
     SdJwtVc { vct_values: Option<Vec<String>> },
     /// `type_values`: the credential's `type` must include every type of one entry, if given.
-    VcJwt { type_values: Option<Vec<Vec<String>>> },
+    VcJwt {
+        type_values: Option<Vec<Vec<String>>>,
+    },
 }
 
 /// A credential query (§6.1).
@@ -287,7 +289,9 @@ pub enum Unmet {
     WrongType { id: String },
     #[error("the credential answering {id:?} has no holder binding, which the query requires")]
     HolderBindingMissing { id: String },
-    #[error("the credential answering {id:?} does not disclose the claim {path} the query asks for")]
+    #[error(
+        "the credential answering {id:?} does not disclose the claim {path} the query asks for"
+    )]
     ClaimMissing { id: String, path: String },
     #[error("the credential answering {id:?} discloses none of the claim sets the query accepts")]
     NoClaimSet { id: String },
@@ -301,7 +305,11 @@ fn object<'v>(value: &'v Value, at: &str) -> Result<&'v Map<String, Value>, Dcql
         .ok_or_else(|| invalid(at, "must be an object"))
 }
 
-fn optional_bool(object: &Map<String, Value>, name: &str, at: &str) -> Result<Option<bool>, DcqlError> {
+fn optional_bool(
+    object: &Map<String, Value>,
+    name: &str,
+    at: &str,
+) -> Result<Option<bool>, DcqlError> {
     match object.get(name) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -501,9 +509,9 @@ impl CredentialQuery {
         // OpenID4VP 1.0 §6.1: meta is REQUIRED (an empty object places no constraint).
         let meta_at = format!("{at}.meta");
         let meta_object = object(
-            query
-                .get("meta")
-                .ok_or_else(|| invalid(&meta_at, "required (an empty object places no constraint)"))?,
+            query.get("meta").ok_or_else(|| {
+                invalid(&meta_at, "required (an empty object places no constraint)")
+            })?,
             &meta_at,
         )?;
         let meta = match format {

@@ -233,7 +233,9 @@ pub fn decrypt(
     let epk = header
         .get("epk")
         .ok_or_else(|| JweError::Malformed("no epk".into()))
-        .and_then(|jwk| public_from_jwk(jwk).map_err(|e| JweError::Malformed(format!("epk: {e}"))))?;
+        .and_then(|jwk| {
+            public_from_jwk(jwk).map_err(|e| JweError::Malformed(format!("epk: {e}")))
+        })?;
     let party = |name: &str| match header.get(name) {
         None => Ok(Vec::new()),
         Some(Value::String(text)) => decode(name, text),
@@ -281,8 +283,8 @@ mod tests {
     #[test]
     fn rfc7518_appendix_c_key_agreement() {
         let d = |text: &str| URL_SAFE_NO_PAD.decode(text).unwrap();
-        let bob = p256::SecretKey::from_slice(&d("VEmDZpDXXK8p8N0Cndsxs924q6nS1RXFASRl6BfUqdw"))
-            .unwrap();
+        let bob =
+            p256::SecretKey::from_slice(&d("VEmDZpDXXK8p8N0Cndsxs924q6nS1RXFASRl6BfUqdw")).unwrap();
         let alice_public = public_from_jwk(&json!({
             "kty": "EC", "crv": "P-256",
             "x": "gI0GAILBdu7T53akrFmMyGcsF3n5dO7MmwNBHKW5SV0",
@@ -290,8 +292,16 @@ mod tests {
         }))
         .unwrap();
         let shared = p256::ecdh::diffie_hellman(bob.to_nonzero_scalar(), alice_public.as_affine());
-        let key = concat_kdf(&shared.raw_secret_bytes()[..], Enc::A128Gcm, b"Alice", b"Bob");
-        assert_eq!(URL_SAFE_NO_PAD.encode(key.as_slice()), "VqqN6vgjbSBcIijNcacQGg");
+        let key = concat_kdf(
+            &shared.raw_secret_bytes()[..],
+            Enc::A128Gcm,
+            b"Alice",
+            b"Bob",
+        );
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(key.as_slice()),
+            "VqqN6vgjbSBcIijNcacQGg"
+        );
     }
 
     #[test]
@@ -299,7 +309,12 @@ mod tests {
         let recipient = p256::SecretKey::random(&mut OsRng);
         let other = p256::SecretKey::random(&mut OsRng);
         for enc in [Enc::A128Gcm, Enc::A256Gcm] {
-            let jwe = encrypt(b"{\"state\":\"s\"}", &recipient.public_key(), Some("k1"), enc);
+            let jwe = encrypt(
+                b"{\"state\":\"s\"}",
+                &recipient.public_key(),
+                Some("k1"),
+                enc,
+            );
             let opened = decrypt(&jwe, &recipient, &[Enc::A128Gcm, Enc::A256Gcm]).unwrap();
             assert_eq!(opened.plaintext, b"{\"state\":\"s\"}");
             assert_eq!(opened.kid.as_deref(), Some("k1"));

@@ -238,8 +238,8 @@ fn params_from(
             state,
         });
     }
-    let token = get("vp_token")?
-        .ok_or_else(|| ResponseError::Malformed("vp_token is missing".into()))?;
+    let token =
+        get("vp_token")?.ok_or_else(|| ResponseError::Malformed("vp_token is missing".into()))?;
     let vp_token = match credence_registry::json::parse_strict(token.as_bytes()) {
         Ok(Value::Object(object)) => object,
         Ok(_) => {
@@ -268,10 +268,7 @@ pub fn parse_response_form(body: &[u8]) -> Result<ResponseBody, ResponseError> {
 
 /// Opens a `direct_post.jwt` response with this request's key: the plaintext is a JSON object
 /// of the response parameters, `vp_token` as a JSON value (§8.3).
-pub fn decrypt_response(
-    jwe: &str,
-    key: &p256::SecretKey,
-) -> Result<ResponseParams, ResponseError> {
+pub fn decrypt_response(jwe: &str, key: &p256::SecretKey) -> Result<ResponseParams, ResponseError> {
     let opened = jwe::decrypt(jwe, key, &RESPONSE_ENC_VALUES)?;
     let value = credence_registry::json::parse_strict(&opened.plaintext)
         .map_err(|e| ResponseError::Malformed(format!("the decrypted response: {e}")))?;

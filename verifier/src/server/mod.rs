@@ -26,10 +26,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use credence_registry::client::RegistryClient;
-use credence_registry::resolver::web::public_http_client;
 use credence_registry::clock::Clock;
 use credence_registry::error::{PROBLEM_BASE, Problem};
 use credence_registry::json::JsonError;
+use credence_registry::resolver::web::public_http_client;
 use credence_registry::resolver::{CredenceSource, Resolver};
 use serde::de::DeserializeOwned;
 
@@ -331,26 +331,24 @@ pub enum OpenError {
 /// data directory), the store (migrated), the API token, and the router to mount (the binary
 /// mounts it under `/verifier`).
 pub async fn open(config: &VerifierConfig) -> Result<VerifierApp, OpenError> {
-    open_with(config, Clock::system()).await
+    open_with(config, VerifierState::from_config(config)?).await
 }
 
-/// [`open`] with a given clock (tests set the time).
-pub async fn open_with(config: &VerifierConfig, clock: Clock) -> Result<VerifierApp, OpenError> {
-    let mut verifier = VerifierState::from_config(config)?;
-    verifier.clock = clock;
+/// [`open`] with the pipeline's state given (tests set the clock, and verify did:key issuers
+/// without a registry); `config`'s registry and tolerances are then not used.
+pub async fn open_with(
+    config: &VerifierConfig,
+    verifier: VerifierState,
+) -> Result<VerifierApp, OpenError> {
     let identity = Arc::new(openid4vp::VerifierIdentity::load_or_generate(
         &config.data_dir.join("verifier-key.jwk"),
     )?);
     let database_url = match &config.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                OpenError::Config(format!("{}: {e}", config.data_dir.display()))
-            })?;
-            format!(
-                "sqlite://{}",
-                config.data_dir.join("verifier.db").display()
-            )
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| OpenError::Config(format!("{}: {e}", config.data_dir.display())))?;
+            format!("sqlite://{}", config.data_dir.join("verifier.db").display())
         }
     };
     let store = store::RequestStore::open(&database_url).await?;

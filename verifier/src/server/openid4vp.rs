@@ -236,9 +236,11 @@ impl IntoResponse for RequestApiError {
                 "invalid-dcql-query",
                 "Invalid DCQL query",
             ),
-            RequestApiError::NotFound(_) => {
-                (StatusCode::NOT_FOUND, "request-not-found", "No such request")
-            }
+            RequestApiError::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "request-not-found",
+                "No such request",
+            ),
             RequestApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -481,7 +483,10 @@ async fn response(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
         return Err(bad_request(
             "the response must be sent as application/x-www-form-urlencoded",
@@ -501,7 +506,9 @@ async fn response(
     }
     // Single use: whatever the response says, only one gets past here.
     if !state.store.consume(&id, now).await? {
-        return Err(bad_request("this request was already answered or has expired"));
+        return Err(bad_request(
+            "this request was already answered or has expired",
+        ));
     }
     let outcome = verify(&state, &stored, &body, now).await;
     match outcome {
@@ -538,7 +545,10 @@ async fn verify(
     let no_reports = |error| (error, json!({}));
     let (request, mode) = authorization_request(state, stored)
         .map_err(|_| no_reports(ResponseError::Malformed("the request is unusable".into())))?;
-    let params = match (openid4vp::parse_response_form(body).map_err(no_reports)?, mode) {
+    let params = match (
+        openid4vp::parse_response_form(body).map_err(no_reports)?,
+        mode,
+    ) {
         (ResponseBody::Plain(params), ResponseMode::DirectPost) => params,
         (ResponseBody::Encrypted(jwe), ResponseMode::DirectPostJwt) => {
             openid4vp::decrypt_response(&jwe, &state.identity.response_key(&stored.id))
