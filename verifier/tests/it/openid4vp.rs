@@ -443,11 +443,14 @@ async fn a_wallet_answers_with_only_the_requested_claims_in_both_response_modes(
     }
 }
 
+/// Builds a form body from the holder and the fetched request claims.
+type MakeBody = Box<dyn Fn(&Holder, &Value) -> String>;
+
 /// One bad response: what the wallet sends, the error it gets, the request's state after.
 struct Row {
     name: &'static str,
     /// The form body, from the fetched request claims.
-    body: Box<dyn Fn(&Holder, &Value) -> String>,
+    body: MakeBody,
     error: &'static str,
     description: &'static str,
     recorded: &'static str,
