@@ -8,14 +8,20 @@
 //! format shares, pure), [`sd_jwt`] (SD-JWT / SD-JWT VC, pure), [`vc_jwt`] (VC-JOSE-COSE
 //! `vc+jwt`, pure), [`pipeline`] (the steps in order, the caches, registry and status-list
 //! access), and behind the non-default `server` feature `server` (the W3C VC API verify
-//! routes, which render a [`report::Report`]). Built so far: `dc+sd-jwt` with key binding and
-//! `vc+jwt` credentials. Not yet: `vp+jwt`, Data Integrity, OpenID4VP.
+//! routes, which render a [`report::Report`], and the OpenID4VP service). [`dcql`] (DCQL queries:
+//! parsing, the verifier's check, the wallet's matcher, pure), [`openid4vp`] (request objects
+//! and response checks, pure) and [`jwe`] (ECDH-ES JWE for `direct_post.jwt`, pure). Built so
+//! far: `dc+sd-jwt` with key binding and `vc+jwt` credentials, OpenID4VP with DCQL. Not yet:
+//! `vp+jwt`, Data Integrity.
 //!
 //! It depends only on `credence-registry` (never on the issuer, never on a server crate), and
 //! reads no clock: `now` is part of [`pipeline::Expectations`].
 
 mod cache;
+pub mod dcql;
 pub mod jose;
+pub mod jwe;
+pub mod openid4vp;
 pub mod pipeline;
 pub mod report;
 pub mod sd_jwt;

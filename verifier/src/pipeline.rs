@@ -152,6 +152,9 @@ pub struct Context {
     resolver: Resolver,
     registry: Option<RegistryClient>,
     status_http: reqwest::Client,
+    /// Whether status lists may be fetched from non-public IP literals (the client's DNS
+    /// filter covers names).
+    private_status_targets: bool,
     issuers: TtlCache<(Did, Option<i64>), IssuerKeys>,
     status_lists: TtlCache<String, VerifiedList>,
     authorizations: TtlCache<(Did, String, i64), Authorization>,
@@ -191,11 +194,20 @@ impl Context {
             resolver,
             registry,
             status_http,
+            private_status_targets: true,
             issuers: TtlCache::new(CACHE_CAPACITY),
             status_lists: TtlCache::new(CACHE_CAPACITY),
             authorizations: TtlCache::new(CACHE_CAPACITY),
             schemas: TtlCache::new(CACHE_CAPACITY),
         }
+    }
+
+    /// Refuses status list URLs at non-public IP literals (a service's setting: a credential
+    /// must not make the verifier reach into its own network). Pair it with the base crate's
+    /// `resolver::web::public_http_client`, which refuses names resolving to such addresses.
+    pub fn public_status_targets_only(mut self) -> Self {
+        self.private_status_targets = false;
+        self
     }
 }
 
@@ -894,6 +906,8 @@ async fn status_list(
 
 /// Fetches the list at `uri` and verifies its signature against the issuer it names.
 async fn fetch_list(context: &Context, uri: &str) -> Result<VerifiedList, String> {
+    credence_registry::resolver::web::check_public_target(uri, context.private_status_targets)
+        .map_err(|e| format!("the status list was not fetched: {e}"))?;
     let fetched = fetch_status_list(&context.status_http, uri)
         .await
         .map_err(|e| format!("the status list {uri} could not be fetched: {e}"))?;

@@ -348,6 +348,42 @@ impl reqwest::dns::Resolve for FilteringDns {
     }
 }
 
+/// An HTTP client with the did:web fetcher's address policy, for other URLs that a document
+/// a party sent names (a credential's status list): no redirects, no proxy, `timeout`, and,
+/// unless `allow_private_targets`, a DNS resolver that drops non-public addresses, so the
+/// address checked is the address connected to. An IP-literal URL is not resolved through
+/// DNS: check it with [`check_public_target`] before the request.
+pub fn public_http_client(
+    allow_private_targets: bool,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(timeout)
+        .dns_resolver(FilteringDns {
+            allow_private_targets,
+        })
+        .build()
+        .map_err(|e| error_chain(&e))
+}
+
+/// Refuses a URL whose host is a non-public IP literal (loopback, private, link-local, ...),
+/// unless `allow_private_targets`: the half of the address policy DNS filtering cannot see.
+pub fn check_public_target(url: &str, allow_private_targets: bool) -> Result<(), String> {
+    let url = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let ip = match url.host() {
+        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
+        Some(Host::Domain(_)) => return Ok(()),
+        None => return Err(format!("{url} has no host")),
+    };
+    if !allow_private_targets && is_forbidden_ip(ip) {
+        return Err(format!("{url} is at the non-public address {ip}"));
+    }
+    Ok(())
+}
+
 /// Fetches did:web DID documents. Cheap to clone (shares one connection pool).
 #[derive(Clone, Debug)]
 pub struct WebResolver {

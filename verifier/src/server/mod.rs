@@ -5,12 +5,17 @@
 //! verification result.
 //!
 //! Routes, relative to where [`router`] is mounted (`/verifier` in `credence serve`):
-//! `POST /credentials/verify`, `POST /presentations/verify` ([`vc_api`]).
+//! `POST /credentials/verify`, `POST /presentations/verify` ([`vc_api`]); with [`open`], also
+//! the OpenID4VP routes under `/requests` ([`openid4vp`], its requests kept by [`store`]).
 //!
 //! It must not hold verification logic (that is the library's), and it reads no environment
 //! itself: [`VerifierConfig`] is a `clap::Args` the binary flattens in.
 
+pub mod openid4vp;
+pub mod store;
 pub mod vc_api;
+
+use std::path::PathBuf;
 
 use std::sync::Arc;
 
@@ -20,10 +25,11 @@ use axum::extract::FromRequest;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
-use credence_registry::client::{RegistryClient, plain_http_client};
+use credence_registry::client::RegistryClient;
 use credence_registry::clock::Clock;
 use credence_registry::error::{PROBLEM_BASE, Problem};
 use credence_registry::json::JsonError;
+use credence_registry::resolver::web::public_http_client;
 use credence_registry::resolver::{CredenceSource, Resolver};
 use serde::de::DeserializeOwned;
 
@@ -33,12 +39,15 @@ use crate::pipeline::{Context, VerifyError};
 /// (`sd_jwt::MAX_PRESENTATION_BYTES`), plus room for the JSON around it.
 pub const MAX_BODY_BYTES: usize = crate::sd_jwt::MAX_PRESENTATION_BYTES + 16 * 1024;
 
-/// How the verifier service runs. Every field is a flag with an environment variable.
+/// How the verifier service runs. Every field is a flag with an environment variable, and has
+/// an explicit clap id, since the binary flattens the registry's, the issuer's and this config
+/// into one command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct VerifierConfig {
     /// Base URL of the registry the verifier resolves `did:credence` issuers at and asks
     /// about accreditations and schemas (e.g. `http://127.0.0.1:8080/registry`).
     #[arg(
+        id = "verifier_registry",
         long = "verifier-registry",
         env = "CREDENCE_VERIFIER_REGISTRY",
         default_value = credence_registry::client::DEFAULT_REGISTRY_URL
@@ -47,6 +56,7 @@ pub struct VerifierConfig {
     /// Clock skew tolerated on `iat`, `nbf`, `exp`, `validFrom`, `validUntil` and key-binding
     /// times, in seconds.
     #[arg(
+        id = "verifier_leeway_seconds",
         long = "verifier-leeway-seconds",
         env = "CREDENCE_VERIFIER_LEEWAY_SECONDS",
         default_value_t = 60
@@ -54,11 +64,70 @@ pub struct VerifierConfig {
     pub leeway_seconds: u32,
     /// Oldest key-binding JWT accepted in a presentation, in seconds.
     #[arg(
+        id = "verifier_presentation_max_age_seconds",
         long = "verifier-presentation-max-age-seconds",
         env = "CREDENCE_VERIFIER_PRESENTATION_MAX_AGE_SECONDS",
         default_value_t = 300
     )]
     pub presentation_max_age_seconds: u32,
+    /// Directory for the verifier's signing key (`verifier-key.jwk`) and its embedded
+    /// database.
+    #[arg(
+        id = "verifier_data_dir",
+        long = "verifier-data-dir",
+        env = "CREDENCE_VERIFIER_DATA_DIR",
+        default_value = "./credence-data/verifier"
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite://...` or `postgres://...`; on PostgreSQL the tables live in the
+    /// schema `credence_verifier`); an SQLite file in the data directory when absent.
+    #[arg(
+        id = "verifier_database_url",
+        long = "verifier-database-url",
+        env = "CREDENCE_VERIFIER_DATABASE_URL"
+    )]
+    pub database_url: Option<String>,
+    /// The relying parties' API token for creating OpenID4VP requests and reading their
+    /// results (prefer the file form). Without one, those routes answer 401.
+    #[arg(
+        id = "verifier_api_token",
+        long = "verifier-api-token",
+        env = "CREDENCE_VERIFIER_API_TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
+    /// File holding the relying parties' API token.
+    #[arg(
+        id = "verifier_api_token_file",
+        long = "verifier-api-token-file",
+        env = "CREDENCE_VERIFIER_API_TOKEN_FILE"
+    )]
+    pub api_token_file: Option<PathBuf>,
+    /// The verifier's public base URL, where its routes are reachable by wallets (request
+    /// objects and response URIs are built on it).
+    #[arg(
+        id = "verifier_public_url",
+        long = "verifier-public-url",
+        env = "CREDENCE_VERIFIER_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080/verifier"
+    )]
+    pub public_url: String,
+    /// How long an OpenID4VP request can be answered, in seconds.
+    #[arg(
+        id = "verifier_request_ttl_seconds",
+        long = "verifier-request-ttl-seconds",
+        env = "CREDENCE_VERIFIER_REQUEST_TTL_SECONDS",
+        default_value_t = 300
+    )]
+    pub request_ttl_seconds: u32,
+    /// Fetch status lists from private, loopback and link-local addresses too (tests, closed
+    /// networks). Off: a credential cannot make the verifier reach into its own network.
+    #[arg(
+        id = "verifier_allow_private_targets",
+        long = "verifier-allow-private-targets",
+        env = "CREDENCE_VERIFIER_ALLOW_PRIVATE_TARGETS"
+    )]
+    pub allow_private_targets: bool,
 }
 
 /// What the handlers share: the pipeline's context (resolver, registry client, caches), the
@@ -76,11 +145,21 @@ impl VerifierState {
     /// registry, the system clock.
     pub fn from_config(config: &VerifierConfig) -> Result<Self, credence_registry::error::Error> {
         let registry = RegistryClient::new(&config.registry_url)?;
-        let context = Context::new(
+        // Status lists are fetched with the resolver's address policy: a credential names the
+        // URL, so it must not reach the verifier's own network unless the operator allows it.
+        let status_http = public_http_client(
+            config.allow_private_targets,
+            std::time::Duration::from_secs(15),
+        )
+        .map_err(credence_registry::error::Error::Internal)?;
+        let mut context = Context::new(
             Resolver::new(CredenceSource::Remote(registry.clone()), Default::default()),
             Some(registry),
-            plain_http_client()?,
+            status_http,
         );
+        if !config.allow_private_targets {
+            context = context.public_status_targets_only();
+        }
         Ok(Self {
             context: Arc::new(context),
             clock: Clock::system(),
@@ -224,4 +303,89 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map(JsonBody)
             .map_err(|e| ApiError::InvalidRequest(e.to_string()))
     }
+}
+
+/// A verifier service ready to serve: its whole router (VC API and OpenID4VP) and the store
+/// it keeps OpenID4VP requests in.
+#[derive(Debug)]
+pub struct VerifierApp {
+    pub router: Router,
+    pub store: store::RequestStore,
+    pub identity: Arc<openid4vp::VerifierIdentity>,
+}
+
+/// Why the verifier service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("verifier configuration: {0}")]
+    Config(String),
+    #[error("verifier identity: {0}")]
+    Identity(#[from] openid4vp::IdentityError),
+    #[error("verifier database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("verifier: {0}")]
+    Registry(#[from] credence_registry::error::Error),
+}
+
+/// Opens the verifier service `config` describes: the signing key (loaded or generated in the
+/// data directory), the store (migrated), the API token, and the router to mount (the binary
+/// mounts it under `/verifier`).
+pub async fn open(config: &VerifierConfig) -> Result<VerifierApp, OpenError> {
+    open_with(config, VerifierState::from_config(config)?).await
+}
+
+/// [`open`] with the pipeline's state given (tests set the clock, and verify did:key issuers
+/// without a registry); `config`'s registry and tolerances are then not used.
+pub async fn open_with(
+    config: &VerifierConfig,
+    verifier: VerifierState,
+) -> Result<VerifierApp, OpenError> {
+    let identity = Arc::new(openid4vp::VerifierIdentity::load_or_generate(
+        &config.data_dir.join("verifier-key.jwk"),
+    )?);
+    let database_url = match &config.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| OpenError::Config(format!("{}: {e}", config.data_dir.display())))?;
+            format!("sqlite://{}", config.data_dir.join("verifier.db").display())
+        }
+    };
+    let store = store::RequestStore::open(&database_url).await?;
+    let token = match (&config.api_token, &config.api_token_file) {
+        (Some(_), Some(_)) => {
+            return Err(OpenError::Config(
+                "give the API token or its file, not both".into(),
+            ));
+        }
+        (Some(token), None) => Some(zeroize::Zeroizing::new(token.trim().to_owned())),
+        (None, Some(path)) => Some(zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| OpenError::Config(format!("{}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        )),
+        (None, None) => None,
+    };
+    if token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(OpenError::Config(
+            "the API token must be at least 16 characters".into(),
+        ));
+    }
+    let public_url = url::Url::parse(&config.public_url)
+        .map_err(|e| OpenError::Config(format!("--verifier-public-url: {e}")))?;
+    let state = openid4vp::Openid4vpState {
+        verifier: verifier.clone(),
+        store: store.clone(),
+        identity: identity.clone(),
+        api_token_hash: token.as_deref().map(|t| openid4vp::token_hash(t)),
+        public_url: public_url.as_str().trim_end_matches('/').to_owned(),
+        request_ttl: Duration::seconds(config.request_ttl_seconds.into()),
+    };
+    let router = router(verifier).merge(openid4vp::router(state));
+    Ok(VerifierApp {
+        router,
+        store,
+        identity,
+    })
 }

@@ -1,8 +1,11 @@
 //! The verifier's one test binary: the IETF SD-JWT vectors and their negative set, Wycheproof
 //! edge cases through the strict signature path, tampered presentations one line each, and the
 //! registry-backed steps against a real registry on loopback; `vc+jwt` credentials the issuer
-//! crate makes; the W3C VC API routes (with the `server` feature).
+//! crate makes; the W3C VC API routes and OpenID4VP (with the `server` feature).
 
+// OpenID4VP with DCQL (feature `server`).
+#[cfg(feature = "server")]
+mod openid4vp;
 mod registry;
 mod support;
 mod tampered;
