@@ -49,8 +49,16 @@ pub(crate) const ISSUER_PREFIX: &str = "/issuer";
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every service in one process on one port: the registry under /registry, the
-    /// issuer under /issuer.
+    /// issuer under /issuer, the verifier under /verifier.
     Serve(ServeAll),
+    /// Verify a credential or presentation step by step; exit 0 valid, 1 invalid, 2 could
+    /// not check.
+    Verify(crate::verifier_cli::VerifyArgs),
+    /// The verifier service alone, and a relying party's OpenID4VP commands.
+    Verifier {
+        #[command(subcommand)]
+        command: crate::verifier_cli::VerifierCommand,
+    },
     /// The issuer service alone, and the agency operator's commands.
     Issuer {
         #[command(subcommand)]
@@ -97,6 +105,8 @@ struct ServeAll {
     registry: ServeConfig,
     #[command(flatten)]
     issuer: credence_issuer::config::IssuerConfig,
+    #[command(flatten)]
+    verifier: credence_verifier::server::VerifierConfig,
 }
 
 #[derive(Debug, clap::Args)]
@@ -481,6 +491,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(config) => serve_all(config).await,
         Command::Issuer { command } => crate::issuer_cli::command(command).await,
+        Command::Verify(args) => crate::verifier_cli::verify(args).await,
+        Command::Verifier { command } => crate::verifier_cli::command(command).await,
         Command::Registry {
             command: RegistryCommand::Serve(config),
         } => run_server(config, "").await,
@@ -506,14 +518,15 @@ async fn run_server(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `credence serve`: the registry and the issuer on one port. The issuer talks to this
-/// registry over loopback HTTP (as it would to a remote one) unless `--registry` names
-/// another, and keeps its data in the registry's PostgreSQL database (its own schema) when the
-/// registry has one and the issuer was given no database of its own.
+/// `credence serve`: the registry, the issuer and the verifier on one port. The issuer and the
+/// verifier talk to this registry over loopback HTTP (as they would to a remote one) unless
+/// told of another, and keep their data in the registry's PostgreSQL database (each in its own
+/// schema) when the registry has one and they were given no database of their own.
 async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     let ServeAll {
         registry,
         issuer: mut issuer_config,
+        verifier: mut verifier_config,
     } = config;
     let prepared = credence_registry_server::prepare(&registry, "/registry")
         .await
@@ -534,20 +547,33 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     issuer_config
         .data_dir
         .get_or_insert_with(|| registry.data_dir.join("issuer"));
-    if issuer_config.database_url.is_none()
-        && registry
-            .database_url
-            .as_deref()
-            .is_some_and(|url| url.starts_with("postgres"))
-    {
-        issuer_config.database_url = registry.database_url.clone();
+    verifier_config
+        .registry_url
+        .get_or_insert_with(|| format!("http://{own}/registry"));
+    verifier_config
+        .public_url
+        .get_or_insert_with(|| format!("http://{own}{}", crate::verifier_cli::VERIFIER_PREFIX));
+    verifier_config
+        .data_dir
+        .get_or_insert_with(|| registry.data_dir.join("verifier"));
+    let shared_postgres = registry
+        .database_url
+        .clone()
+        .filter(|url| url.starts_with("postgres"));
+    if issuer_config.database_url.is_none() {
+        issuer_config.database_url = shared_postgres.clone();
+    }
+    if verifier_config.database_url.is_none() {
+        verifier_config.database_url = shared_postgres;
     }
     let issuer = credence_issuer::Application::open(&issuer_config, ISSUER_PREFIX).await?;
+    let verifier = credence_verifier::server::open(&verifier_config).await?;
     let router = prepared
         .application
         .router
         .clone()
         .nest(ISSUER_PREFIX, issuer.router.clone())
+        .nest(crate::verifier_cli::VERIFIER_PREFIX, verifier.router)
         .merge(credence_issuer::well_known_router(
             issuer.state.clone(),
             ISSUER_PREFIX,

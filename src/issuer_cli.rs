@@ -367,7 +367,7 @@ async fn set_status(args: StatusArgs, action: StatusAction) -> Result<Value, Com
 }
 
 /// A JSON argument given inline or as `@FILE`.
-fn json_argument(text: &str, option: &str) -> Result<Value, CommandError> {
+pub(crate) fn json_argument(text: &str, option: &str) -> Result<Value, CommandError> {
     let (source, content) = match text.strip_prefix('@') {
         Some(path) => {
             let path = PathBuf::from(path);

@@ -3,6 +3,7 @@
 
 mod cli;
 mod issuer_cli;
+mod verifier_cli;
 
 use std::process::ExitCode;
 

@@ -734,3 +734,100 @@ impl LogWatcher {
         Ok(checkpoint)
     }
 }
+
+/// A client of a Credence service's JSON API (the issuer's admin API, the verifier's relying
+/// party API): a base URL, the bearer token it presents, and one way to call it. Answers are
+/// JSON bodies; a refusal comes back as the service's problem (`Error::Remote`), an
+/// unreachable or misbehaving service as `Error::Upstream` naming the URL and the option that
+/// sets it.
+#[derive(Clone, Debug)]
+pub struct JsonApiClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+    /// The service as the user names it, and the option that points at it, for messages
+    /// ("issuer", "--issuer (CREDENCE_ISSUER)").
+    service: &'static str,
+    option: &'static str,
+}
+
+impl JsonApiClient {
+    /// Largest answer read.
+    const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+    /// A client of the `service` at `base` (http or https), presenting `token` if given.
+    pub fn new(
+        base: &str,
+        token: Option<String>,
+        service: &'static str,
+        option: &'static str,
+    ) -> Result<Self, Error> {
+        let mut base = Url::parse(base)
+            .map_err(|e| Error::Upstream(format!("{service} URL {base:?}: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(Error::Upstream(format!(
+                "{service} URL {base} is not http(s)"
+            )));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(Self {
+            http: plain_http_client()?,
+            base,
+            token,
+            service,
+            option,
+        })
+    }
+
+    /// Sends one request to `segments` under the base (each percent-encoded as one path
+    /// segment, so an id can never add a segment of its own) and reads its JSON answer.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let service = self.service;
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::Upstream(format!("{service} URL {} has no path", self.base)))?
+            .pop_if_empty()
+            .extend(segments);
+        let mut request = self.http.request(method, url.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            Error::Upstream(format!(
+                "{service} unreachable at {}: {}; is it running, and is {} the right URL?",
+                self.base,
+                causes(&e),
+                self.option
+            ))
+        })?;
+        let status = response.status();
+        let bytes = read_capped(
+            response,
+            Self::MAX_RESPONSE_BYTES,
+            &format!("{service} response"),
+        )
+        .await?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Upstream(format!("{service} answered {status} with non-JSON: {e}"))
+            });
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(problem) => Err(Error::Remote(problem)),
+            Err(_) => Err(Error::Upstream(format!(
+                "{service} answered {status} to {url} without a problem body"
+            ))),
+        }
+    }
+}

@@ -168,6 +168,10 @@ fn issuer_journey(data: &Path, server_args: &[&str], keys: &Path) {
         "--until",
         "2099-01-01T00:00:00Z",
     ]);
+    // A credential's `iat` is in whole seconds and an accreditation counts from the moment
+    // the registry records it: issue from the next second on, or the accreditation would
+    // (rightly) not cover the issuance.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let registered = json_of(&run_ok(&as_strs(&tenant(&[
         "issuer",
         "type",
@@ -223,6 +227,36 @@ fn issuer_journey(data: &Path, server_args: &[&str], keys: &Path) {
     let ldp = json_of(envelopes["ldp_vc"].as_str().expect("ldp_vc"));
     assert_eq!(ldp["proof"]["cryptosuite"], "eddsa-rdfc-2022", "{ldp}");
     assert_eq!(ldp["issuer"], json!(did));
+
+    // Any enterprise can check them with `credence verify`, step by step.
+    let envelope_file = |name: &str, text: &str| {
+        let path = keys.join(name);
+        std::fs::write(&path, text).expect("write envelope");
+        path.to_str().unwrap().to_owned()
+    };
+    let vc_jwt_file = envelope_file("licence.jwt", envelopes["vc+jwt"].as_str().unwrap());
+    let sd_jwt_file = envelope_file("licence.sd-jwt", sd_jwt);
+    for file in [&vc_jwt_file, &sd_jwt_file] {
+        // A new status list reaches the registry with the republisher's next round.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let (verified, report) = loop {
+            let verified = run(&["verify", "--registry", &registry, file]);
+            let report = String::from_utf8_lossy(&verified.stdout).into_owned();
+            if verified.status.code() != Some(2) || std::time::Instant::now() > deadline {
+                break (verified, report);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        };
+        assert_eq!(verified.status.code(), Some(0), "{file}: {report}");
+        for step in ["signature", "status", "accreditation", "schema"] {
+            assert!(
+                report
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{step}: passed"))),
+                "{step} not passed for {file}: {report}"
+            );
+        }
+    }
 
     // Bad input: nothing issued.
     let mut violating = json_of(&claims);
@@ -368,6 +402,29 @@ fn issuer_journey(data: &Path, server_args: &[&str], keys: &Path) {
             String::from_utf8_lossy(&shown.stderr)
         );
         std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // The enterprise's check now fails at the status step, in both envelopes (the bitstring
+    // list of the vc+jwt may follow the token list by a publication).
+    for file in [&vc_jwt_file, &sd_jwt_file] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let verified = run(&["verify", "--registry", &registry, file]);
+            let report = String::from_utf8_lossy(&verified.stdout).into_owned();
+            if verified.status.code() == Some(1) {
+                assert!(
+                    report
+                        .lines()
+                        .any(|l| l.trim_start().starts_with("status: FAILED")),
+                    "{report}"
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{file} still verifies after revocation: {report}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
     }
     drop(server);
 }

@@ -18,6 +18,7 @@
 //! reads no clock: `now` is part of [`pipeline::Expectations`].
 
 mod cache;
+pub mod client;
 pub mod dcql;
 pub mod jose;
 pub mod jwe;

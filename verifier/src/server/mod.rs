@@ -45,14 +45,14 @@ pub const MAX_BODY_BYTES: usize = crate::sd_jwt::MAX_PRESENTATION_BYTES + 16 * 1
 #[derive(Debug, Clone, clap::Args)]
 pub struct VerifierConfig {
     /// Base URL of the registry the verifier resolves `did:credence` issuers at and asks
-    /// about accreditations and schemas (e.g. `http://127.0.0.1:8080/registry`).
+    /// about accreditations and schemas [default: `http://127.0.0.1:8080/registry`; in
+    /// `credence serve`, this server's own].
     #[arg(
         id = "verifier_registry",
         long = "verifier-registry",
-        env = "CREDENCE_VERIFIER_REGISTRY",
-        default_value = credence_registry::client::DEFAULT_REGISTRY_URL
+        env = "CREDENCE_VERIFIER_REGISTRY"
     )]
-    pub registry_url: String,
+    pub registry_url: Option<String>,
     /// Clock skew tolerated on `iat`, `nbf`, `exp`, `validFrom`, `validUntil` and key-binding
     /// times, in seconds.
     #[arg(
@@ -71,14 +71,14 @@ pub struct VerifierConfig {
     )]
     pub presentation_max_age_seconds: u32,
     /// Directory for the verifier's signing key (`verifier-key.jwk`) and its embedded
-    /// database.
+    /// database [default: `./credence-data/verifier`; in `credence serve`, `verifier/` in the
+    /// registry's data dir].
     #[arg(
         id = "verifier_data_dir",
         long = "verifier-data-dir",
-        env = "CREDENCE_VERIFIER_DATA_DIR",
-        default_value = "./credence-data/verifier"
+        env = "CREDENCE_VERIFIER_DATA_DIR"
     )]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
     /// Database URL (`sqlite://...` or `postgres://...`; on PostgreSQL the tables live in the
     /// schema `credence_verifier`); an SQLite file in the data directory when absent.
     #[arg(
@@ -104,14 +104,15 @@ pub struct VerifierConfig {
     )]
     pub api_token_file: Option<PathBuf>,
     /// The verifier's public base URL, where its routes are reachable by wallets (request
-    /// objects and response URIs are built on it).
+    /// objects and response URIs are built on it) [default:
+    /// `http://127.0.0.1:8080/verifier`; in `credence serve`, `http://` + its address +
+    /// `/verifier`].
     #[arg(
         id = "verifier_public_url",
         long = "verifier-public-url",
-        env = "CREDENCE_VERIFIER_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080/verifier"
+        env = "CREDENCE_VERIFIER_PUBLIC_URL"
     )]
-    pub public_url: String,
+    pub public_url: Option<String>,
     /// How long an OpenID4VP request can be answered, in seconds.
     #[arg(
         id = "verifier_request_ttl_seconds",
@@ -130,6 +131,29 @@ pub struct VerifierConfig {
     pub allow_private_targets: bool,
 }
 
+impl VerifierConfig {
+    /// The registry: the configured one or `http://127.0.0.1:8080/registry`.
+    pub fn registry_url(&self) -> &str {
+        self.registry_url
+            .as_deref()
+            .unwrap_or(credence_registry::client::DEFAULT_REGISTRY_URL)
+    }
+
+    /// The data directory: the configured one or `./credence-data/verifier`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./credence-data/verifier"))
+    }
+
+    /// The public base URL: the configured one or `http://127.0.0.1:8080/verifier`.
+    pub fn public_url(&self) -> &str {
+        self.public_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:8080/verifier")
+    }
+}
+
 /// What the handlers share: the pipeline's context (resolver, registry client, caches), the
 /// clock the verification time is read from, and the tolerances.
 #[derive(Clone, Debug)]
@@ -144,7 +168,7 @@ impl VerifierState {
     /// The state a service runs with: a resolver and registry client for `config`'s
     /// registry, the system clock.
     pub fn from_config(config: &VerifierConfig) -> Result<Self, credence_registry::error::Error> {
-        let registry = RegistryClient::new(&config.registry_url)?;
+        let registry = RegistryClient::new(config.registry_url())?;
         // Status lists are fetched with the resolver's address policy: a credential names the
         // URL, so it must not reach the verifier's own network unless the operator allows it.
         let status_http = public_http_client(
@@ -156,6 +180,10 @@ impl VerifierState {
             Resolver::new(CredenceSource::Remote(registry.clone()), Default::default()),
             Some(registry),
             status_http,
+        )
+        .trusting_status_lists_under(
+            config.registry_url(),
+            credence_registry::client::plain_http_client()?,
         );
         if !config.allow_private_targets {
             context = context.public_status_targets_only();
@@ -341,14 +369,15 @@ pub async fn open_with(
     verifier: VerifierState,
 ) -> Result<VerifierApp, OpenError> {
     let identity = Arc::new(openid4vp::VerifierIdentity::load_or_generate(
-        &config.data_dir.join("verifier-key.jwk"),
+        &config.data_dir().join("verifier-key.jwk"),
     )?);
     let database_url = match &config.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .map_err(|e| OpenError::Config(format!("{}: {e}", config.data_dir.display())))?;
-            format!("sqlite://{}", config.data_dir.join("verifier.db").display())
+            let data_dir = config.data_dir();
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| OpenError::Config(format!("{}: {e}", data_dir.display())))?;
+            format!("sqlite://{}", data_dir.join("verifier.db").display())
         }
     };
     let store = store::RequestStore::open(&database_url).await?;
@@ -372,7 +401,7 @@ pub async fn open_with(
             "the API token must be at least 16 characters".into(),
         ));
     }
-    let public_url = url::Url::parse(&config.public_url)
+    let public_url = url::Url::parse(config.public_url())
         .map_err(|e| OpenError::Config(format!("--verifier-public-url: {e}")))?;
     let state = openid4vp::Openid4vpState {
         verifier: verifier.clone(),

@@ -54,14 +54,14 @@ fn schema_name() -> String {
 
 fn config(dir: &std::path::Path, database_url: Option<String>) -> VerifierConfig {
     VerifierConfig {
-        registry_url: "http://127.0.0.1:9/registry".into(),
+        registry_url: Some("http://127.0.0.1:9/registry".into()),
         leeway_seconds: 60,
         presentation_max_age_seconds: 300,
-        data_dir: dir.to_owned(),
+        data_dir: Some(dir.to_owned()),
         database_url,
         api_token: Some(TOKEN.into()),
         api_token_file: None,
-        public_url: "https://verifier.example/verifier".into(),
+        public_url: Some("https://verifier.example/verifier".into()),
         request_ttl_seconds: 300,
         allow_private_targets: false,
     }
@@ -1023,4 +1023,18 @@ async fn a_status_list_at_a_private_address_is_refused_unless_allowed() {
             assert!(why.contains("non-public address 127.0.0.1"), "{why}");
         }
     }
+    // Under the registry the operator configured, the address is the operator's choice: the
+    // list is fetched (tried) although private targets are not allowed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), None);
+    config.allow_private_targets = false;
+    config.registry_url = Some("http://127.0.0.1:9".into());
+    let state = credence_verifier::server::VerifierState::from_config(&config).unwrap();
+    let report = verify_sd_jwt_vc(presentation.as_bytes(), &expectations, &state.context)
+        .await
+        .unwrap();
+    let Outcome::CouldNotCheck(why) = report.outcome(Step::Status) else {
+        panic!("trusted registry: {report}");
+    };
+    assert!(why.contains("could not be fetched"), "{why}");
 }
