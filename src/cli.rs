@@ -50,7 +50,7 @@ pub(crate) const ISSUER_PREFIX: &str = "/issuer";
 enum Command {
     /// Run every service in one process on one port: the registry under /registry, the
     /// issuer under /issuer, the verifier under /verifier.
-    Serve(ServeAll),
+    Serve(Box<ServeAll>),
     /// Verify a credential or presentation step by step; exit 0 valid, 1 invalid, 2 could
     /// not check.
     Verify(crate::verifier_cli::VerifyArgs),
@@ -489,7 +489,7 @@ fn init_tracing(format: LogFormat) {
 
 async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(config) => serve_all(config).await,
+        Command::Serve(config) => serve_all(*config).await,
         Command::Issuer { command } => crate::issuer_cli::command(command).await,
         Command::Verify(args) => crate::verifier_cli::verify(args).await,
         Command::Verifier { command } => crate::verifier_cli::command(command).await,
