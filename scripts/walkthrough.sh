@@ -44,6 +44,7 @@ export CREDENCE_TENANT=market-regulator
 export CREDENCE_TOKEN=$(python3 -c 'import json; print(json.load(open("tenant.json"))["token"])')
 REGULATOR=$(python3 -c 'import json; print(json.load(open("tenant.json"))["did"])')
 c trust accredit --keys ./authority-keys "$REGULATOR" --type "$LICENCE" --until 2030-01-01T00:00:00Z >/dev/null
+sleep 1  # an accreditation counts from when it is recorded; iat is in whole seconds
 c issuer type add business-licence --schema "$ID" \
   --formats dc+sd-jwt,vc+jwt,ldp_vc \
   --disclosable /companyName,/unifiedSocialCreditCode,/legalRepresentative,/registeredCapital \
@@ -59,10 +60,17 @@ c issuer offer --type business-licence --tx-code-length 6 --qr --png offer.png \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print("offer", d["offer_uri_by_reference"][:60], "tx_code", len(d["tx_code"]))'
 test -s offer.png && test -s qr.txt && echo "qr drawn"
 curl -s http://127.0.0.1:8080/.well-known/openid-credential-issuer/issuer/market-regulator | python3 -c 'import json,sys; print("metadata", sorted(json.load(sys.stdin)["credential_configurations_supported"]))'
+python3 -c 'import json; print(json.load(open("issued.json"))["credentials"]["vc+jwt"])' > licence.jwt
+for _ in $(seq 20); do c verify licence.jwt > report.txt && break; sleep 0.5; done
+grep -E "^ *(signature|status|accreditation|schema): passed" report.txt
+curl -s -X POST http://127.0.0.1:8080/verifier/credentials/verify -H 'Content-Type: application/json' \
+  -d "{\"verifiableCredential\": \"$(cat licence.jwt)\"}" | python3 -c 'import json,sys; print("vc api verified", json.load(sys.stdin)["verified"])'
 c issuer revoke "$CREDENTIAL"
 STATUS_URI=$(python3 -c 'import json; print(json.load(open("issued.json"))["status"]["uri"])')
 STATUS_INDEX=$(python3 -c 'import json; print(json.load(open("issued.json"))["status"]["index"])')
 sleep 2; c status show "$STATUS_URI" --index "$STATUS_INDEX" | python3 -c 'import json,sys; s=json.load(sys.stdin)["status"]; print("revoked status", s); assert s == 1'
+for _ in $(seq 20); do c verify licence.jwt > report.txt || break; sleep 0.5; done
+grep "status: FAILED" report.txt
 KEY=$(curl -s http://127.0.0.1:8080/registry/log/key)
 c trust show "$OFFICE" --type "$LICENCE" --log-key "$KEY" --trust-anchor "$ANCHOR" | python3 -c 'import json,sys; print("proven allowed", json.load(sys.stdin)["allowed"])'
 c schema show "$ID" --log-key "$KEY" | head -2

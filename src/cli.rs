@@ -531,6 +531,9 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     let prepared = credence_registry_server::prepare(&registry, "/registry")
         .await
         .map_err(registry_start_error)?;
+    // With TLS, these loopback defaults only work if the certificate names the address:
+    // deployments set --registry and --public-url to the names on their certificate.
+    let scheme = registry.scheme();
     let mut own = prepared.listener.local_addr()?;
     if own.ip().is_unspecified() {
         own.set_ip(match own {
@@ -540,19 +543,19 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     }
     issuer_config
         .registry_url
-        .get_or_insert_with(|| format!("http://{own}/registry"));
+        .get_or_insert_with(|| format!("{scheme}://{own}/registry"));
     issuer_config
         .public_url
-        .get_or_insert_with(|| format!("http://{own}"));
+        .get_or_insert_with(|| format!("{scheme}://{own}"));
     issuer_config
         .data_dir
         .get_or_insert_with(|| registry.data_dir.join("issuer"));
     verifier_config
         .registry_url
-        .get_or_insert_with(|| format!("http://{own}/registry"));
+        .get_or_insert_with(|| format!("{scheme}://{own}/registry"));
     verifier_config
         .public_url
-        .get_or_insert_with(|| format!("http://{own}{}", crate::verifier_cli::VERIFIER_PREFIX));
+        .get_or_insert_with(|| format!("{scheme}://{own}{}", crate::verifier_cli::VERIFIER_PREFIX));
     verifier_config
         .data_dir
         .get_or_insert_with(|| registry.data_dir.join("verifier"));
@@ -594,6 +597,31 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
         .context("checkpoint publisher")?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a service that authenticates its writers by token is served alone: no write throttle,
+/// HTTPS when a certificate and key are given.
+pub(crate) fn unthrottled_serve_options(
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
+) -> anyhow::Result<credence_registry_server::ServeOptions> {
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(credence_registry_server::tls_config(&cert, &key)?),
+        _ => None,
+    };
+    Ok(credence_registry_server::ServeOptions {
+        throttle: credence_registry_server::http::throttle::Throttle {
+            per_client_per_minute: 0,
+            global_per_minute: 0,
+        },
+        tls,
+        ..Default::default()
+    })
+}
+
+/// `https` when a certificate is configured, else `http`.
+pub(crate) fn scheme(tls_cert: &Option<std::path::PathBuf>) -> &'static str {
+    if tls_cert.is_some() { "https" } else { "http" }
 }
 
 fn registry_start_error(error: credence_registry_server::ServeError) -> anyhow::Error {

@@ -50,6 +50,12 @@ pub(crate) struct IssuerServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CREDENCE_ISSUER_LISTEN", default_value = "127.0.0.1:8081")]
     listen: std::net::SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "CREDENCE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "CREDENCE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     config: IssuerConfig,
 }
@@ -215,7 +221,7 @@ async fn serve(args: IssuerServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.config;
     config
         .public_url
-        .get_or_insert_with(|| format!("http://{}", args.listen));
+        .get_or_insert_with(|| format!("{}://{}", crate::cli::scheme(&args.tls_cert), args.listen));
     let issuer = credence_issuer::Application::open(&config, crate::cli::ISSUER_PREFIX).await?;
     tracing::info!(address = %args.listen, registry = config.registry_url(), "issuer listening");
     let router = axum::Router::new()
@@ -224,13 +230,7 @@ async fn serve(args: IssuerServeArgs) -> anyhow::Result<ExitCode> {
             issuer.state.clone(),
             crate::cli::ISSUER_PREFIX,
         ));
-    let options = credence_registry_server::ServeOptions {
-        throttle: credence_registry_server::http::throttle::Throttle {
-            per_client_per_minute: 0,
-            global_per_minute: 0,
-        },
-        ..Default::default()
-    };
+    let options = crate::cli::unthrottled_serve_options(args.tls_cert, args.tls_key)?;
     credence_registry_server::serve_with(listener, router, crate::cli::shutdown_signal(), options)
         .await
         .context("serving")?;

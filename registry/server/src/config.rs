@@ -67,12 +67,35 @@ pub struct ServeConfig {
         default_value_t = 600
     )]
     pub writes_per_client_per_minute: u32,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "CREDENCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "CREDENCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Most writes the process accepts per minute from everyone; 0 for no limit.
     #[arg(long, env = "CREDENCE_WRITES_PER_MINUTE", default_value_t = 60_000)]
     pub writes_per_minute: u32,
 }
 
 impl ServeConfig {
+    /// The TLS configuration, when --tls-cert and --tls-key are given.
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, crate::TlsError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::tls_config(cert, key).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// `https` when TLS is configured, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// How the server treats connections and writes.
     pub fn serve_options(&self) -> crate::ServeOptions {
         crate::ServeOptions {

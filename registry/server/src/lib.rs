@@ -197,7 +197,7 @@ async fn route_not_found(uri: axum::http::Uri) -> http::ApiError {
 }
 
 /// How `serve_with` treats connections and writes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Longest a client may take to send a request's headers; a connection that dribbles them
     /// (slow loris) is closed after it.
@@ -210,6 +210,57 @@ pub struct ServeOptions {
     /// Only writes whose path starts with this are throttled: the registry's prefix when it
     /// shares a server with services that authenticate their writers (the issuer), "" for all.
     pub throttled_prefix: &'static str,
+    /// Serve HTTPS with this certificate and key ([`tls_config`]); plain HTTP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Longest a client may take to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a certificate or key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("reading the certificate chain {}: {source}", path.display())]
+    Certificates {
+        path: std::path::PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("reading the private key {}: {source}", path.display())]
+    Key {
+        path: std::path::PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("the certificate chain and key do not make a TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// A TLS server configuration from PEM files: the certificate chain (leaf first) and its
+/// private key (PKCS#8, SEC1 or PKCS#1), TLS 1.2 and 1.3 with rustls' safe defaults, HTTP/1.1
+/// announced by ALPN.
+pub fn tls_config(
+    certificate_chain: &std::path::Path,
+    private_key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certificates = CertificateDer::pem_file_iter(certificate_chain)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| TlsError::Certificates {
+            path: certificate_chain.to_owned(),
+            source,
+        })?;
+    let key = PrivateKeyDer::from_pem_file(private_key).map_err(|source| TlsError::Key {
+        path: private_key.to_owned(),
+        source,
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 impl Default for ServeOptions {
@@ -219,6 +270,7 @@ impl Default for ServeOptions {
             shutdown_grace: std::time::Duration::from_secs(10),
             throttle: http::throttle::Throttle::default(),
             throttled_prefix: "",
+            tls: None,
         }
     }
 }
@@ -269,6 +321,8 @@ pub async fn serve_with(
         .header_read_timeout(options.header_read_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let throttled_prefix = options.throttled_prefix;
+    let tls = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -290,7 +344,7 @@ pub async fn serve_with(
                     .insert(axum::extract::ConnectInfo(peer));
                 // Writes are throttled here, before the app: reads pay nothing for it.
                 let throttled = http::throttle::is_write(request.method())
-                    && request.uri().path().starts_with(options.throttled_prefix);
+                    && request.uri().path().starts_with(throttled_prefix);
                 let refused = throttled
                     .then(|| throttler.check(peer.ip()).err())
                     .flatten();
@@ -305,8 +359,32 @@ pub async fn serve_with(
                 }
             },
         );
-        let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+        let Some(tls) = &tls else {
+            let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, %peer, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        // The handshake runs in the connection's task, so a slow client never holds up
+        // `accept`; one that does not finish it in time is dropped.
+        let (tls, http1, watcher) = (tls.clone(), http1.clone(), graceful.watcher());
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, %peer, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = watcher.watch(http1.serve_connection(TokioIo::new(stream), service));
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
@@ -336,6 +414,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[source] TlsError),
     /// The embedded database's directory could not be created.
     #[error("creating data directory {}", path.display())]
     DataDir {
@@ -376,6 +457,7 @@ pub async fn prepare(
     config: &config::ServeConfig,
     registry_prefix: &'static str,
 ) -> Result<Prepared, ServeError> {
+    let tls = config.tls().map_err(ServeError::Tls)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -425,6 +507,7 @@ pub async fn prepare(
         .map_err(ServeError::Start)?;
     let mut serve_options = config.serve_options();
     serve_options.throttled_prefix = registry_prefix;
+    serve_options.tls = tls;
     Ok(Prepared {
         listener,
         application,

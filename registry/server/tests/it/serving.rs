@@ -182,3 +182,56 @@ async fn shutdown_finishes_while_stalled_clients_hold_connections() {
         .unwrap();
     drop(stalled);
 }
+
+#[tokio::test]
+async fn tls_serves_https_and_refuses_plain_http() {
+    let testdata = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tls");
+    let tls = credence_registry_server::tls_config(
+        std::path::Path::new(&format!("{testdata}/cert.pem")),
+        std::path::Path::new(&format!("{testdata}/key.pem")),
+    )
+    .expect("tls config");
+    let running = start(ServeOptions {
+        tls: Some(tls),
+        ..ServeOptions::default()
+    })
+    .await;
+    let certificate =
+        reqwest::Certificate::from_pem(&std::fs::read(format!("{testdata}/ca.pem")).unwrap())
+            .unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(certificate)
+        .build()
+        .unwrap();
+    let port = running.address.port();
+    let answer = client
+        .get(format!("https://localhost:{port}/health"))
+        .send()
+        .await
+        .expect("https request");
+    assert_eq!(answer.status(), 200);
+    // The same port does not speak plain HTTP.
+    assert!(
+        reqwest::get(format!("{}/health", running.base))
+            .await
+            .is_err()
+    );
+    // A certificate nobody vouches for is refused by a client that checks.
+    assert!(
+        reqwest::get(format!("https://localhost:{port}/health"))
+            .await
+            .is_err()
+    );
+    let _ = running.stop.send(());
+    running.server.await.unwrap().unwrap();
+}
+
+#[test]
+fn tls_config_names_the_file_it_cannot_read() {
+    let missing = std::path::Path::new("/nonexistent/cert.pem");
+    let error = credence_registry_server::tls_config(missing, missing).unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/cert.pem"),
+        "{error}"
+    );
+}
