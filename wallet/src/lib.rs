@@ -18,11 +18,14 @@
 //! check through `credence-verifier`, backups (JWE), passphrase change, and the CLI. This crate
 //! carries no server crate (`scripts/check-deps.sh`).
 
+pub mod check;
 pub mod credentials;
 pub mod crypto;
 pub mod error;
 pub mod history;
 pub mod holder;
+pub mod oid4vci;
+pub mod openid4vp;
 pub mod present;
 pub mod store;
 
