@@ -18,6 +18,7 @@
 //! check through `credence-verifier`, backups (JWE), passphrase change, and the CLI. This crate
 //! carries no server crate (`scripts/check-deps.sh`).
 
+pub mod backup;
 pub mod check;
 pub mod credentials;
 pub mod crypto;
