@@ -290,10 +290,13 @@ fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
+/// Makes the request object served, from the signer, the fake's base URL and the request id.
+type MakeObject = Box<dyn Fn(&Signer, &str, &str) -> String>;
+
 /// One row: the request object served, and the error the wallet must give.
 struct Row {
     name: &'static str,
-    object: Box<dyn Fn(&Signer, &str, &str) -> String>,
+    object: MakeObject,
     expect: fn(&Oid4vpError) -> bool,
 }
 
