@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::verifier_cli::VerifierCommand,
     },
+    /// The citizen's wallet: receive, list, present with consent, history, backup.
+    Wallet {
+        #[command(subcommand)]
+        command: crate::wallet_cli::WalletCommand,
+    },
     /// The issuer service alone, and the agency operator's commands.
     Issuer {
         #[command(subcommand)]
@@ -493,6 +498,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Issuer { command } => crate::issuer_cli::command(command).await,
         Command::Verify(args) => crate::verifier_cli::verify(args).await,
         Command::Verifier { command } => crate::verifier_cli::command(command).await,
+        Command::Wallet { command } => crate::wallet_cli::command(command).await,
         Command::Registry {
             command: RegistryCommand::Serve(config),
         } => run_server(config, "").await,

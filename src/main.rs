@@ -4,6 +4,7 @@
 mod cli;
 mod issuer_cli;
 mod verifier_cli;
+mod wallet_cli;
 
 use std::process::ExitCode;
 

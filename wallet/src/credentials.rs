@@ -560,8 +560,8 @@ pub enum CheckVerdict {
 pub struct CheckUnavailable(pub String);
 
 /// The check every received credential passes before it is stored (issue 13: signature,
-/// issuer, status, schema). The seam for `credence-verifier`, whose API is being built on
-/// another branch; tests use a double.
+/// issuer, status, schema). `crate::check::Checked` answers it with the verifier library's
+/// report; tests use a double.
 pub trait CredentialCheck {
     fn check(
         &self,
@@ -637,15 +637,7 @@ impl Wallet {
         now: DateTime<Utc>,
     ) -> Result<CredentialId, WalletError> {
         let sd_jwt = SdJwtVc::parse(compact)?;
-        match check
-            .check(&sd_jwt, now)
-            .map_err(|e| WalletError::CredentialRefused(e.to_string()))?
-        {
-            CheckVerdict::Valid => {}
-            CheckVerdict::Invalid { step, reason } => {
-                return Err(WalletError::CredentialRefused(format!("{step}: {reason}")));
-            }
-        }
+        accept(check, &sd_jwt, now)?;
         if sd_jwt.holder_key()? != self.holder_key(holder_key)?.public {
             return Err(WalletError::HolderKeyMismatch(holder_key.clone()));
         }
@@ -669,6 +661,48 @@ impl Wallet {
         })?);
         let id = CredentialId(random_id());
         self.write(|writer| writer.insert(RecordKind::Credential, id.as_str(), &bytes))?;
+        Ok(id)
+    }
+
+    /// Stores a credential received for a holder key generated for it (`secret`), the key and
+    /// the credential in one transaction, after `check` accepted the credential and after
+    /// making sure it is bound to that key. A refused credential leaves no key behind either.
+    /// Returns the credential's id.
+    pub fn store_received(
+        &mut self,
+        compact: &str,
+        secret: &credence_registry::keys::SecretKey,
+        check: &dyn CredentialCheck,
+        now: DateTime<Utc>,
+    ) -> Result<CredentialId, WalletError> {
+        let sd_jwt = SdJwtVc::parse(compact)?;
+        accept(check, &sd_jwt, now)?;
+        if sd_jwt.holder_key()? != secret.public() {
+            return Err(WalletError::CredentialRefused(
+                "the credential is bound to another key than the one the wallet proved".into(),
+            ));
+        }
+        let holder_key = HolderKeyId::new_random();
+        let record = CredentialRecord {
+            compact: compact.to_owned(),
+            holder_key: holder_key.clone(),
+            received_at: now.timestamp(),
+        };
+        let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&record).map_err(|e| {
+            WalletError::CorruptRecord {
+                kind: RecordKind::Credential.name(),
+                reason: e.to_string(),
+            }
+        })?);
+        let id = CredentialId(random_id());
+        self.write(|writer| {
+            writer.insert(
+                RecordKind::HolderKey,
+                holder_key.as_str(),
+                secret.to_private_jwk().as_bytes(),
+            )?;
+            writer.insert(RecordKind::Credential, id.as_str(), &bytes)
+        })?;
         Ok(id)
     }
 
@@ -697,6 +731,22 @@ impl Wallet {
             writer.delete(RecordKind::HolderKey, credential.holder_key().as_str())?;
             Ok(())
         })
+    }
+}
+
+/// Asks `check` about `sd_jwt`: a refusal names the step and why; "could not check" is its own
+/// error (nothing is known, so nothing is stored).
+fn accept(
+    check: &dyn CredentialCheck,
+    sd_jwt: &SdJwtVc,
+    now: DateTime<Utc>,
+) -> Result<(), WalletError> {
+    match check.check(sd_jwt, now) {
+        Ok(CheckVerdict::Valid) => Ok(()),
+        Ok(CheckVerdict::Invalid { step, reason }) => {
+            Err(WalletError::CredentialRefused(format!("{step}: {reason}")))
+        }
+        Err(unavailable) => Err(WalletError::CheckUnavailable(unavailable.0)),
     }
 }
 

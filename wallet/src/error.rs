@@ -59,6 +59,17 @@ pub enum WalletError {
     /// The credential check (the verifier library) refused a received credential.
     #[error("the credential did not verify: {0}")]
     CredentialRefused(String),
+    /// The credential could not be checked (the issuer's DID did not resolve, the registry or
+    /// a status list did not answer): nothing is known about it, so it is not stored.
+    #[error("the credential could not be checked: {0}")]
+    CheckUnavailable(String),
+    /// The backup does not open: a wrong passphrase, or a modified or corrupted file (the
+    /// AEAD cannot tell which). Nothing was restored.
+    #[error("the backup does not open: wrong passphrase, or the file was modified")]
+    BackupUnreadable,
+    /// The backup file could not be read or written.
+    #[error("backup file: {0}")]
+    Backup(String),
     /// The credential's `cnf` key is not the holder key it was requested for.
     #[error("the credential is bound to another key than holder key {0}")]
     HolderKeyMismatch(HolderKeyId),

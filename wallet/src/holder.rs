@@ -32,6 +32,10 @@ use crate::store::{RecordKind, Wallet};
 pub struct HolderKeyId(String);
 
 impl HolderKeyId {
+    pub(crate) fn new_random() -> Self {
+        Self(random_id())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,6 +1,6 @@
 //! credence-wallet: the citizen's wallet engine, a library a phone or desktop app embeds.
 //!
-//! What exists (issue 13, library core):
+//! What exists (issue 13):
 //! - [`store`]: one SQLite wallet file; a header with the Argon2id parameters, the salt and a
 //!   key-check value; every holder key, credential, copy use and history entry sealed with
 //!   XChaCha20-Poly1305; writes in transactions. [`Wallet::create`], [`Wallet::open`].
@@ -13,16 +13,26 @@
 //! - [`present`]: the consent view and SD-JWT presentations with key-binding JWTs, pure.
 //! - [`history`]: every disclosure recorded, and the verifier's answer.
 //!
-//! Not built yet: the OpenID4VCI and OpenID4VP clients (the network flows that produce
-//! credentials to store and [`present::PresentationRequest`]s), DCQL matching, the credential
-//! check through `credence-verifier`, backups (JWE), passphrase change, and the CLI. This crate
-//! carries no server crate (`scripts/check-deps.sh`).
+//! - [`check`]: the verifier library (`credence_verifier::pipeline`) as the credential check;
+//!   "could not check" is its own error, never a refusal.
+//! - [`oid4vci`]: the OpenID4VCI 1.0 client (pre-authorized code, tx_code, nonce, proofs with a
+//!   fresh key per copy, batch), async; credentials stored only once all of them verified.
+//! - [`openid4vp`]: the OpenID4VP 1.0 client (request by reference, signature against the
+//!   did:key client id, DCQL matching, consent view, `direct_post` and `direct_post.jwt`).
+//! - [`backup`]: encrypted backups (Argon2id + XChaCha20-Poly1305 envelope; see why not JWE).
+//!
+//! Not built yet: passphrase change, credential formats other than SD-JWT VC, requests needing
+//! several credentials at once. This crate carries no server crate (`scripts/check-deps.sh`).
 
+pub mod backup;
+pub mod check;
 pub mod credentials;
 pub mod crypto;
 pub mod error;
 pub mod history;
 pub mod holder;
+pub mod oid4vci;
+pub mod openid4vp;
 pub mod present;
 pub mod store;
 

@@ -3,7 +3,9 @@
 //! not write (`sd-jwt-payload` for Disclosures, `jsonwebtoken` for signatures); IETF SD-JWT
 //! vectors live under `testdata/sd-jwt/` with their sources named.
 
+mod backup;
 mod present;
+mod protocols;
 mod store;
 mod vectors;
 

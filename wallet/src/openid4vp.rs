@@ -1,0 +1,561 @@
+//! The OpenID for Verifiable Presentations 1.0 client: from an `openid4vp://` URI (or the text
+//! of a QR code) to a checked request, a consent view, and — only after consent — a response.
+//!
+//! Steps: parse the URI (§5.7: `client_id` and `request_uri`), fetch the request object by
+//! reference (GET, §5.10), verify its signature against the `client_id` (§5.9.3: the
+//! `decentralized_identifier:` prefix; the DID must be a `did:key`, resolved from itself, and the
+//! JWS `kid` must name it), check its claims (`response_type` `vp_token`, `response_mode`
+//! `direct_post` or `direct_post.jwt`, `nonce`, `state`, `response_uri`, `exp`), parse the DCQL
+//! query (`credence_verifier::dcql`), match it against the wallet's credentials
+//! ([`Wallet::match_request`]) and build the [`ConsentView`]. After consent
+//! (`Wallet::present`), [`PresentationClient::send`] posts the presentation (§8.2) or a JWE of
+//! it to the key in `client_metadata.jwks` (§8.3, `credence_verifier::jwe::encrypt`).
+//!
+//! Refused before anything is sent: an unsigned request object or one signed by a key not of
+//! its `client_id`; a `response_uri` that is not https (unless
+//! [`ClientOptions::allow_insecure`]), whose origin differs from the `request_uri`'s, or at a
+//! non-public IP address (SSRF: the same rule as the resolver's
+//! `check_public_target`); a malformed DCQL query; a query the wallet holds nothing for. Redirects
+//! are never followed ([`http_client`]), so a verifier cannot bounce the wallet elsewhere.
+//!
+//! Scope: a presentation answers one credential query; a request that needs several credentials
+//! together is refused as unsupported. `purpose` is read from the request object's `purpose`
+//! member when a verifier sets one (not an OpenID4VP parameter; ours does not send it yet).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use credence_registry::keys::PublicKey;
+use credence_verifier::dcql::{DcqlError, DcqlQuery, Format, Segment};
+use credence_verifier::jose::Jws;
+use credence_verifier::jwe::{self, Enc};
+use credence_verifier::openid4vp::{DID_CLIENT_ID_PREFIX, REQUEST_OBJECT_TYPE, ResponseMode};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::credentials::ClaimPath;
+use crate::error::WalletError;
+use crate::history::VerifierAnswer;
+use crate::present::{
+    ClientId, ConsentView, Nonce, Presentation, PresentationRequest, RequestSignature,
+    RequestedClaim, Verifier,
+};
+use crate::store::Wallet;
+
+/// The URI scheme of an authorization request a wallet opens.
+pub const REQUEST_SCHEME: &str = "openid4vp";
+/// Largest request object or response read.
+const MAX_BODY: usize = 1 << 20;
+
+/// Why a request was refused, or a response could not be built. Nothing was sent in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum Oid4vpError {
+    /// Not an `openid4vp://` URI with a `client_id` and a `request_uri`.
+    #[error("not a valid presentation request URI: {0}")]
+    MalformedUri(String),
+    /// A URL that is not https, without `allow_insecure`.
+    #[error("refusing the insecure URL {0}: a verifier must use https")]
+    Insecure(String),
+    /// A URL at a loopback, private or link-local address (SSRF).
+    #[error("refusing a URL at a non-public address: {0}")]
+    PrivateAddress(String),
+    /// The verifier could not be reached or answered an error status.
+    #[error("the verifier could not be reached at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The request object is not a signed JWS (`alg` `none`, or not a JWS at all).
+    #[error("the request object is not signed: {0}")]
+    Unsigned(String),
+    /// The request object's signature does not verify with the `client_id`'s key.
+    #[error("the request object is not signed by its client_id: {0}")]
+    WrongSignature(String),
+    /// A client id this wallet cannot authenticate (only `decentralized_identifier:did:key:`).
+    #[error("unsupported client_id {0:?}: only decentralized_identifier:did:key: is accepted")]
+    UnsupportedClientId(String),
+    /// A request object whose claims break OpenID4VP.
+    #[error("the request is invalid: {0}")]
+    InvalidRequest(String),
+    /// The `response_uri` is not at the origin the request came from.
+    #[error("the response_uri {response_uri} is not at the request_uri's origin ({origin})")]
+    ForeignResponseUri {
+        response_uri: String,
+        origin: String,
+    },
+    /// The DCQL query is malformed.
+    #[error("the request's DCQL query is malformed: {0}")]
+    MalformedDcql(#[from] DcqlError),
+    /// The wallet holds no credential that answers the request.
+    #[error("nothing in the wallet matches the request: {0}")]
+    NothingMatches(String),
+    /// A request the wallet cannot answer (several credentials together, an unknown format).
+    #[error("unsupported request: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+}
+
+/// How the client behaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Accept `http://` URLs and loopback/private addresses (tests and demos only).
+    pub allow_insecure: bool,
+}
+
+/// The HTTP client the wallet's protocol clients use: rustls, no redirects, time limits.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+}
+
+/// What an `openid4vp://` URI names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestReference {
+    pub client_id: String,
+    pub request_uri: Url,
+}
+
+/// Parses an `openid4vp://?client_id=..&request_uri=..` URI or QR text.
+pub fn parse_request_uri(text: &str) -> Result<RequestReference, Oid4vpError> {
+    let bad = |why: String| Oid4vpError::MalformedUri(why);
+    let url = Url::parse(text.trim()).map_err(|e| bad(format!("not a URI: {e}")))?;
+    if url.scheme() != REQUEST_SCHEME {
+        return Err(bad(format!(
+            "the scheme is {:?}, not {REQUEST_SCHEME}",
+            url.scheme()
+        )));
+    }
+    let mut client_id = None;
+    let mut request_uri = None;
+    for (name, value) in url.query_pairs() {
+        let slot = match name.as_ref() {
+            "client_id" => &mut client_id,
+            "request_uri" => &mut request_uri,
+            "request" => {
+                return Err(bad(
+                    "a request by value is not accepted (§5.7: by reference, signed)".into(),
+                ));
+            }
+            _ => continue,
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(bad(format!("{name} appears twice")));
+        }
+    }
+    let client_id = client_id.ok_or_else(|| bad("client_id is missing".into()))?;
+    let request_uri = request_uri.ok_or_else(|| bad("request_uri is missing".into()))?;
+    let request_uri =
+        Url::parse(&request_uri).map_err(|e| bad(format!("request_uri is not a URL: {e}")))?;
+    Ok(RequestReference {
+        client_id,
+        request_uri,
+    })
+}
+
+/// A verified authorization request: who asks (authenticated by the request object's
+/// signature), for what, and where the answer goes.
+#[derive(Clone)]
+pub struct VerifierRequest {
+    pub client_id: ClientId,
+    /// The verifier's DID (from the client id).
+    pub did: String,
+    /// `client_metadata.client_name`, if any.
+    pub display_name: Option<String>,
+    pub purpose: Option<String>,
+    nonce: Nonce,
+    state: String,
+    pub response_uri: Url,
+    pub response_mode: ResponseMode,
+    pub dcql_query: DcqlQuery,
+    /// For `direct_post.jwt`: the verifier's key, its `kid`, and the content encryption.
+    response_key: Option<(p256::PublicKey, Option<String>, Enc)>,
+}
+
+impl fmt::Debug for VerifierRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierRequest")
+            .field("client_id", &self.client_id)
+            .field("response_uri", &self.response_uri.as_str())
+            .field("response_mode", &self.response_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request matched against the wallet: the credential query answered and the consent view.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub query_id: String,
+    pub view: ConsentView,
+}
+
+/// The OpenID4VP client.
+#[derive(Debug, Clone)]
+pub struct PresentationClient {
+    http: reqwest::Client,
+    options: ClientOptions,
+}
+
+impl PresentationClient {
+    pub fn new(http: reqwest::Client, options: ClientOptions) -> Self {
+        Self { http, options }
+    }
+
+    /// Fetches the request object `reference` names and verifies it as of `now`.
+    pub async fn fetch(
+        &self,
+        reference: &RequestReference,
+        now: DateTime<Utc>,
+    ) -> Result<VerifierRequest, Oid4vpError> {
+        // Authenticate-able client ids only, before anything is fetched.
+        let did = reference
+            .client_id
+            .strip_prefix(DID_CLIENT_ID_PREFIX)
+            .filter(|did| did.starts_with("did:key:"))
+            .ok_or_else(|| Oid4vpError::UnsupportedClientId(reference.client_id.clone()))?
+            .to_owned();
+        let key = PublicKey::from_did_key(&did)
+            .map_err(|_| Oid4vpError::UnsupportedClientId(reference.client_id.clone()))?;
+        self.allowed(&reference.request_uri)?;
+        let object = self.get(&reference.request_uri).await?;
+        let object = object.trim();
+        verify_request_object(object, &reference.client_id, &did, &key, now)?;
+        let jws = Jws::parse(object, "the request object", REQUEST_OBJECT_TYPE)
+            .map_err(|e| Oid4vpError::Unsigned(e.to_string()))?;
+        let claims = &jws.payload;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str);
+        let invalid = |why: String| Oid4vpError::InvalidRequest(why);
+        if text("response_type") != Some("vp_token") {
+            return Err(invalid("response_type must be vp_token".into()));
+        }
+        let response_mode = text("response_mode")
+            .and_then(ResponseMode::parse)
+            .ok_or_else(|| {
+                invalid("response_mode must be direct_post or direct_post.jwt".into())
+            })?;
+        let nonce = Nonce::parse(text("nonce").unwrap_or_default())
+            .map_err(|_| invalid("the nonce is missing or not a token".into()))?;
+        let state = text("state")
+            .ok_or_else(|| invalid("state is missing".into()))?
+            .to_owned();
+        let response_uri = Url::parse(
+            text("response_uri").ok_or_else(|| invalid("response_uri is missing".into()))?,
+        )
+        .map_err(|e| invalid(format!("response_uri: {e}")))?;
+        self.allowed(&response_uri)?;
+        if response_uri.origin() != reference.request_uri.origin() {
+            return Err(Oid4vpError::ForeignResponseUri {
+                response_uri: response_uri.to_string(),
+                origin: reference.request_uri.origin().ascii_serialization(),
+            });
+        }
+        let dcql_query = DcqlQuery::from_value(
+            claims
+                .get("dcql_query")
+                .ok_or_else(|| invalid("dcql_query is missing".into()))?,
+        )?;
+        let metadata = claims.get("client_metadata");
+        let display_name = metadata
+            .and_then(|m| m.get("client_name"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let response_key = match response_mode {
+            ResponseMode::DirectPost => None,
+            ResponseMode::DirectPostJwt => Some(response_key(metadata)?),
+        };
+        Ok(VerifierRequest {
+            client_id: ClientId::parse(&reference.client_id).map_err(|e| invalid(e.to_string()))?,
+            did,
+            display_name,
+            purpose: text("purpose").map(str::to_owned),
+            nonce,
+            state,
+            response_uri,
+            response_mode,
+            dcql_query,
+            response_key,
+        })
+    }
+
+    /// Sends `presentation` as the answer to `query_id` of `request`, and says what the
+    /// verifier answered. Never fails: an undeliverable response is an answer too.
+    pub async fn send(
+        &self,
+        request: &VerifierRequest,
+        query_id: &str,
+        presentation: &Presentation,
+    ) -> VerifierAnswer {
+        let vp_token = json!({ query_id: [presentation.compact()] });
+        let form: Vec<(&str, String)> = match &request.response_key {
+            None => vec![
+                ("vp_token", vp_token.to_string()),
+                ("state", request.state.clone()),
+            ],
+            Some((key, kid, enc)) => {
+                let plaintext = json!({"vp_token": vp_token, "state": request.state});
+                vec![(
+                    "response",
+                    jwe::encrypt(plaintext.to_string().as_bytes(), key, kid.as_deref(), *enc),
+                )]
+            }
+        };
+        let response = match self
+            .http
+            .post(request.response_uri.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(crate::oid4vci::form_body(
+                form.iter().map(|(name, value)| (*name, value.as_str())),
+            ))
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                return VerifierAnswer::NotDelivered {
+                    reason: credence_registry::client::causes(&e),
+                };
+            }
+        };
+        let status = response.status();
+        let body: Option<Value> = response
+            .bytes()
+            .await
+            .ok()
+            .filter(|b| b.len() <= MAX_BODY)
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        if status.is_success() {
+            return VerifierAnswer::Accepted;
+        }
+        let field = |name: &str| {
+            body.as_ref()
+                .and_then(|b| b.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let reason = match (field("error"), field("error_description")) {
+            (Some(error), Some(description)) => format!("{error}: {description}"),
+            (Some(error), None) => error,
+            _ => format!("HTTP {status}"),
+        };
+        if status.is_client_error() {
+            VerifierAnswer::Rejected { reason }
+        } else {
+            VerifierAnswer::NotDelivered { reason }
+        }
+    }
+
+    fn allowed(&self, url: &Url) -> Result<(), Oid4vpError> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.options.allow_insecure => {}
+            _ => return Err(Oid4vpError::Insecure(url.to_string())),
+        }
+        credence_registry::resolver::web::check_public_target(
+            url.as_str(),
+            self.options.allow_insecure,
+        )
+        .map_err(Oid4vpError::PrivateAddress)
+    }
+
+    async fn get(&self, url: &Url) -> Result<String, Oid4vpError> {
+        let unreachable = |reason: String| Oid4vpError::Unreachable {
+            url: url.to_string(),
+            reason,
+        };
+        let response = self
+            .http
+            .get(url.clone())
+            .header("accept", "application/oauth-authz-req+jwt")
+            .send()
+            .await
+            .map_err(|e| unreachable(credence_registry::client::causes(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(unreachable(format!("HTTP {status}")));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable(credence_registry::client::causes(&e)))?;
+        if bytes.len() > MAX_BODY {
+            return Err(unreachable("the request object is too large".into()));
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|_| unreachable("not UTF-8 text".into()))
+    }
+}
+
+/// The signature and the identity claims of a request object (RFC 9101 §6.2, OpenID4VP §5.9.3).
+fn verify_request_object(
+    object: &str,
+    client_id: &str,
+    did: &str,
+    key: &PublicKey,
+    now: DateTime<Utc>,
+) -> Result<(), Oid4vpError> {
+    let jws = Jws::parse(object, "the request object", REQUEST_OBJECT_TYPE).map_err(|defect| {
+        // `alg: none` and missing signatures fail the algorithm allowlist.
+        Oid4vpError::Unsigned(defect.to_string())
+    })?;
+    if let Some(kid) = jws.header.get("kid") {
+        let kid = kid.as_str().unwrap_or_default();
+        if kid.split('#').next() != Some(did) {
+            return Err(Oid4vpError::WrongSignature(format!(
+                "the kid {kid:?} is not a key of {did}"
+            )));
+        }
+    }
+    jws.verify(key).map_err(Oid4vpError::WrongSignature)?;
+    let claims = &jws.payload;
+    if claims.get("client_id").and_then(Value::as_str) != Some(client_id) {
+        return Err(Oid4vpError::InvalidRequest(
+            "the request object's client_id is not the one in the URI".into(),
+        ));
+    }
+    if let Some(exp) = claims.get("exp") {
+        let exp = exp
+            .as_i64()
+            .ok_or_else(|| Oid4vpError::InvalidRequest("exp is not a number".into()))?;
+        if exp <= now.timestamp() {
+            return Err(Oid4vpError::InvalidRequest(
+                "the request has expired".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `direct_post.jwt` recipient key: the first P-256 key in `client_metadata.jwks`, and the
+/// first content encryption of ours the verifier lists (A128GCM when it lists none).
+fn response_key(
+    metadata: Option<&Value>,
+) -> Result<(p256::PublicKey, Option<String>, Enc), Oid4vpError> {
+    let invalid = |why: String| Oid4vpError::InvalidRequest(why);
+    let keys = metadata
+        .and_then(|m| m.get("jwks"))
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("direct_post.jwt without client_metadata.jwks".into()))?;
+    let (key, jwk) = keys
+        .iter()
+        .find_map(|jwk| jwe::public_from_jwk(jwk).ok().map(|key| (key, jwk)))
+        .ok_or_else(|| invalid("client_metadata.jwks has no P-256 key".into()))?;
+    let enc = match metadata
+        .and_then(|m| m.get("encrypted_response_enc_values_supported"))
+        .and_then(Value::as_array)
+    {
+        None => Enc::A128Gcm,
+        Some(values) => values
+            .iter()
+            .filter_map(Value::as_str)
+            .find_map(Enc::parse)
+            .ok_or_else(|| invalid("no content encryption this wallet supports".into()))?,
+    };
+    Ok((
+        key,
+        jwk.get("kid").and_then(Value::as_str).map(str::to_owned),
+        enc,
+    ))
+}
+
+impl Wallet {
+    /// Matches `request`'s DCQL query against the wallet's credentials and builds the consent
+    /// view for the copy to show this verifier (`pick_copy`). Nothing is written.
+    pub fn match_request(&self, request: &VerifierRequest) -> Result<Prepared, Oid4vpError> {
+        let query = &request.dcql_query;
+        // Which credential queries a single presentation may answer (§6.2, §6.4.2).
+        let candidates: Vec<&str> = match &query.credential_sets {
+            None => {
+                if query.credentials.len() != 1 {
+                    return Err(Oid4vpError::Unsupported(format!(
+                        "the request asks for {} credentials together; this wallet presents one at a time",
+                        query.credentials.len()
+                    )));
+                }
+                vec![query.credentials[0].id.as_str()]
+            }
+            Some(sets) => {
+                let required: Vec<_> = sets.iter().filter(|set| set.required).collect();
+                if required.len() > 1 {
+                    return Err(Oid4vpError::Unsupported(
+                        "the request needs answers to several credential sets".into(),
+                    ));
+                }
+                required
+                    .first()
+                    .map(|set| &set.options)
+                    .into_iter()
+                    .flatten()
+                    .filter(|option| option.len() == 1)
+                    .map(|option| option[0].as_str())
+                    .collect()
+            }
+        };
+        let credentials = self.credentials()?;
+        let mut wanted = Vec::new();
+        for id in candidates {
+            let Some(credential_query) = query.credential(id) else {
+                continue;
+            };
+            wanted.push(id.to_owned());
+            for credential in &credentials {
+                let Some(vct) = credential.vct() else {
+                    continue;
+                };
+                let claims = Value::Object(
+                    credential
+                        .claims()
+                        .iter()
+                        .filter(|claim| claim.path.segments().len() == 1)
+                        .map(|claim| (claim.path.segments()[0].clone(), claim.value.clone()))
+                        .collect::<Map<String, Value>>(),
+                );
+                let Some(paths) =
+                    credential_query.match_credential(Format::SdJwtVc, &[vct.to_owned()], &claims)
+                else {
+                    continue;
+                };
+                let claims = paths
+                    .iter()
+                    .map(|path| {
+                        let segments = path.iter().map(|segment| match segment {
+                            Segment::Name(name) => name.clone(),
+                            Segment::Index(index) => index.to_string(),
+                        });
+                        ClaimPath::from_segments(segments)
+                            .map(|path| RequestedClaim {
+                                path,
+                                optional: false,
+                            })
+                            .ok_or_else(|| {
+                                Oid4vpError::InvalidRequest("an empty claims path".into())
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let presentation_request = PresentationRequest {
+                    verifier: Verifier {
+                        client_id: request.client_id.clone(),
+                        display_name: request.display_name.clone(),
+                        request_signature: RequestSignature::Verified,
+                    },
+                    purpose: request.purpose.clone(),
+                    nonce: request.nonce.clone(),
+                    vct: vct.to_owned(),
+                    claims,
+                };
+                let view = self.prepare_presentation(presentation_request)?;
+                return Ok(Prepared {
+                    query_id: id.to_owned(),
+                    view,
+                });
+            }
+        }
+        Err(Oid4vpError::NothingMatches(format!(
+            "no credential answers {}",
+            if wanted.is_empty() {
+                "the request".to_owned()
+            } else {
+                format!("the credential query {}", wanted.join(" or "))
+            }
+        )))
+    }
+}
