@@ -1208,4 +1208,18 @@ mod tests {
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+
+    /// Random ids (base64url) may start with `-` or `--`: they are still ids, not options.
+    #[test]
+    fn ids_starting_with_hyphens_are_ids() {
+        use clap::Parser as _;
+        for id in ["--uo2yRC1uXuQwu1rfq4tQ", "-x7"] {
+            let parsed =
+                super::Cli::try_parse_from(["credence", "verifier", "result", "--token", "t", id]);
+            assert!(parsed.is_ok(), "{id}: {parsed:?}");
+            let parsed =
+                super::Cli::try_parse_from(["credence", "wallet", "show", "--wallet", "w.db", id]);
+            assert!(parsed.is_ok(), "{id}: {parsed:?}");
+        }
+    }
 }

@@ -53,6 +53,7 @@ pub(crate) enum VerifierCommand {
         #[command(flatten)]
         verifier: VerifierUrl,
         /// The request's id (from `credence verifier request`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

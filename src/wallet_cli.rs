@@ -74,6 +74,7 @@ pub(crate) enum WalletCommand {
     Show {
         #[command(flatten)]
         wallet: WalletFile,
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Answer a presentation request (openid4vp://...): shows who asks for what, asks, and
@@ -114,6 +115,7 @@ pub(crate) enum WalletCommand {
     Delete {
         #[command(flatten)]
         wallet: WalletFile,
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

@@ -161,6 +161,10 @@ impl IssuerService {
             match self.publish_list(&list).await {
                 Ok(true) => published += 1,
                 Ok(false) => {}
+                // The operator reads this: an internal cause is named (it never reaches a client).
+                Err(Error::Internal(cause)) => {
+                    tracing::warn!(uri = %list.uri, %cause, "status list not published; will retry");
+                }
                 Err(error) => {
                     tracing::warn!(uri = %list.uri, %error, "status list not published; will retry");
                 }

@@ -61,7 +61,8 @@ pub enum VerifierAnswer {
 pub struct HistoryEntry {
     #[serde(skip, default = "placeholder_id")]
     pub id: HistoryId,
-    #[serde(with = "chrono::serde::ts_seconds")]
+    // Milliseconds: presentations a moment apart (a retry, a script) keep their order.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub at: DateTime<Utc>,
     pub client_id: ClientId,
     pub verifier_name: Option<String>,
