@@ -21,7 +21,8 @@ curl -s -H 'Accept: application/did+json' http://127.0.0.1:8080/registry/1.0/ide
 c did deactivate --keys ./agency-keys | python3 -c 'import json,sys; print("deactivated", json.load(sys.stdin)["didDocumentMetadata"]["deactivated"])'
 ANCHOR=$(c did create --keys ./authority-keys); echo "ANCHOR $ANCHOR"
 kill -INT $SERVER; wait $SERVER || true
-"$BIN" serve --data-dir ./credence-data --trust-anchor "$ANCHOR" >server2.log 2>&1 & SERVER=$!
+export BANK_TOKEN=bank-api-token-0123456789abcdef
+"$BIN" serve --data-dir ./credence-data --trust-anchor "$ANCHOR" --verifier-api-token "$BANK_TOKEN" >server2.log 2>&1 & SERVER=$!
 for _ in $(seq 50); do curl -fs http://127.0.0.1:8080/health >/dev/null && break; sleep 0.2; done
 ID=$(c schema publish --keys ./authority-keys $ROOT/examples/schemas/business-licence.json); echo "SCHEMA $ID"
 c schema show "$ID" | head -3
@@ -71,6 +72,22 @@ STATUS_INDEX=$(python3 -c 'import json; print(json.load(open("issued.json"))["st
 sleep 2; c status show "$STATUS_URI" --index "$STATUS_INDEX" | python3 -c 'import json,sys; s=json.load(sys.stdin)["status"]; print("revoked status", s); assert s == 1'
 for _ in $(seq 20); do c verify licence.jwt > report.txt || break; sleep 0.5; done
 grep "status: FAILED" report.txt
+# Wallet and the journey
+export CREDENCE_WALLET=$PWD/wallet.db CREDENCE_WALLET_PASSPHRASE="correct horse battery staple"
+c wallet init
+c issuer offer --type business-licence --tx-code-length 6 \
+  --claims '{"companyName": "Blue Harbour Trading Co.", "unifiedSocialCreditCode": "91310000MA1K3YJ12X", "legalRepresentative": "Li Wei", "registrationStatus": "active"}' > offer.json
+OFFER_URI=$(python3 -c 'import json; print(json.load(open("offer.json"))["offer_uri_by_reference"])')
+TX_CODE=$(python3 -c 'import json; print(json.load(open("offer.json"))["tx_code"])')
+c wallet receive "$OFFER_URI" --tx-code "$TX_CODE" --allow-insecure
+c wallet list | head -5
+DCQL='{"credentials": [{"id": "licence", "format": "dc+sd-jwt", "meta": {"vct_values": ["https://credence.example/vct/business-licence"]}, "claims": [{"path": ["companyName"]}, {"path": ["registrationStatus"]}]}]}'
+c verifier request --token "$BANK_TOKEN" --purpose "account opening" --dcql "$DCQL" > request.json
+REQUEST_ID=$(python3 -c 'import json; print(json.load(open("request.json"))["id"])')
+REQUEST_URI=$(python3 -c 'import json; print(json.load(open("request.json"))["authorization_request_uri"])')
+c wallet present "$REQUEST_URI" --yes --allow-insecure
+c verifier result --token "$BANK_TOKEN" "$REQUEST_ID" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("bank sees", d["status"], d["claims"]); assert d["status"] == "verified"'
+c wallet history | head -5
 KEY=$(curl -s http://127.0.0.1:8080/registry/log/key)
 c trust show "$OFFICE" --type "$LICENCE" --log-key "$KEY" --trust-anchor "$ANCHOR" | python3 -c 'import json,sys; print("proven allowed", json.load(sys.stdin)["allowed"])'
 c schema show "$ID" --log-key "$KEY" | head -2
