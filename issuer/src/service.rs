@@ -127,7 +127,7 @@ impl TenantKeys {
     /// plaintext is the two private JWKs (compact JSON, so without newlines) and the signing
     /// key's fragment, on three lines. Sealing the fragment with the keys keeps a key and its
     /// name from ever being stored apart.
-    pub(crate) fn seal(&self, master: &MasterKey, tenant: &TenantId) -> Vec<u8> {
+    pub fn seal(&self, master: &MasterKey, tenant: &TenantId) -> Vec<u8> {
         let rotation = self.rotation.to_private_jwk();
         let signing = self.signing.to_private_jwk();
         let mut plaintext = Zeroizing::new(Vec::with_capacity(
@@ -141,13 +141,13 @@ impl TenantKeys {
         master.seal(tenant.as_str().as_bytes(), &plaintext)
     }
 
-    pub(crate) fn open(master: &MasterKey, tenant: &StoredTenant) -> Result<Self, Error> {
+    pub fn open(master: &MasterKey, tenant: &StoredTenant) -> Result<Self, Error> {
         Self::open_sealed(master, &tenant.id, &tenant.sealed_keys)
     }
 
     /// Opens keys sealed by [`seal`](Self::seal) for `tenant`. Keys sealed before rotation
     /// existed hold two lines; their signing key is `key-1`.
-    pub(crate) fn open_sealed(
+    pub fn open_sealed(
         master: &MasterKey,
         tenant: &TenantId,
         sealed: &[u8],
