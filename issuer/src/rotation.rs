@@ -148,11 +148,10 @@ impl IssuerService {
         let mut remaining = 0;
         for pending in self.store.pending_rotations().await? {
             let settled = async {
-                let stored = self
-                    .store
-                    .tenant(&pending.tenant)
-                    .await?
-                    .ok_or_else(|| Error::Internal(format!("tenant {} is gone", pending.tenant)))?;
+                let stored =
+                    self.store.tenant(&pending.tenant).await?.ok_or_else(|| {
+                        Error::Internal(format!("tenant {} is gone", pending.tenant))
+                    })?;
                 let state = self
                     .registry
                     .owner_state(&stored.did)
@@ -180,7 +179,8 @@ impl IssuerService {
         pending: &PendingRotation,
         state: &DidState,
     ) -> Result<Settled, Error> {
-        let keys = TenantKeys::open_sealed(&self.master_key, &pending.tenant, &pending.sealed_keys)?;
+        let keys =
+            TenantKeys::open_sealed(&self.master_key, &pending.tenant, &pending.sealed_keys)?;
         if state
             .rotation_keys
             .contains(&keys.rotation.public().to_did_key())

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Bearer, JsonBody};
 use crate::error::Error;
 use crate::ids::TenantId;
-use crate::state::AppState;
 use crate::rotation::Rotation;
+use crate::state::AppState;
 use crate::tenants::{NewTenant, TenantView};
 
 pub(super) fn router() -> Router<AppState> {

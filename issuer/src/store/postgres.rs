@@ -13,8 +13,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
-    Embedded, IssuanceRecord, RowCounts, StoreError, StoredAccessToken, StoredList, StoredOffer,
-    PendingRotation, StoredTenant, StoredType, Swept,
+    Embedded, IssuanceRecord, PendingRotation, RowCounts, StoreError, StoredAccessToken,
+    StoredList, StoredOffer, StoredTenant, StoredType, Swept,
 };
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;

@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Embedded, IssuanceRecord, RowCounts, StoreError, StoredAccessToken, StoredList, StoredOffer,
-    PendingRotation, StoredTenant, StoredType, Swept,
+    Embedded, IssuanceRecord, PendingRotation, RowCounts, StoreError, StoredAccessToken,
+    StoredList, StoredOffer, StoredTenant, StoredType, Swept,
 };
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;

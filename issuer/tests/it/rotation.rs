@@ -12,10 +12,10 @@ use credence_issuer::secrets::MasterKey;
 use credence_issuer::service::TenantKeys;
 use credence_issuer::store::{IssuerStore, PendingRotation};
 use credence_registry::client::{fetch_status_list, plain_http_client};
-use credence_registry::wire::VersionSelector;
 use credence_registry::did::Did;
 use credence_registry::keys::KeyType;
 use credence_registry::owner::OwnerKeys;
+use credence_registry::wire::VersionSelector;
 use serde_json::{Value, json};
 
 use crate::decode_jwt;
@@ -34,9 +34,11 @@ async fn tenant_with_type(issuer: &Issuer, registry: &Registry, id: &str) -> Ten
         "POST",
         &format!("/tenants/{}/types", tenant.id),
         Some(&tenant.token),
-        Some(&json!({"id": "licence", "schemaId": schema_id, "formats": ["dc+sd-jwt", "vc+jwt"],
+        Some(
+            &json!({"id": "licence", "schemaId": schema_id, "formats": ["dc+sd-jwt", "vc+jwt"],
             "disclosable": ["/companyName"], "validitySeconds": 86_400,
-            "statusPurposes": ["revocation"]})),
+            "statusPurposes": ["revocation"]}),
+        ),
     )
     .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -50,8 +52,10 @@ async fn issue(issuer: &Issuer, tenant: &Tenant) -> (String, String, String) {
         "POST",
         &format!("/tenants/{}/credentials", tenant.id),
         Some(&tenant.token),
-        Some(&json!({"type": "licence", "formats": ["dc+sd-jwt", "vc+jwt"],
-            "claims": valid_claims(), "holderJwk": holder_jwk()})),
+        Some(
+            &json!({"type": "licence", "formats": ["dc+sd-jwt", "vc+jwt"],
+            "claims": valid_claims(), "holderJwk": holder_jwk()}),
+        ),
     )
     .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -89,7 +93,10 @@ async fn await_list_signed_by(uri: &str, kid: &str) -> String {
                 return fetched.jws;
             }
         }
-        assert!(Instant::now() < deadline, "{uri} not served signed by {kid}");
+        assert!(
+            Instant::now() < deadline,
+            "{uri} not served signed by {kid}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -285,7 +292,11 @@ async fn a_rotation_a_crash_left_pending_is_finished_or_discarded_by_the_registr
         };
         let next = OwnerKeys::generate(KeyType::Ed25519);
         let sealed = leave_pending(store, &tenant, &next, chrono::Duration::zero()).await;
-        let state = registry.client.owner_state(&tenant.did).await.expect("state");
+        let state = registry
+            .client
+            .owner_state(&tenant.did)
+            .await
+            .expect("state");
         let update = current.update_naming(state.head, &next, "key-2", state.services);
         registry
             .client
@@ -312,16 +323,22 @@ async fn a_rotation_a_crash_left_pending_is_finished_or_discarded_by_the_registr
         leave_pending(store, &tenant, &abandoned, chrono::Duration::hours(1)).await;
         let rotated = rotate(&issuer, &tenant).await;
         assert_eq!(rotated["kid"], format!("{}#key-2", tenant.did));
-        let state = registry.client.owner_state(&tenant.did).await.expect("state");
+        let state = registry
+            .client
+            .owner_state(&tenant.did)
+            .await
+            .expect("state");
         assert_eq!(state.head.as_str(), rotated["versionId"]);
         assert!(
             !state
                 .rotation_keys
                 .contains(&abandoned.rotation.public().to_did_key())
         );
-        let installed =
-            TenantKeys::open(&master(), &store.tenant(&id).await.expect("read").expect("t"))
-                .expect("keys");
+        let installed = TenantKeys::open(
+            &master(),
+            &store.tenant(&id).await.expect("read").expect("t"),
+        )
+        .expect("keys");
         assert_eq!(
             state.rotation_keys,
             vec![installed.rotation.public().to_did_key()]
@@ -363,7 +380,11 @@ async fn a_rotation_a_crash_left_pending_is_finished_or_discarded_by_the_registr
         };
         let next = OwnerKeys::generate(KeyType::Ed25519);
         let sealed = leave_pending(store, &tenant, &next, chrono::Duration::zero()).await;
-        let state = registry.client.owner_state(&tenant.did).await.expect("state");
+        let state = registry
+            .client
+            .owner_state(&tenant.did)
+            .await
+            .expect("state");
         registry
             .client
             .submit(
@@ -374,16 +395,17 @@ async fn a_rotation_a_crash_left_pending_is_finished_or_discarded_by_the_registr
             .expect("accepted");
         let _restarted = Issuer::start(backend.store.clone(), &registry);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while store.tenant(&id).await.expect("read").expect("t").sealed_keys != sealed {
+        while store
+            .tenant(&id)
+            .await
+            .expect("read")
+            .expect("t")
+            .sealed_keys
+            != sealed
+        {
             assert!(Instant::now() < deadline, "not finished at start-up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(
-            store
-                .pending_rotation(&id)
-                .await
-                .expect("read")
-                .is_none()
-        );
+        assert!(store.pending_rotation(&id).await.expect("read").is_none());
     }
 }
