@@ -111,6 +111,11 @@ pub(crate) enum TenantCommand {
         #[command(flatten)]
         tenant: TenantArgs,
     },
+    /// Rotate the tenant's keys (a DID update); prints `{"did", "kid", "versionId"}`.
+    Rotate {
+        #[command(flatten)]
+        tenant: TenantArgs,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -258,6 +263,9 @@ async fn action(command: IssuerCommand) -> Result<(), CommandError> {
         IssuerCommand::Tenant {
             command: TenantCommand::Show { tenant },
         } => tenant.client()?.tenant(&tenant.tenant).await?,
+        IssuerCommand::Tenant {
+            command: TenantCommand::Rotate { tenant },
+        } => tenant.client()?.rotate_keys(&tenant.tenant).await?,
         IssuerCommand::Type {
             command:
                 TypeCommand::Add {

@@ -52,6 +52,12 @@ impl IssuerClient {
         self.call(Method::GET, &["tenants", tenant], None).await
     }
 
+    /// `POST tenants/{tenant}/rotate`: rotates the tenant's keys; `{did, kid, versionId}`.
+    pub async fn rotate_keys(&self, tenant: &str) -> Result<Value, Error> {
+        self.call(Method::POST, &["tenants", tenant, "rotate"], None)
+            .await
+    }
+
     /// `POST tenants/{tenant}/types`: registers a credential type (the API's `TypeRequest`).
     pub async fn add_type(&self, tenant: &str, request: &Value) -> Result<Value, Error> {
         self.call(Method::POST, &["tenants", tenant, "types"], Some(request))

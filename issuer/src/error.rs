@@ -70,6 +70,10 @@ pub enum Error {
     /// be suspended; the credential's type has no status).
     #[error("{0}")]
     StatusConflict(String),
+    /// Another key rotation of the tenant is under way (or was interrupted moments ago and
+    /// may still reach the registry).
+    #[error("a key rotation of tenant {0} is under way; try again in a few minutes")]
+    RotationInProgress(String),
     /// The registry refused what the issuer sent (a DID registration, a list).
     #[error("the registry refused: {0}")]
     RegistryRefused(String),
@@ -93,9 +97,10 @@ impl Error {
             | Self::TypeNotFound(_)
             | Self::CredentialNotFound(_)
             | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
-            Self::TenantExists(_) | Self::TypeExists(_) | Self::StatusConflict(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::TenantExists(_)
+            | Self::TypeExists(_)
+            | Self::StatusConflict(_)
+            | Self::RotationInProgress(_) => StatusCode::CONFLICT,
             Self::MalformedJson(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -129,6 +134,7 @@ impl Error {
             Self::SchemaNotFound(_) => ("schema-not-found", "Schema not found"),
             Self::Unissuable(_) => ("unissuable", "Credential cannot be issued"),
             Self::StatusConflict(_) => ("status-conflict", "Status change not allowed"),
+            Self::RotationInProgress(_) => ("rotation-in-progress", "Key rotation under way"),
             Self::RegistryRefused(_) => ("registry-refused", "The registry refused"),
             Self::RegistryUnavailable(_) => ("registry-unavailable", "The registry is unavailable"),
             Self::RouteNotFound(_) => ("route-not-found", "Not found"),

@@ -31,8 +31,11 @@
 //!   nonce, credential; the sweeper of expired state), over the pure [`oid4vci`]; its routes are
 //!   in `http::oid4vci` and [`well_known_router`].
 //!
-//! Not built yet (issue 11): key rotation through the API. This crate depends only on `credence-registry`
-//! and never on the verifier or the registry server (a dev-dependency of the tests).
+//! - [`rotation`]: tenant key rotation as a DID update (issue 11), crash-safe, with
+//!   [`rotation::RotationRecovery`] settling rotations a crash left pending.
+//!
+//! This crate depends only on `credence-registry` and never on the verifier or the registry
+//! server (a dev-dependency of the tests).
 
 pub mod claims;
 pub mod client;
@@ -46,6 +49,7 @@ pub mod jws;
 pub mod offers;
 pub mod oid4vci;
 pub mod qr;
+pub mod rotation;
 pub mod sd_jwt;
 pub mod secrets;
 pub mod service;
@@ -107,26 +111,30 @@ pub fn well_known_router(state: AppState, prefix: &'static str) -> Router {
 }
 
 /// The issuer as it runs: its router, the state its handlers share, the status-list
-/// republisher and the sweeper of expired OpenID4VCI offers, tokens and nonces.
+/// republisher, the sweeper of expired OpenID4VCI offers, tokens and nonces, and the task that
+/// settles key rotations a crash left pending.
 #[derive(Debug)]
 pub struct Application {
     pub router: Router,
     pub state: AppState,
     republisher: Republisher,
     sweeper: offers::Sweeper,
+    recovery: rotation::RotationRecovery,
 }
 
 impl Application {
-    /// Builds the router over `state` and starts the republisher and the sweeper (inside a
-    /// Tokio runtime).
+    /// Builds the router over `state` and starts the republisher, the sweeper and the
+    /// rotation recovery (inside a Tokio runtime).
     pub fn start(state: AppState) -> Self {
         let republisher = Republisher::start(state.service.clone());
         let sweeper = offers::Sweeper::start(state.service.clone());
+        let recovery = rotation::RotationRecovery::start(state.service.clone());
         Self {
             router: app(state.clone()),
             state,
             republisher,
             sweeper,
+            recovery,
         }
     }
 
@@ -165,12 +173,14 @@ impl Application {
     /// Stops the sweeper, and the republisher after a last round. Call it after the server
     /// drained.
     pub async fn shutdown(self) -> Result<(), tokio::task::JoinError> {
+        self.recovery.shutdown().await;
         self.sweeper.shutdown().await?;
         self.republisher.shutdown().await
     }
 
     /// The router alone, the background tasks running as long as the runtime.
     pub fn into_router(self) -> Router {
+        self.recovery.detach();
         self.sweeper.detach();
         self.republisher.detach();
         self.router

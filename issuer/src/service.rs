@@ -1,7 +1,8 @@
 //! [`IssuerService`]: what every domain operation of the issuer service needs (the store, the
 //! master key, the registry, the clock, the republisher's doorbell), and the tenant's keys as
 //! the domain uses them ([`TenantKeys`]). The operations themselves live in `tenants.rs`,
-//! `types.rs`, `issue.rs` and `status_service.rs`, each an `impl IssuerService` block.
+//! `types.rs`, `issue.rs`, `status_service.rs` and `rotation.rs`, each an `impl IssuerService`
+//! block.
 //!
 //! No axum and no SQL here or in those modules: they are called by `http/` and by tests alike.
 
@@ -73,6 +74,8 @@ pub struct IssuerService {
     pub(crate) options: ServiceOptions,
     /// Rung on every status change; the republisher wakes up on it.
     pub(crate) republish: Arc<tokio::sync::Notify>,
+    /// Held by a key rotation (`rotation.rs`) from reading the DID's state to installing keys.
+    pub(crate) rotations: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for IssuerService {
@@ -98,6 +101,7 @@ impl IssuerService {
             clock,
             options,
             republish: Arc::new(tokio::sync::Notify::new()),
+            rotations: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -107,56 +111,77 @@ impl IssuerService {
 }
 
 /// A tenant's two keys: the rotation key (controls its DID: updates, rotation) and the
-/// signing key (verification method `#key-1`: credentials and status lists). `Debug` redacts
-/// (through `SecretKey`'s own), and the sealed form is wiped after use.
+/// signing key (credentials and status lists), with the fragment that names the signing key
+/// in the DID document (`key-1` at creation; each rotation names its key anew, `key-2`, ...,
+/// so that a `kid` never names two keys). `Debug` redacts (through `SecretKey`'s own), and
+/// the sealed form is wiped after use.
 #[derive(Debug)]
 pub struct TenantKeys {
     pub rotation: SecretKey,
     pub signing: SecretKey,
+    pub signing_fragment: String,
 }
 
 impl TenantKeys {
     /// The keys as sealed under the master key, the tenant id as associated data. The
-    /// plaintext is the two private JWKs (compact JSON, so without newlines) on two lines.
-    pub(crate) fn seal(&self, master: &MasterKey, tenant: &TenantId) -> Vec<u8> {
+    /// plaintext is the two private JWKs (compact JSON, so without newlines) and the signing
+    /// key's fragment, on three lines. Sealing the fragment with the keys keeps a key and its
+    /// name from ever being stored apart.
+    pub fn seal(&self, master: &MasterKey, tenant: &TenantId) -> Vec<u8> {
         let rotation = self.rotation.to_private_jwk();
         let signing = self.signing.to_private_jwk();
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(rotation.len() + signing.len() + 1));
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(
+            rotation.len() + signing.len() + self.signing_fragment.len() + 2,
+        ));
         plaintext.extend_from_slice(rotation.as_bytes());
         plaintext.push(b'\n');
         plaintext.extend_from_slice(signing.as_bytes());
+        plaintext.push(b'\n');
+        plaintext.extend_from_slice(self.signing_fragment.as_bytes());
         master.seal(tenant.as_str().as_bytes(), &plaintext)
     }
 
-    pub(crate) fn open(master: &MasterKey, tenant: &StoredTenant) -> Result<Self, Error> {
-        let corrupt = |what: &str| Error::Internal(format!("tenant {}: {what}", tenant.id));
+    pub fn open(master: &MasterKey, tenant: &StoredTenant) -> Result<Self, Error> {
+        Self::open_sealed(master, &tenant.id, &tenant.sealed_keys)
+    }
+
+    /// Opens keys sealed by [`seal`](Self::seal) for `tenant`. Keys sealed before rotation
+    /// existed hold two lines; their signing key is `key-1`.
+    pub fn open_sealed(
+        master: &MasterKey,
+        tenant: &TenantId,
+        sealed: &[u8],
+    ) -> Result<Self, Error> {
+        let corrupt = |what: &str| Error::Internal(format!("tenant {tenant}: {what}"));
         let plaintext = master
-            .open(tenant.id.as_str().as_bytes(), &tenant.sealed_keys)
+            .open(tenant.as_str().as_bytes(), sealed)
             .map_err(|e| corrupt(&e.to_string()))?;
         let text = std::str::from_utf8(&plaintext).map_err(|_| corrupt("sealed keys not UTF-8"))?;
-        let (rotation, signing) = text
-            .split_once('\n')
-            .ok_or_else(|| corrupt("sealed keys not two JWKs"))?;
+        let mut lines = text.split('\n');
+        let (Some(rotation), Some(signing), fragment, None) =
+            (lines.next(), lines.next(), lines.next(), lines.next())
+        else {
+            return Err(corrupt("sealed keys not two JWKs and a fragment"));
+        };
         let key =
             |jwk: &str| SecretKey::from_private_jwk(jwk).map_err(|_| corrupt("bad sealed JWK"));
         Ok(Self {
             rotation: key(rotation)?,
             signing: key(signing)?,
+            signing_fragment: fragment
+                .unwrap_or(credence_registry::owner::SIGNING_FRAGMENT)
+                .to_owned(),
         })
     }
 }
 
 impl IssuerService {
     /// The key a tenant signs credentials and lists with: its signing key, named
-    /// `<DID>#key-1`.
+    /// `<DID>#<fragment>` (`#key-1` until the first rotation).
     pub(crate) fn issuer_key(&self, tenant: &StoredTenant) -> Result<IssuerKey, Error> {
         let keys = TenantKeys::open(&self.master_key, tenant)?;
-        let kid = Kid::parse(&format!(
-            "{}#{}",
-            tenant.did,
-            credence_registry::owner::SIGNING_FRAGMENT
-        ))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        let kid = Kid::parse(&format!("{}#{}", tenant.did, keys.signing_fragment))
+            .map_err(|e| Error::Internal(e.to_string()))?;
         IssuerKey::for_issuer(keys.signing, kid, &tenant.did)
             .map_err(|e| Error::Internal(e.to_string()))
     }

@@ -93,6 +93,7 @@ impl IssuerService {
         let keys = TenantKeys {
             rotation: owner.rotation,
             signing: owner.signing,
+            signing_fragment: credence_registry::owner::SIGNING_FRAGMENT.to_owned(),
         };
         let tenant = StoredTenant {
             sealed_keys: keys.seal(&self.master_key, &new.id),

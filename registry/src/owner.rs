@@ -71,7 +71,7 @@ impl OwnerKeys {
         SignedOperation::sign(
             OperationBody::Create {
                 rotation_keys: vec![self.rotation.public().to_did_key()],
-                verification_methods: vec![self.verification_method()],
+                verification_methods: vec![self.verification_method(SIGNING_FRAGMENT)],
                 services,
             },
             &self.rotation,
@@ -86,11 +86,24 @@ impl OwnerKeys {
         next: &OwnerKeys,
         services: Vec<ServiceSpec>,
     ) -> SignedOperation {
+        self.update_naming(prev, next, SIGNING_FRAGMENT, services)
+    }
+
+    /// [`update`](Self::update), with `next`'s signing key named `#<signing_fragment>`
+    /// instead of `#key-1`: a rotation that gives the new key a new id, so a `kid` never names
+    /// two keys (the issuer service rotates tenants to `key-2`, `key-3`, ...).
+    pub fn update_naming(
+        &self,
+        prev: OpHash,
+        next: &OwnerKeys,
+        signing_fragment: &str,
+        services: Vec<ServiceSpec>,
+    ) -> SignedOperation {
         SignedOperation::sign(
             OperationBody::Update {
                 prev,
                 rotation_keys: vec![next.rotation.public().to_did_key()],
-                verification_methods: vec![next.verification_method()],
+                verification_methods: vec![next.verification_method(signing_fragment)],
                 services,
             },
             &self.rotation,
@@ -101,9 +114,9 @@ impl OwnerKeys {
         SignedOperation::sign(OperationBody::Deactivate { prev }, &self.rotation)
     }
 
-    fn verification_method(&self) -> VerificationMethodSpec {
+    fn verification_method(&self, fragment: &str) -> VerificationMethodSpec {
         VerificationMethodSpec {
-            id: SIGNING_FRAGMENT.to_owned(),
+            id: fragment.to_owned(),
             kind: "Multikey".to_owned(),
             public_key_multibase: Some(self.signing.public().to_multikey()),
             public_key_jwk: None,

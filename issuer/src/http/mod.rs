@@ -5,7 +5,8 @@
 //! any typed decoding.
 //!
 //! Routes (relative to where the router is mounted, `/issuer` in `credence serve`):
-//! `/tenants` (admin token), `/tenants/{tenant}`, `/tenants/{tenant}/types`,
+//! `/tenants` (admin token), `/tenants/{tenant}`, `/tenants/{tenant}/rotate`,
+//! `/tenants/{tenant}/types`,
 //! `/tenants/{tenant}/credentials`, `/tenants/{tenant}/credentials/{id}` and its
 //! `/revoke`, `/suspend`, `/reinstate` (the tenant's token); the W3C VC API's
 //! `/{tenant}/credentials/issue` and `/{tenant}/credentials/status` ([`vc_api`], the tenant's
@@ -171,6 +172,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         paths(
             tenants::create,
             tenants::show,
+            tenants::rotate,
             types::register,
             types::list,
             credentials::issue,
@@ -189,6 +191,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             tenants::CreateTenantBody,
             tenants::CreatedTenantBody,
             crate::tenants::TenantView,
+            crate::rotation::Rotation,
             crate::types::TypeRequest,
             crate::types::TypeView,
             crate::issue::IssueRequest,

@@ -1,4 +1,5 @@
-//! `/tenants`: create a tenant (operator's admin token) and show one (its own token).
+//! `/tenants`: create a tenant (operator's admin token), show one and rotate its keys (its own
+//! token).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Bearer, JsonBody};
 use crate::error::Error;
 use crate::ids::TenantId;
+use crate::rotation::Rotation;
 use crate::state::AppState;
 use crate::tenants::{NewTenant, TenantView};
 
@@ -16,6 +18,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/tenants", post(create))
         .route("/tenants/{tenant}", get(show))
+        .route("/tenants/{tenant}/rotate", post(rotate))
 }
 
 /// A tenant to create.
@@ -82,6 +85,27 @@ pub async fn show(
         .authenticate_tenant(&token, &tenant_id(&tenant)?)
         .await?;
     Ok(axum::Json(TenantView::from(&tenant)))
+}
+
+/// Rotate the tenant's keys: a DID update signed with its current rotation key; what it
+/// signs from now on carries the new `kid`, and what it signed before keeps verifying.
+#[utoipa::path(post, path = "/tenants/{tenant}/rotate", params(("tenant" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Rotation), (status = 401, body = super::ProblemDoc),
+              (status = 404, body = super::ProblemDoc), (status = 409, body = super::ProblemDoc),
+              (status = 502, body = super::ProblemDoc), (status = 503, body = super::ProblemDoc)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    Bearer(token): Bearer,
+    Path(tenant): Path<String>,
+) -> Result<axum::Json<Rotation>, ApiError> {
+    let tenant = state
+        .service
+        .authenticate_tenant(&token, &tenant_id(&tenant)?)
+        .await?;
+    Ok(axum::Json(
+        state.service.rotate_tenant_keys(&tenant.id).await?,
+    ))
 }
 
 /// A tenant id from a path: one that cannot be a tenant is a tenant not found.

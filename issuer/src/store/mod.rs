@@ -59,6 +59,15 @@ pub struct StoredTenant {
     pub created: DateTime<Utc>,
 }
 
+/// A tenant's key rotation begun and not yet finished or discarded: the next keys, sealed
+/// like [`StoredTenant::sealed_keys`], stored before the registry saw them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingRotation {
+    pub tenant: TenantId,
+    pub sealed_keys: Vec<u8>,
+    pub started: DateTime<Utc>,
+}
+
 /// A credential type as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredType {
@@ -196,6 +205,8 @@ pub struct RowCounts {
     pub offer_claims: i64,
     pub access_tokens: i64,
     pub nonces: i64,
+    /// Pending key rotations.
+    pub rotations: i64,
 }
 
 /// The persistence the issuer needs, and nothing more.
@@ -272,6 +283,34 @@ pub trait IssuerStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn row_counts(&self) -> Result<RowCounts, StoreError>;
+
+    // Key rotation (see `rotation.rs`).
+
+    /// Stores a rotation's next keys; `AlreadyExists` if the tenant has a rotation pending.
+    async fn begin_rotation(&self, pending: &PendingRotation) -> Result<(), StoreError>;
+    /// The tenant's pending rotation, if any.
+    async fn pending_rotation(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<PendingRotation>, StoreError>;
+    /// Every pending rotation (start-up finishes or discards them).
+    async fn pending_rotations(&self) -> Result<Vec<PendingRotation>, StoreError>;
+    /// In one transaction: makes the pending keys (if they are still `sealed_keys`) the
+    /// tenant's keys, deletes the pending row, and bumps the version of each of the tenant's
+    /// status lists so that the republisher signs them again with the new key. `Ok(false)`,
+    /// nothing written, if no such rotation is pending.
+    async fn finish_rotation(
+        &self,
+        tenant: &TenantId,
+        sealed_keys: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Deletes the pending rotation if its keys are `sealed_keys`; `Ok(false)` if it was not
+    /// there.
+    async fn discard_rotation(
+        &self,
+        tenant: &TenantId,
+        sealed_keys: &[u8],
+    ) -> Result<bool, StoreError>;
 
     // OpenID4VCI (see `offers.rs`). Every consuming operation is one conditional statement,
     // so of two concurrent attempts exactly one wins.
@@ -550,6 +589,18 @@ fn offer_from_row(row: OfferRow) -> Result<StoredOffer, StoreError> {
         },
         state,
         created: millis(created)?,
+    })
+}
+
+const SELECT_ROTATION_COLUMNS: &str =
+    "SELECT tenant_id, sealed_keys, started_ms FROM tenant_rotations";
+
+fn rotation_from_row(row: (String, Vec<u8>, i64)) -> Result<PendingRotation, StoreError> {
+    let (tenant, sealed_keys, started_ms) = row;
+    Ok(PendingRotation {
+        tenant: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        sealed_keys,
+        started: millis(started_ms)?,
     })
 }
 
@@ -1136,7 +1187,88 @@ macro_rules! impl_issuer_store {
                     offer_claims: count("offers WHERE claims IS NOT NULL").await?,
                     access_tokens: count("access_tokens").await?,
                     nonces: count("c_nonces").await?,
+                    rotations: count("tenant_rotations").await?,
                 })
+            }
+
+            async fn begin_rotation(&self, pending: &PendingRotation) -> Result<(), StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO tenant_rotations (tenant_id, sealed_keys, started_ms) VALUES ($1, $2, $3)",
+                )
+                .bind(pending.tenant.as_str())
+                .bind(&pending.sealed_keys)
+                .bind(pending.started.timestamp_millis())
+                .execute(&self.pool)
+                .await;
+                match inserted {
+                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+                    other => other.map(|_| ()).map_err(Into::into),
+                }
+            }
+
+            async fn pending_rotation(
+                &self,
+                tenant: &TenantId,
+            ) -> Result<Option<PendingRotation>, StoreError> {
+                let sql = format!("{} WHERE tenant_id = $1", super::SELECT_ROTATION_COLUMNS);
+                let row: Option<(String, Vec<u8>, i64)> = sqlx::query_as(&sql)
+                    .bind(tenant.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(super::rotation_from_row).transpose()
+            }
+
+            async fn pending_rotations(&self) -> Result<Vec<PendingRotation>, StoreError> {
+                let sql = format!("{} ORDER BY started_ms, tenant_id", super::SELECT_ROTATION_COLUMNS);
+                let rows: Vec<(String, Vec<u8>, i64)> =
+                    sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+                rows.into_iter().map(super::rotation_from_row).collect()
+            }
+
+            async fn finish_rotation(
+                &self,
+                tenant: &TenantId,
+                sealed_keys: &[u8],
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                // The DELETE decides: of two finishers (or a finisher and a discarder) one
+                // deletes the row, and only that one installs the keys.
+                let deleted = sqlx::query(
+                    "DELETE FROM tenant_rotations WHERE tenant_id = $1 AND sealed_keys = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(sealed_keys)
+                .execute(&mut *tx)
+                .await?;
+                if deleted.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE tenants SET sealed_keys = $2 WHERE id = $1")
+                    .bind(tenant.as_str())
+                    .bind(sealed_keys)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE status_lists SET version = version + 1 WHERE tenant_id = $1")
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn discard_rotation(
+                &self,
+                tenant: &TenantId,
+                sealed_keys: &[u8],
+            ) -> Result<bool, StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM tenant_rotations WHERE tenant_id = $1 AND sealed_keys = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(sealed_keys)
+                .execute(&self.pool)
+                .await?;
+                Ok(deleted.rows_affected() == 1)
             }
         }
     };

@@ -13,8 +13,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
-    Embedded, IssuanceRecord, RowCounts, StoreError, StoredAccessToken, StoredList, StoredOffer,
-    StoredTenant, StoredType, Swept,
+    Embedded, IssuanceRecord, PendingRotation, RowCounts, StoreError, StoredAccessToken,
+    StoredList, StoredOffer, StoredTenant, StoredType, Swept,
 };
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;
@@ -29,6 +29,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         2,
         "oid4vci",
         include_str!("../../migrations/postgres/0002_oid4vci.sql"),
+    ),
+    (
+        3,
+        "rotation",
+        include_str!("../../migrations/postgres/0003_rotation.sql"),
     ),
 ]);
 

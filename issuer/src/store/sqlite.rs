@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
-    Embedded, IssuanceRecord, RowCounts, StoreError, StoredAccessToken, StoredList, StoredOffer,
-    StoredTenant, StoredType, Swept,
+    Embedded, IssuanceRecord, PendingRotation, RowCounts, StoreError, StoredAccessToken,
+    StoredList, StoredOffer, StoredTenant, StoredType, Swept,
 };
 use crate::ids::{CredentialTypeId, RecordId, TenantId};
 use crate::secrets::TokenHash;
@@ -27,6 +27,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         2,
         "oid4vci",
         include_str!("../../migrations/sqlite/0002_oid4vci.sql"),
+    ),
+    (
+        3,
+        "rotation",
+        include_str!("../../migrations/sqlite/0003_rotation.sql"),
     ),
 ]);
 

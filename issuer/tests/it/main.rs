@@ -7,6 +7,7 @@
 mod data_integrity;
 mod oid4vci;
 mod oid4vci_http;
+mod rotation;
 mod sd_jwt;
 mod service;
 mod status;
