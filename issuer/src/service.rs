@@ -73,6 +73,10 @@ pub struct IssuerService {
     pub(crate) options: ServiceOptions,
     /// Rung on every status change; the republisher wakes up on it.
     pub(crate) republish: Arc<tokio::sync::Notify>,
+    /// Records of issuance waiting to be committed together.
+    pub(crate) commits: crate::group_commit::GroupCommit,
+    /// Credential types read and compiled for issuance (types never change once stored).
+    pub(crate) types: crate::types::TypeCache,
 }
 
 impl std::fmt::Debug for IssuerService {
@@ -98,6 +102,8 @@ impl IssuerService {
             clock,
             options,
             republish: Arc::new(tokio::sync::Notify::new()),
+            commits: Default::default(),
+            types: Default::default(),
         })
     }
 
