@@ -418,13 +418,22 @@ impl IssuerService {
     /// list, created now (and published by the republisher, so its URI resolves before any
     /// status changes).
     async fn list_with_room(&self, tenant: &StoredTenant) -> Result<StoredList, Error> {
-        let lists = self.store.lists(&tenant.id).await?;
-        if let Some(list) = lists
-            .iter()
-            .rev()
-            .find(|list| list.entries - list.allocated >= list.entries / NEARLY_FULL_DIVISOR)
-        {
-            return Ok(list.clone());
+        let with_room = |lists: Vec<StoredList>| {
+            lists
+                .into_iter()
+                .rev()
+                .find(|list| list.entries - list.allocated >= list.entries / NEARLY_FULL_DIVISOR)
+        };
+        if let Some(list) = with_room(self.store.lists(&tenant.id).await?) {
+            return Ok(list);
+        }
+        // Issuances that all found the list nearly full start one new list between them, not
+        // one each: one at a time here, and each looks again first. (Instances sharing a
+        // database may still each start one; lists are published for good, so that is rare
+        // waste, not an error.)
+        let _starting = self.new_list.lock().await;
+        if let Some(list) = with_room(self.store.lists(&tenant.id).await?) {
+            return Ok(list);
         }
         let name = BASE32_NOPAD
             .encode(&rand::thread_rng().r#gen::<[u8; 10]>())

@@ -77,6 +77,8 @@ pub struct IssuerService {
     pub(crate) commits: crate::group_commit::GroupCommit,
     /// Credential types read and compiled for issuance (types never change once stored).
     pub(crate) types: crate::types::TypeCache,
+    /// Held while a status list is started, so racing issuances start one, not one each.
+    pub(crate) new_list: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for IssuerService {
@@ -104,6 +106,7 @@ impl IssuerService {
             republish: Arc::new(tokio::sync::Notify::new()),
             commits: Default::default(),
             types: Default::default(),
+            new_list: Default::default(),
         })
     }
 

@@ -614,3 +614,58 @@ async fn concurrent_issuances_are_each_recorded_once() {
             .expect("republisher stops");
     }
 }
+
+/// Issuances racing past a list's nearly-full mark start one new list between them, not one
+/// each (every list is published to the registry for good).
+#[tokio::test]
+async fn issuances_racing_past_a_nearly_full_list_start_one_new_list() {
+    let registry = Registry::start().await;
+    for backend in backends().await {
+        let mut options = credence_issuer::service::ServiceOptions::new(&registry.url);
+        options.list_entries = 20; // nearly full (under 2 free) after 19
+        let issuer = Issuer::with_options(backend.store.clone(), options, Default::default());
+        let app = issuer.router();
+        let tenant = create_tenant(&issuer, "racing-bureau").await;
+        let (schema_id, vct) = registry.publish_schema().await;
+        registry.accredit(&tenant.did, &vct).await;
+        let reply = call(
+            app,
+            "POST",
+            &format!("/tenants/{}/types", tenant.id),
+            Some(&tenant.token),
+            Some(&json!({
+            "id": "licence", "schemaId": schema_id, "formats": ["dc+sd-jwt"],
+            "validitySeconds": 3600, "statusPurposes": ["revocation"]})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let credentials = format!("/tenants/{}/credentials", tenant.id);
+        let body = json!({"type": "licence", "formats": ["dc+sd-jwt"],
+                          "claims": valid_claims(), "holderJwk": holder_jwk()});
+        for _ in 0..19 {
+            let reply = call(app, "POST", &credentials, Some(&tenant.token), Some(&body)).await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+        }
+        assert_eq!(backend.counts().await.lists, 1, "{}", backend.name);
+        let replies = futures::future::join_all((0..16).map(|_| {
+            let app = app.clone();
+            let (credentials, token, body) =
+                (credentials.clone(), tenant.token.clone(), body.clone());
+            tokio::spawn(async move {
+                call(&app, "POST", &credentials, Some(&token), Some(&body)).await
+            })
+        }))
+        .await;
+        for reply in replies {
+            let reply = reply.expect("task");
+            assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.text);
+        }
+        let counts = backend.counts().await;
+        assert_eq!((counts.records, counts.lists), (35, 2), "{}", backend.name);
+        issuer
+            .application
+            .shutdown()
+            .await
+            .expect("republisher stops");
+    }
+}
