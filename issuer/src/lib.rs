@@ -42,6 +42,7 @@ pub mod client;
 pub mod config;
 pub mod data_integrity;
 pub mod error;
+mod group_commit;
 pub mod http;
 pub mod ids;
 pub mod issue;

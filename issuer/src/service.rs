@@ -76,6 +76,12 @@ pub struct IssuerService {
     pub(crate) republish: Arc<tokio::sync::Notify>,
     /// Held by a key rotation (`rotation.rs`) from reading the DID's state to installing keys.
     pub(crate) rotations: tokio::sync::Mutex<()>,
+    /// Records of issuance waiting to be committed together.
+    pub(crate) commits: crate::group_commit::GroupCommit,
+    /// Credential types read and compiled for issuance (types never change once stored).
+    pub(crate) types: crate::types::TypeCache,
+    /// Held while a status list is started, so racing issuances start one, not one each.
+    pub(crate) new_list: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for IssuerService {
@@ -102,6 +108,9 @@ impl IssuerService {
             options,
             republish: Arc::new(tokio::sync::Notify::new()),
             rotations: tokio::sync::Mutex::new(()),
+            commits: Default::default(),
+            types: Default::default(),
+            new_list: Default::default(),
         })
     }
 

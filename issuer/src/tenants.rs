@@ -127,15 +127,12 @@ impl IssuerService {
     ) -> Result<StoredTenant, Error> {
         let owner = self
             .store
-            .tenant_for_token(&token.hash())
+            .tenant_by_token(&token.hash())
             .await?
             .ok_or(Error::Unauthenticated)?;
-        if &owner != tenant {
+        if &owner.id != tenant {
             return Err(Error::TenantNotFound(tenant.to_string()));
         }
-        self.store
-            .tenant(tenant)
-            .await?
-            .ok_or_else(|| Error::TenantNotFound(tenant.to_string()))
+        Ok(owner)
     }
 }

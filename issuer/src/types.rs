@@ -4,13 +4,15 @@
 //! validity, status purposes. The schema is kept with the type, so issuance validates claims
 //! without asking the registry.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::claims::ClaimPath;
 use crate::error::Error;
-use crate::ids::{CredentialTypeId, Format};
+use crate::ids::{CredentialTypeId, Format, TenantId};
 use crate::sd_jwt::{REGISTERED_CLAIMS, Vct};
 use crate::service::IssuerService;
 use crate::store::{StoreError, StoredTenant, StoredType};
@@ -153,7 +155,53 @@ fn schema_declares(schema: &Value, path: &ClaimPath) -> bool {
     true
 }
 
+/// A credential type as issuance uses it: the stored type and its schema compiled once.
+pub(crate) struct IssuableType {
+    pub(crate) stored: StoredType,
+    pub(crate) validator: jsonschema::Validator,
+}
+
+/// Types already read and compiled, by tenant and type id. A stored type is never updated or
+/// deleted (the store has no statement that would), so an entry is never stale, on this
+/// instance or any other sharing the database; only types found are kept, so one registered
+/// after a miss is found on the next request.
+#[derive(Default)]
+pub(crate) struct TypeCache(
+    std::sync::RwLock<std::collections::HashMap<(TenantId, CredentialTypeId), Arc<IssuableType>>>,
+);
+
 impl IssuerService {
+    /// `tenant`'s type `id` with its compiled schema: from the cache, or read and compiled
+    /// once. `None` if the tenant has no such type.
+    pub(crate) async fn issuable_type(
+        &self,
+        tenant: &TenantId,
+        id: &CredentialTypeId,
+    ) -> Result<Option<Arc<IssuableType>>, Error> {
+        let key = (tenant.clone(), id.clone());
+        if let Some(found) = self
+            .types
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(Some(found.clone()));
+        }
+        let Some(stored) = self.store.credential_type(tenant, id).await? else {
+            return Ok(None);
+        };
+        let validator = jsonschema::validator_for(&stored.schema)
+            .map_err(|e| Error::Internal(format!("stored schema does not compile: {e}")))?;
+        let compiled = Arc::new(IssuableType { stored, validator });
+        self.types
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, compiled.clone());
+        Ok(Some(compiled))
+    }
+
     /// Registers a credential type for `tenant`.
     pub async fn register_type(
         &self,

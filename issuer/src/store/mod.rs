@@ -46,6 +46,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The transaction of a group commit (`group_commit`) failed or did not finish; nothing
+    /// of this record was written.
+    #[error("group commit failed: {0}")]
+    Batch(String),
 }
 
 /// A tenant as stored.
@@ -224,6 +228,8 @@ pub trait IssuerStore: Send + Sync + 'static {
     async fn tenant(&self, id: &TenantId) -> Result<Option<StoredTenant>, StoreError>;
     /// The tenant a token (by its hash) belongs to.
     async fn tenant_for_token(&self, token: &TokenHash) -> Result<Option<TenantId>, StoreError>;
+    /// The tenant a token (by its hash) belongs to, read whole in one query.
+    async fn tenant_by_token(&self, token: &TokenHash) -> Result<Option<StoredTenant>, StoreError>;
     /// `AlreadyExists` if the tenant has a type with this id.
     async fn add_type(&self, credential_type: &StoredType) -> Result<(), StoreError>;
     async fn credential_type(
@@ -248,6 +254,14 @@ pub trait IssuerStore: Send + Sync + 'static {
     /// it in its list, and stores the record. `IndexTaken` if the index is taken or the list
     /// has no room left (nothing is written); `AlreadyExists` if the record id is taken.
     async fn record_issuance(&self, record: &IssuanceRecord) -> Result<(), StoreError>;
+    /// [`record_issuance`](Self::record_issuance) of each record, all in one transaction (one
+    /// commit, one fsync on SQLite): the outcome of each, in order (a refused record writes
+    /// nothing, the others are kept). `Err` if the transaction
+    /// itself failed: then nothing of the batch was written.
+    async fn record_issuances(
+        &self,
+        records: &[IssuanceRecord],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
     /// A record of `tenant` with its current status code, if the record exists *and* is this
     /// tenant's (another tenant's record is `None`, as if it did not exist).
     async fn record(
@@ -670,6 +684,20 @@ macro_rules! impl_issuer_store {
                     .transpose()
             }
 
+            async fn tenant_by_token(
+                &self,
+                token: &TokenHash,
+            ) -> Result<Option<StoredTenant>, StoreError> {
+                let row: Option<super::TenantRow> = sqlx::query_as(
+                    "SELECT t.id, t.name, t.did, t.sealed_keys, t.created_ms FROM tenant_tokens k \
+                     JOIN tenants t ON t.id = k.tenant_id WHERE k.token_hash = $1",
+                )
+                .bind(token.0.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(super::tenant_from_row).transpose()
+            }
+
             async fn add_type(&self, t: &StoredType) -> Result<(), StoreError> {
                 let inserted = sqlx::query(
                     "INSERT INTO credential_types (tenant_id, id, schema_id, vct, w3c_type, schema_json, \
@@ -772,62 +800,96 @@ macro_rules! impl_issuer_store {
             }
 
             async fn record_issuance(&self, record: &IssuanceRecord) -> Result<(), StoreError> {
+                self.record_issuances(std::slice::from_ref(record))
+                    .await?
+                    .pop()
+                    .unwrap_or_else(|| unreachable!("one outcome per record"))
+            }
+
+            async fn record_issuances(
+                &self,
+                records: &[IssuanceRecord],
+            ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                if let Some((uri, index)) = &record.status {
-                    // Counting first takes the list's row lock (PostgreSQL) and refuses a full
-                    // list; the entry's primary key refuses an index handed out before.
-                    let counted = sqlx::query(
-                        "UPDATE status_lists SET allocated = allocated + 1 \
-                         WHERE uri = $1 AND tenant_id = $2 AND allocated < entries AND $3 < entries",
+                let mut outcomes = Vec::with_capacity(records.len());
+                for record in records {
+                    // Each statement either does its part or nothing (no statement fails on a
+                    // refusal, so PostgreSQL's transaction stays usable without a savepoint per
+                    // record); a refused record undoes what it did before the refusal.
+                    if let Some((uri, index)) = &record.status {
+                        // Counting first takes the list's row lock (PostgreSQL) and refuses a
+                        // full list; the entry's primary key refuses an index handed out before.
+                        let counted = sqlx::query(
+                            "UPDATE status_lists SET allocated = allocated + 1 \
+                             WHERE uri = $1 AND tenant_id = $2 AND allocated < entries AND $3 < entries",
+                        )
+                        .bind(uri)
+                        .bind(record.tenant.as_str())
+                        .bind(i64::from(*index))
+                        .execute(&mut *tx)
+                        .await?;
+                        if counted.rows_affected() != 1 {
+                            outcomes.push(Err(StoreError::IndexTaken));
+                            continue;
+                        }
+                        let inserted = sqlx::query(
+                            "INSERT INTO status_entries (list_uri, idx, status) VALUES ($1, $2, 0) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(uri)
+                        .bind(i64::from(*index))
+                        .execute(&mut *tx)
+                        .await?;
+                        if inserted.rows_affected() != 1 {
+                            sqlx::query("UPDATE status_lists SET allocated = allocated - 1 WHERE uri = $1")
+                                .bind(uri)
+                                .execute(&mut *tx)
+                                .await?;
+                            outcomes.push(Err(StoreError::IndexTaken));
+                            continue;
+                        }
+                    }
+                    let (list_uri, idx) = match &record.status {
+                        Some((uri, index)) => (Some(uri.as_str()), Some(i64::from(*index))),
+                        None => (None, None),
+                    };
+                    let inserted = sqlx::query(
+                        "INSERT INTO issuance_records (id, tenant_id, type_id, formats, list_uri, idx, \
+                         holder_thumbprint, valid_from_ms, valid_until_ms, issued_ms, envelope_hashes) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
                     )
-                    .bind(uri)
+                    .bind(record.id.as_str())
                     .bind(record.tenant.as_str())
-                    .bind(i64::from(*index))
+                    .bind(record.type_id.as_str())
+                    .bind(super::json_text(&record.formats))
+                    .bind(list_uri)
+                    .bind(idx)
+                    .bind(&record.holder_thumbprint)
+                    .bind(record.valid_from.timestamp_millis())
+                    .bind(record.valid_until.timestamp_millis())
+                    .bind(record.issued.timestamp_millis())
+                    .bind(super::json_text(&record.envelope_hashes))
                     .execute(&mut *tx)
                     .await?;
-                    if counted.rows_affected() != 1 {
-                        return Err(StoreError::IndexTaken);
+                    if inserted.rows_affected() != 1 {
+                        if let Some((uri, index)) = &record.status {
+                            sqlx::query("DELETE FROM status_entries WHERE list_uri = $1 AND idx = $2")
+                                .bind(uri)
+                                .bind(i64::from(*index))
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query("UPDATE status_lists SET allocated = allocated - 1 WHERE uri = $1")
+                                .bind(uri)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        outcomes.push(Err(StoreError::AlreadyExists));
+                        continue;
                     }
-                    let inserted = sqlx::query(
-                        "INSERT INTO status_entries (list_uri, idx, status) VALUES ($1, $2, 0)",
-                    )
-                    .bind(uri)
-                    .bind(i64::from(*index))
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Err(e) if super::is_unique_violation(&e) => return Err(StoreError::IndexTaken),
-                        other => other?,
-                    };
+                    outcomes.push(Ok(()));
                 }
-                let (list_uri, idx) = match &record.status {
-                    Some((uri, index)) => (Some(uri.as_str()), Some(i64::from(*index))),
-                    None => (None, None),
-                };
-                let inserted = sqlx::query(
-                    "INSERT INTO issuance_records (id, tenant_id, type_id, formats, list_uri, idx, \
-                     holder_thumbprint, valid_from_ms, valid_until_ms, issued_ms, envelope_hashes) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(record.id.as_str())
-                .bind(record.tenant.as_str())
-                .bind(record.type_id.as_str())
-                .bind(super::json_text(&record.formats))
-                .bind(list_uri)
-                .bind(idx)
-                .bind(&record.holder_thumbprint)
-                .bind(record.valid_from.timestamp_millis())
-                .bind(record.valid_until.timestamp_millis())
-                .bind(record.issued.timestamp_millis())
-                .bind(super::json_text(&record.envelope_hashes))
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Err(e) if super::is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
-                    other => other?,
-                };
                 tx.commit().await?;
-                Ok(())
+                Ok(outcomes)
             }
 
             async fn record(

@@ -549,3 +549,123 @@ async fn the_openapi_document_lists_the_admin_routes() {
         assert!(reply.body["paths"].get(path).is_some(), "{path} missing");
     }
 }
+
+/// Issuances in flight together share group commits: every one is answered 201 with its own
+/// status index, and every one is recorded, with its allocation, exactly once.
+#[tokio::test]
+async fn concurrent_issuances_are_each_recorded_once() {
+    let registry = Registry::start().await;
+    for backend in backends().await {
+        let issuer = Issuer::start(backend.store.clone(), &registry);
+        let app = issuer.router();
+        let tenant = create_tenant(&issuer, "busy-bureau").await;
+        let (schema_id, vct) = registry.publish_schema().await;
+        registry.accredit(&tenant.did, &vct).await;
+        let reply = call(
+            app,
+            "POST",
+            &format!("/tenants/{}/types", tenant.id),
+            Some(&tenant.token),
+            Some(&json!({
+            "id": "licence", "schemaId": schema_id, "formats": ["dc+sd-jwt"],
+            "validitySeconds": 3600, "statusPurposes": ["revocation"]})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let credentials = format!("/tenants/{}/credentials", tenant.id);
+        let body = json!({"type": "licence", "formats": ["dc+sd-jwt"],
+                          "claims": valid_claims(), "holderJwk": holder_jwk()});
+        let n = 48;
+        let replies = futures::future::join_all((0..n).map(|_| {
+            let app = app.clone();
+            let (credentials, token, body) =
+                (credentials.clone(), tenant.token.clone(), body.clone());
+            tokio::spawn(async move {
+                call(&app, "POST", &credentials, Some(&token), Some(&body)).await
+            })
+        }))
+        .await;
+        let mut slots = std::collections::BTreeSet::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for reply in replies {
+            let reply = reply.expect("task");
+            assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.text);
+            ids.insert(reply.body["id"].as_str().expect("id").to_owned());
+            slots.insert((
+                reply.body["status"]["uri"]
+                    .as_str()
+                    .expect("uri")
+                    .to_owned(),
+                reply.body["status"]["index"].as_u64().expect("index"),
+            ));
+        }
+        assert_eq!((ids.len(), slots.len()), (n, n), "{}", backend.name);
+        let counts = backend.counts().await;
+        assert_eq!(
+            (counts.records, counts.entries),
+            (n as i64, n as i64),
+            "{}",
+            backend.name
+        );
+        issuer
+            .application
+            .shutdown()
+            .await
+            .expect("republisher stops");
+    }
+}
+
+/// Issuances racing past a list's nearly-full mark start one new list between them, not one
+/// each (every list is published to the registry for good).
+#[tokio::test]
+async fn issuances_racing_past_a_nearly_full_list_start_one_new_list() {
+    let registry = Registry::start().await;
+    for backend in backends().await {
+        let mut options = credence_issuer::service::ServiceOptions::new(&registry.url);
+        options.list_entries = 20; // nearly full (under 2 free) after 19
+        let issuer = Issuer::with_options(backend.store.clone(), options, Default::default());
+        let app = issuer.router();
+        let tenant = create_tenant(&issuer, "racing-bureau").await;
+        let (schema_id, vct) = registry.publish_schema().await;
+        registry.accredit(&tenant.did, &vct).await;
+        let reply = call(
+            app,
+            "POST",
+            &format!("/tenants/{}/types", tenant.id),
+            Some(&tenant.token),
+            Some(&json!({
+            "id": "licence", "schemaId": schema_id, "formats": ["dc+sd-jwt"],
+            "validitySeconds": 3600, "statusPurposes": ["revocation"]})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let credentials = format!("/tenants/{}/credentials", tenant.id);
+        let body = json!({"type": "licence", "formats": ["dc+sd-jwt"],
+                          "claims": valid_claims(), "holderJwk": holder_jwk()});
+        for _ in 0..19 {
+            let reply = call(app, "POST", &credentials, Some(&tenant.token), Some(&body)).await;
+            assert_eq!(reply.status, 201, "{}", reply.text);
+        }
+        assert_eq!(backend.counts().await.lists, 1, "{}", backend.name);
+        let replies = futures::future::join_all((0..16).map(|_| {
+            let app = app.clone();
+            let (credentials, token, body) =
+                (credentials.clone(), tenant.token.clone(), body.clone());
+            tokio::spawn(async move {
+                call(&app, "POST", &credentials, Some(&token), Some(&body)).await
+            })
+        }))
+        .await;
+        for reply in replies {
+            let reply = reply.expect("task");
+            assert_eq!(reply.status, 201, "{}: {}", backend.name, reply.text);
+        }
+        let counts = backend.counts().await;
+        assert_eq!((counts.records, counts.lists), (35, 2), "{}", backend.name);
+        issuer
+            .application
+            .shutdown()
+            .await
+            .expect("republisher stops");
+    }
+}

@@ -211,3 +211,87 @@ async fn store_conformance() {
         assert!(store.records(&b.id, 10).await.expect("records").is_empty());
     }
 }
+
+/// A group commit's batch: one transaction, each record accepted or refused on its own, in
+/// order, a refused one writing nothing (its allocation undone) and the others kept.
+#[tokio::test]
+async fn a_batch_of_records_is_accepted_or_refused_record_by_record() {
+    for backend in backends().await {
+        let store = &backend.store;
+        let name = backend.name;
+        let a = tenant("a", "did:credence:aaaa");
+        store
+            .create_tenant(&a, &BearerToken::generate().hash())
+            .await
+            .expect("tenant");
+        let uri = "https://registry.example/status-lists/did:credence:aaaa/batch";
+        let list = StoredList {
+            uri: uri.into(),
+            tenant: a.id.clone(),
+            entries: 3,
+            allocated: 0,
+            version: 1,
+            published_version: 0,
+            published_ms: 0,
+        };
+        store.create_list(&list, Utc::now()).await.expect("list");
+        let kept = record("a", Some((uri, 0)));
+        store.record_issuance(&kept).await.expect("issued");
+        let before = backend.counts().await;
+
+        let mut reused_id = record("a", Some((uri, 2)));
+        reused_id.id = kept.id.clone();
+        let batch = [
+            record("a", Some((uri, 1))), // accepted
+            record("a", Some((uri, 0))), // index taken before the batch
+            record("a", Some((uri, 1))), // index taken earlier in the batch
+            reused_id,                   // record id taken: its index 2 must stay free
+            record("a", Some((uri, 3))), // past the end
+            record("a", None),           // no status: accepted
+        ];
+        let outcomes = store.record_issuances(&batch).await.expect("transaction");
+        let outcomes: Vec<&str> = outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                Ok(()) => "ok",
+                Err(StoreError::IndexTaken) => "index taken",
+                Err(StoreError::AlreadyExists) => "exists",
+                Err(_) => "other",
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "ok",
+                "index taken",
+                "index taken",
+                "exists",
+                "index taken",
+                "ok"
+            ],
+            "{name}"
+        );
+        let after = backend.counts().await;
+        assert_eq!(after.records, before.records + 2, "{name}");
+        assert_eq!(after.entries, before.entries + 1, "{name}");
+        assert_eq!(
+            store.taken_indexes(uri, &[0, 1, 2]).await.expect("taken"),
+            vec![0, 1],
+            "{name}"
+        );
+        // The refused record's allocation was undone: the list's last index is still free.
+        let listed = store.lists(&a.id).await.expect("lists");
+        assert_eq!(listed[0].allocated, 2, "{name}");
+        store
+            .record_issuance(&record("a", Some((uri, 2))))
+            .await
+            .expect("the last index");
+        assert!(
+            matches!(
+                store.record_issuance(&record("a", Some((uri, 2)))).await,
+                Err(StoreError::IndexTaken)
+            ),
+            "{name}"
+        );
+    }
+}
