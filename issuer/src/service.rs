@@ -79,6 +79,13 @@ pub struct IssuerService {
     pub(crate) types: crate::types::TypeCache,
     /// Held while a status list is started, so racing issuances start one, not one each.
     pub(crate) new_list: tokio::sync::Mutex<()>,
+    /// Tenants' signing keys as opened, with the sealed bytes they were opened from: a tenant
+    /// row read with other sealed keys (a rotation, here or on another instance) opens them
+    /// afresh. Opening costs an AEAD decryption and, for P-256, a scalar multiplication per
+    /// request otherwise. The process holds the master key anyway, so keeping opened keys
+    /// exposes nothing a memory read would not.
+    pub(crate) signing_keys:
+        std::sync::RwLock<std::collections::HashMap<TenantId, (Vec<u8>, IssuerKey)>>,
 }
 
 impl std::fmt::Debug for IssuerService {
@@ -107,6 +114,7 @@ impl IssuerService {
             commits: Default::default(),
             types: Default::default(),
             new_list: Default::default(),
+            signing_keys: Default::default(),
         })
     }
 
@@ -137,21 +145,43 @@ impl TenantKeys {
         master.seal(tenant.as_str().as_bytes(), &plaintext)
     }
 
-    pub(crate) fn open(master: &MasterKey, tenant: &StoredTenant) -> Result<Self, Error> {
-        let corrupt = |what: &str| Error::Internal(format!("tenant {}: {what}", tenant.id));
+    /// The signing key alone (the rotation key is only ever needed to update the DID, which
+    /// the issuer does not do yet). Reading a private key derives its public key (for P-256 a
+    /// scalar multiplication, as costly as a signature): issuance opening both keys spent a
+    /// third of its CPU here with ES256 (BENCHMARKS.md, issuer session 5).
+    pub(crate) fn open_signing(
+        master: &MasterKey,
+        tenant: &StoredTenant,
+    ) -> Result<SecretKey, Error> {
+        Self::with_jwks(master, tenant, |_, signing| {
+            Self::parse_key(tenant, signing)
+        })
+    }
+
+    /// Opens the sealed keys and hands their two private JWKs (rotation, signing) to `parse`;
+    /// the plaintext is wiped after.
+    fn with_jwks<T>(
+        master: &MasterKey,
+        tenant: &StoredTenant,
+        parse: impl FnOnce(&str, &str) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let plaintext = master
             .open(tenant.id.as_str().as_bytes(), &tenant.sealed_keys)
-            .map_err(|e| corrupt(&e.to_string()))?;
-        let text = std::str::from_utf8(&plaintext).map_err(|_| corrupt("sealed keys not UTF-8"))?;
+            .map_err(|e| Self::corrupt(tenant, &e.to_string()))?;
+        let text = std::str::from_utf8(&plaintext)
+            .map_err(|_| Self::corrupt(tenant, "sealed keys not UTF-8"))?;
         let (rotation, signing) = text
             .split_once('\n')
-            .ok_or_else(|| corrupt("sealed keys not two JWKs"))?;
-        let key =
-            |jwk: &str| SecretKey::from_private_jwk(jwk).map_err(|_| corrupt("bad sealed JWK"));
-        Ok(Self {
-            rotation: key(rotation)?,
-            signing: key(signing)?,
-        })
+            .ok_or_else(|| Self::corrupt(tenant, "sealed keys not two JWKs"))?;
+        parse(rotation, signing)
+    }
+
+    fn parse_key(tenant: &StoredTenant, jwk: &str) -> Result<SecretKey, Error> {
+        SecretKey::from_private_jwk(jwk).map_err(|_| Self::corrupt(tenant, "bad sealed JWK"))
+    }
+
+    fn corrupt(tenant: &StoredTenant, what: &str) -> Error {
+        Error::Internal(format!("tenant {}: {what}", tenant.id))
     }
 }
 
@@ -159,14 +189,32 @@ impl IssuerService {
     /// The key a tenant signs credentials and lists with: its signing key, named
     /// `<DID>#key-1`.
     pub(crate) fn issuer_key(&self, tenant: &StoredTenant) -> Result<IssuerKey, Error> {
-        let keys = TenantKeys::open(&self.master_key, tenant)?;
+        if let Some((sealed, key)) = self
+            .signing_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&tenant.id)
+        {
+            if *sealed == tenant.sealed_keys {
+                return Ok(key.clone());
+            }
+        }
+        let key = self.open_issuer_key(tenant)?;
+        self.signing_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.id.clone(), (tenant.sealed_keys.clone(), key.clone()));
+        Ok(key)
+    }
+
+    fn open_issuer_key(&self, tenant: &StoredTenant) -> Result<IssuerKey, Error> {
+        let signing = TenantKeys::open_signing(&self.master_key, tenant)?;
         let kid = Kid::parse(&format!(
             "{}#{}",
             tenant.did,
             credence_registry::owner::SIGNING_FRAGMENT
         ))
         .map_err(|e| Error::Internal(e.to_string()))?;
-        IssuerKey::for_issuer(keys.signing, kid, &tenant.did)
-            .map_err(|e| Error::Internal(e.to_string()))
+        IssuerKey::for_issuer(signing, kid, &tenant.did).map_err(|e| Error::Internal(e.to_string()))
     }
 }
