@@ -402,13 +402,14 @@ impl IssuerService {
         match sign_as {
             SignAs::TenantDid => self.issuer_key(tenant),
             SignAs::DidKey => {
-                let keys = crate::service::TenantKeys::open(&self.master_key, tenant)?;
-                let public = keys.signing.public();
+                let (signing, _) =
+                    crate::service::TenantKeys::open_signing(&self.master_key, tenant)?;
+                let public = signing.public();
                 let did =
                     Did::parse(&public.to_did_key()).map_err(|e| Error::Internal(e.to_string()))?;
                 let kid = crate::jws::Kid::parse(&format!("{did}#{}", public.to_multikey()))
                     .map_err(|e| Error::Internal(e.to_string()))?;
-                crate::jws::IssuerKey::for_issuer(keys.signing, kid, &did)
+                crate::jws::IssuerKey::for_issuer(signing, kid, &did)
                     .map_err(|e| Error::Internal(e.to_string()))
             }
         }

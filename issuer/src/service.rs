@@ -82,6 +82,13 @@ pub struct IssuerService {
     pub(crate) types: crate::types::TypeCache,
     /// Held while a status list is started, so racing issuances start one, not one each.
     pub(crate) new_list: tokio::sync::Mutex<()>,
+    /// Tenants' signing keys as opened, with the sealed bytes they were opened from: a tenant
+    /// row read with other sealed keys (a rotation, here or on another instance) opens them
+    /// afresh. Opening costs an AEAD decryption and, for P-256, a scalar multiplication per
+    /// request otherwise. The process holds the master key anyway, so keeping opened keys
+    /// exposes nothing a memory read would not.
+    pub(crate) signing_keys:
+        std::sync::RwLock<std::collections::HashMap<TenantId, (Vec<u8>, IssuerKey)>>,
 }
 
 impl std::fmt::Debug for IssuerService {
@@ -111,6 +118,7 @@ impl IssuerService {
             commits: Default::default(),
             types: Default::default(),
             new_list: Default::default(),
+            signing_keys: Default::default(),
         })
     }
 
@@ -161,26 +169,63 @@ impl TenantKeys {
         tenant: &TenantId,
         sealed: &[u8],
     ) -> Result<Self, Error> {
-        let corrupt = |what: &str| Error::Internal(format!("tenant {tenant}: {what}"));
+        Self::with_lines(master, tenant, sealed, |rotation, signing, fragment| {
+            let key = |jwk: &str| {
+                SecretKey::from_private_jwk(jwk).map_err(|_| corrupt(tenant, "bad sealed JWK"))
+            };
+            Ok(Self {
+                rotation: key(rotation)?,
+                signing: key(signing)?,
+                signing_fragment: fragment.to_owned(),
+            })
+        })
+    }
+
+    /// The signing key and its fragment alone (the rotation key is needed only to update the
+    /// DID). Reading a private key derives its public key (for P-256 a scalar multiplication,
+    /// as costly as a signature): issuance opening both keys spent a third of its CPU here
+    /// with ES256 (BENCHMARKS.md, issuer session 5).
+    pub(crate) fn open_signing(
+        master: &MasterKey,
+        tenant: &StoredTenant,
+    ) -> Result<(SecretKey, String), Error> {
+        Self::with_lines(
+            master,
+            &tenant.id,
+            &tenant.sealed_keys,
+            |_, signing, fragment| {
+                let key = SecretKey::from_private_jwk(signing)
+                    .map_err(|_| corrupt(&tenant.id, "bad sealed JWK"))?;
+                Ok((key, fragment.to_owned()))
+            },
+        )
+    }
+
+    /// Opens the sealed keys and hands their lines (rotation JWK, signing JWK, signing key
+    /// fragment — `key-1` for keys sealed before rotation existed, which hold two lines) to
+    /// `parse`; the plaintext is wiped after.
+    fn with_lines<T>(
+        master: &MasterKey,
+        tenant: &TenantId,
+        sealed: &[u8],
+        parse: impl FnOnce(&str, &str, &str) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let plaintext = master
             .open(tenant.as_str().as_bytes(), sealed)
-            .map_err(|e| corrupt(&e.to_string()))?;
-        let text = std::str::from_utf8(&plaintext).map_err(|_| corrupt("sealed keys not UTF-8"))?;
+            .map_err(|e| corrupt(tenant, &e.to_string()))?;
+        let text = std::str::from_utf8(&plaintext)
+            .map_err(|_| corrupt(tenant, "sealed keys not UTF-8"))?;
         let mut lines = text.split('\n');
         let (Some(rotation), Some(signing), fragment, None) =
             (lines.next(), lines.next(), lines.next(), lines.next())
         else {
-            return Err(corrupt("sealed keys not two JWKs and a fragment"));
+            return Err(corrupt(tenant, "sealed keys not two JWKs and a fragment"));
         };
-        let key =
-            |jwk: &str| SecretKey::from_private_jwk(jwk).map_err(|_| corrupt("bad sealed JWK"));
-        Ok(Self {
-            rotation: key(rotation)?,
-            signing: key(signing)?,
-            signing_fragment: fragment
-                .unwrap_or(credence_registry::owner::SIGNING_FRAGMENT)
-                .to_owned(),
-        })
+        parse(
+            rotation,
+            signing,
+            fragment.unwrap_or(credence_registry::owner::SIGNING_FRAGMENT),
+        )
     }
 }
 
@@ -188,10 +233,33 @@ impl IssuerService {
     /// The key a tenant signs credentials and lists with: its signing key, named
     /// `<DID>#<fragment>` (`#key-1` until the first rotation).
     pub(crate) fn issuer_key(&self, tenant: &StoredTenant) -> Result<IssuerKey, Error> {
-        let keys = TenantKeys::open(&self.master_key, tenant)?;
-        let kid = Kid::parse(&format!("{}#{}", tenant.did, keys.signing_fragment))
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        IssuerKey::for_issuer(keys.signing, kid, &tenant.did)
-            .map_err(|e| Error::Internal(e.to_string()))
+        if let Some((sealed, key)) = self
+            .signing_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&tenant.id)
+        {
+            if *sealed == tenant.sealed_keys {
+                return Ok(key.clone());
+            }
+        }
+        let key = self.open_issuer_key(tenant)?;
+        self.signing_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.id.clone(), (tenant.sealed_keys.clone(), key.clone()));
+        Ok(key)
     }
+
+    fn open_issuer_key(&self, tenant: &StoredTenant) -> Result<IssuerKey, Error> {
+        let (signing, fragment) = TenantKeys::open_signing(&self.master_key, tenant)?;
+        let kid = Kid::parse(&format!("{}#{fragment}", tenant.did))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        IssuerKey::for_issuer(signing, kid, &tenant.did).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+/// A tenant's sealed keys that do not open or parse: an internal error naming the tenant.
+fn corrupt(tenant: &TenantId, what: &str) -> Error {
+    Error::Internal(format!("tenant {tenant}: {what}"))
 }
