@@ -1221,5 +1221,29 @@ mod tests {
                 super::Cli::try_parse_from(["credence", "wallet", "show", "--wallet", "w.db", id]);
             assert!(parsed.is_ok(), "{id}: {parsed:?}");
         }
+        // Tokens are random base64url too (seen in CI: a tenant token `-8Cb...` was refused as
+        // an unknown argument).
+        for token in ["-8CbITZsT2tLsf6sd79jqYq5nR49EmLSNtCXsmy7Om4", "--x"] {
+            for args in [
+                &[
+                    "credence", "issuer", "type", "list", "--tenant", "t", "--token", token,
+                ][..],
+                &[
+                    "credence",
+                    "issuer",
+                    "tenant",
+                    "create",
+                    "--admin-token",
+                    token,
+                    "x",
+                    "--name",
+                    "X",
+                ],
+                &["credence", "verifier", "result", "--token", token, "r1"],
+            ] {
+                let parsed = super::Cli::try_parse_from(args);
+                assert!(parsed.is_ok(), "{args:?}: {parsed:?}");
+            }
+        }
     }
 }

@@ -77,7 +77,12 @@ pub(crate) struct TenantArgs {
     #[arg(long, env = "CREDENCE_TENANT")]
     tenant: String,
     /// The tenant's API token (prefer the environment: arguments show in process listings).
-    #[arg(long, env = "CREDENCE_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CREDENCE_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     token: String,
 }
 
@@ -98,7 +103,12 @@ pub(crate) enum TenantCommand {
         #[command(flatten)]
         issuer: IssuerUrl,
         /// The operator's admin token.
-        #[arg(long, env = "CREDENCE_ADMIN_TOKEN", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "CREDENCE_ADMIN_TOKEN",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
         admin_token: String,
         /// The tenant's id in URLs (a-z, 0-9, -).
         id: String,

@@ -84,7 +84,12 @@ pub(crate) struct VerifierUrl {
     #[arg(long = "verifier", env = "CREDENCE_VERIFIER", default_value = DEFAULT_VERIFIER_URL, value_parser = crate::cli::http_url)]
     url: String,
     /// The relying party's API token (the verifier's --verifier-api-token).
-    #[arg(long, env = "CREDENCE_VERIFIER_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CREDENCE_VERIFIER_API_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     token: String,
 }
 
