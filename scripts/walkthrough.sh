@@ -22,7 +22,7 @@ c did deactivate --keys ./agency-keys | python3 -c 'import json,sys; print("deac
 ANCHOR=$(c did create --keys ./authority-keys); echo "ANCHOR $ANCHOR"
 kill -INT $SERVER; wait $SERVER || true
 export BANK_TOKEN=bank-api-token-0123456789abcdef
-"$BIN" serve --data-dir ./credence-data --trust-anchor "$ANCHOR" --verifier-api-token "$BANK_TOKEN" >server2.log 2>&1 & SERVER=$!
+"$BIN" serve --data-dir ./credence-data --trust-anchor "$ANCHOR" --verifier-api-token "$BANK_TOKEN" --verifier-name "Harbour Bank" >server2.log 2>&1 & SERVER=$!
 for _ in $(seq 50); do curl -fs http://127.0.0.1:8080/health >/dev/null && break; sleep 0.2; done
 ID=$(c schema publish --keys ./authority-keys $ROOT/examples/schemas/business-licence.json); echo "SCHEMA $ID"
 c schema show "$ID" | head -3

@@ -88,6 +88,11 @@ pub struct AuthorizationRequest {
     pub response_key: Option<Value>,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The relying party's name, shown by the wallet (`client_metadata.client_name`, RFC 7591).
+    pub client_name: Option<String>,
+    /// Why the claims are asked for, shown by the wallet: a top-level `purpose` claim, a
+    /// Credence extension other wallets ignore (OpenID4VP 1.0 defines none).
+    pub purpose: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -108,7 +113,10 @@ impl AuthorizationRequest {
             metadata["encrypted_response_enc_values_supported"] =
                 RESPONSE_ENC_VALUES.iter().map(|e| e.name()).collect();
         }
-        json!({
+        if let Some(name) = &self.client_name {
+            metadata["client_name"] = json!(name);
+        }
+        let mut claims = json!({
             "iss": self.client_id,
             "aud": SELF_ISSUED_AUDIENCE,
             "response_type": "vp_token",
@@ -121,7 +129,11 @@ impl AuthorizationRequest {
             "client_metadata": metadata,
             "iat": self.issued_at.timestamp(),
             "exp": self.expires_at.timestamp(),
-        })
+        });
+        if let Some(purpose) = &self.purpose {
+            claims["purpose"] = json!(purpose);
+        }
+        claims
     }
 
     /// The signed request object (`typ` `oauth-authz-req+jwt`), signed by `key` named `kid`.

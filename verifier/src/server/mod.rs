@@ -113,6 +113,13 @@ pub struct VerifierConfig {
         env = "CREDENCE_VERIFIER_PUBLIC_URL"
     )]
     pub public_url: Option<String>,
+    /// The relying party's name, shown by wallets next to what it asks for (a bank's name).
+    #[arg(
+        id = "verifier_name",
+        long = "verifier-name",
+        env = "CREDENCE_VERIFIER_NAME"
+    )]
+    pub name: Option<String>,
     /// How long an OpenID4VP request can be answered, in seconds.
     #[arg(
         id = "verifier_request_ttl_seconds",
@@ -410,6 +417,7 @@ pub async fn open_with(
         api_token_hash: token.as_deref().map(|t| openid4vp::token_hash(t)),
         public_url: public_url.as_str().trim_end_matches('/').to_owned(),
         request_ttl: Duration::seconds(config.request_ttl_seconds.into()),
+        client_name: config.name.clone(),
     };
     let router = router(verifier).merge(openid4vp::router(state));
     Ok(VerifierApp {

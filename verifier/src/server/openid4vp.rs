@@ -174,6 +174,8 @@ pub struct Openid4vpState {
     /// This service's public base URL (where the router is mounted), no trailing slash.
     pub public_url: String,
     pub request_ttl: Duration,
+    /// The relying party's display name in request objects (`--verifier-name`).
+    pub client_name: Option<String>,
 }
 
 impl Openid4vpState {
@@ -374,6 +376,8 @@ fn authorization_request(
                 .then(|| state.identity.response_jwk(&stored.id)),
             issued_at: stored.created,
             expires_at: stored.expires,
+            client_name: state.client_name.clone(),
+            purpose: stored.purpose.clone(),
         },
         mode,
     ))

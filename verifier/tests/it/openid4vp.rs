@@ -64,6 +64,7 @@ fn config(dir: &std::path::Path, database_url: Option<String>) -> VerifierConfig
         public_url: Some("https://verifier.example/verifier".into()),
         request_ttl_seconds: 300,
         allow_private_targets: false,
+        name: Some("Harbour Bank".into()),
     }
 }
 
@@ -364,6 +365,8 @@ async fn post_response(app: &VerifierApp, id: &str, body: String) -> Answer {
 }
 
 fn encrypted(request: &Value, token: &Value, state: &str) -> String {
+    // The request object names the relying party (`--verifier-name`).
+    assert_eq!(request["client_metadata"]["client_name"], "Harbour Bank");
     let jwk = &request["client_metadata"]["jwks"]["keys"][0];
     let key = jwe::public_from_jwk(jwk).unwrap();
     let plaintext = json!({"vp_token": token, "state": state}).to_string();

@@ -283,6 +283,8 @@ fn request(signer: &Signer, base: &str, id: &str, dcql: Value) -> AuthorizationR
         response_key: None,
         issued_at: now(),
         expires_at: now() + Duration::minutes(5),
+        client_name: Some("Harbour Bank".into()),
+        purpose: Some("account opening".into()),
     }
 }
 
@@ -475,6 +477,12 @@ async fn bad_requests_are_refused_and_nothing_is_sent() {
         .await
         .expect("fetch");
     let prepared = wallet.match_request(&good).expect("match");
+    // Who asks and why, as the signed request object says.
+    assert_eq!(
+        prepared.view.verifier().display_name.as_deref(),
+        Some("Harbour Bank")
+    );
+    assert_eq!(prepared.view.purpose(), Some("account opening"));
     let paths: Vec<String> = prepared
         .view
         .requested()
