@@ -605,29 +605,52 @@ async fn serve_all(config: ServeAll) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How a service that authenticates its writers by token is served alone: no write throttle,
-/// HTTPS when a certificate and key are given.
-pub(crate) fn unthrottled_serve_options(
+/// `--tls-cert` / `--tls-key` of a service served alone (`credence issuer serve`, `credence
+/// verifier serve`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct TlsArgs {
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "CREDENCE_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "CREDENCE_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
-) -> anyhow::Result<credence_registry_server::ServeOptions> {
-    let tls = match (tls_cert, tls_key) {
+}
+
+impl TlsArgs {
+    /// `https` when a certificate is configured, else `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Serves a service that authenticates its writers by token alone on `listener` until SIGINT
+/// or SIGTERM, with the registry's connection handling (header timeout, drain): no write
+/// throttle, HTTPS when a certificate and key are given.
+pub(crate) async fn serve_alone(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    tls: TlsArgs,
+) -> anyhow::Result<()> {
+    let tls = match (tls.tls_cert, tls.tls_key) {
         (Some(cert), Some(key)) => Some(credence_registry_server::tls_config(&cert, &key)?),
         _ => None,
     };
-    Ok(credence_registry_server::ServeOptions {
+    let options = credence_registry_server::ServeOptions {
         throttle: credence_registry_server::http::throttle::Throttle {
             per_client_per_minute: 0,
             global_per_minute: 0,
         },
         tls,
         ..Default::default()
-    })
-}
-
-/// `https` when a certificate is configured, else `http`.
-pub(crate) fn scheme(tls_cert: &Option<std::path::PathBuf>) -> &'static str {
-    if tls_cert.is_some() { "https" } else { "http" }
+    };
+    credence_registry_server::serve_with(listener, router, shutdown_signal(), options)
+        .await
+        .context("serving")
 }
 
 fn registry_start_error(error: credence_registry_server::ServeError) -> anyhow::Error {

@@ -50,12 +50,8 @@ pub(crate) struct IssuerServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CREDENCE_ISSUER_LISTEN", default_value = "127.0.0.1:8081")]
     listen: std::net::SocketAddr,
-    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
-    #[arg(long, env = "CREDENCE_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<std::path::PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, env = "CREDENCE_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    tls: crate::cli::TlsArgs,
     #[command(flatten)]
     config: IssuerConfig,
 }
@@ -236,7 +232,7 @@ async fn serve(args: IssuerServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.config;
     config
         .public_url
-        .get_or_insert_with(|| format!("{}://{}", crate::cli::scheme(&args.tls_cert), args.listen));
+        .get_or_insert_with(|| format!("{}://{}", args.tls.scheme(), args.listen));
     let issuer = credence_issuer::Application::open(&config, crate::cli::ISSUER_PREFIX).await?;
     tracing::info!(address = %args.listen, registry = config.registry_url(), "issuer listening");
     let router = axum::Router::new()
@@ -245,10 +241,7 @@ async fn serve(args: IssuerServeArgs) -> anyhow::Result<ExitCode> {
             issuer.state.clone(),
             crate::cli::ISSUER_PREFIX,
         ));
-    let options = crate::cli::unthrottled_serve_options(args.tls_cert, args.tls_key)?;
-    credence_registry_server::serve_with(listener, router, crate::cli::shutdown_signal(), options)
-        .await
-        .context("serving")?;
+    crate::cli::serve_alone(listener, router, args.tls).await?;
     issuer.shutdown().await.context("status list republisher")?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)

@@ -67,12 +67,8 @@ pub(crate) struct VerifierServeArgs {
         default_value = "127.0.0.1:8082"
     )]
     listen: std::net::SocketAddr,
-    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
-    #[arg(long, env = "CREDENCE_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<std::path::PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, env = "CREDENCE_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    tls: crate::cli::TlsArgs,
     #[command(flatten)]
     config: VerifierConfig,
 }
@@ -184,20 +180,13 @@ async fn serve(args: VerifierServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let mut config = args.config;
-    config.public_url.get_or_insert_with(|| {
-        format!(
-            "{}://{}{VERIFIER_PREFIX}",
-            crate::cli::scheme(&args.tls_cert),
-            args.listen
-        )
-    });
+    config
+        .public_url
+        .get_or_insert_with(|| format!("{}://{}{VERIFIER_PREFIX}", args.tls.scheme(), args.listen));
     let verifier = credence_verifier::server::open(&config).await?;
     tracing::info!(address = %args.listen, registry = config.registry_url(), "verifier listening");
     let router = axum::Router::new().nest(VERIFIER_PREFIX, verifier.router);
-    let options = crate::cli::unthrottled_serve_options(args.tls_cert, args.tls_key)?;
-    credence_registry_server::serve_with(listener, router, crate::cli::shutdown_signal(), options)
-        .await
-        .context("serving")?;
+    crate::cli::serve_alone(listener, router, args.tls).await?;
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
 }
