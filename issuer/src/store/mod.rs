@@ -428,6 +428,15 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
+/// An insert's outcome: a row that is already there (a primary or unique key) is
+/// `AlreadyExists`, any other failure the database's.
+fn inserted<T>(result: Result<T, sqlx::Error>) -> Result<(), StoreError> {
+    match result {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
 type TenantRow = (String, String, String, Vec<u8>, i64);
 type TypeRow = (
     String,
@@ -649,10 +658,7 @@ macro_rules! impl_issuer_store {
                 .bind(tenant.created.timestamp_millis())
                 .execute(&mut *tx)
                 .await;
-                match inserted {
-                    Err(e) if super::is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
-                    other => other?,
-                };
+                super::inserted(inserted)?;
                 sqlx::query("INSERT INTO tenant_tokens (token_hash, tenant_id, created_ms) VALUES ($1, $2, $3)")
                     .bind(token.0.as_slice())
                     .bind(tenant.id.as_str())
@@ -718,10 +724,7 @@ macro_rules! impl_issuer_store {
                 .bind(t.created.timestamp_millis())
                 .execute(&self.pool)
                 .await;
-                match inserted {
-                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-                    other => other.map(|_| ()).map_err(Into::into),
-                }
+                super::inserted(inserted)
             }
 
             async fn credential_type(
@@ -758,10 +761,7 @@ macro_rules! impl_issuer_store {
                 .bind(now.timestamp_millis())
                 .execute(&self.pool)
                 .await;
-                match inserted {
-                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-                    other => other.map(|_| ()).map_err(Into::into),
-                }
+                super::inserted(inserted)
             }
 
             async fn lists(&self, tenant: &TenantId) -> Result<Vec<StoredList>, StoreError> {
@@ -1031,10 +1031,7 @@ macro_rules! impl_issuer_store {
                 .bind(offer.created.timestamp_millis())
                 .execute(&self.pool)
                 .await;
-                match inserted {
-                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-                    other => other.map(|_| ()).map_err(Into::into),
-                }
+                super::inserted(inserted)
             }
 
             async fn offer(
@@ -1262,10 +1259,7 @@ macro_rules! impl_issuer_store {
                 .bind(pending.started.timestamp_millis())
                 .execute(&self.pool)
                 .await;
-                match inserted {
-                    Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-                    other => other.map(|_| ()).map_err(Into::into),
-                }
+                super::inserted(inserted)
             }
 
             async fn pending_rotation(
