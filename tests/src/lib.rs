@@ -112,6 +112,34 @@ pub fn cli(binary: &Path, args: &[&str]) -> Output {
         .expect("run credence")
 }
 
+/// Runs the CLI and returns its standard output; a failure fails the test with the command and
+/// its standard error.
+pub fn cli_ok(binary: &Path, args: &[&str]) -> String {
+    let output = cli(binary, args);
+    assert!(
+        output.status.success(),
+        "credence {args:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// `text` as JSON; anything else fails the test, showing the text.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// A name no earlier run used (PostgreSQL runs share a database, in which tenant ids and
+/// `vct`s are unique): `prefix`, the process id and the time.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_nanos();
+    format!("{prefix}-{:x}{:x}", std::process::id(), nanos % 0xffff_ffff)
+}
+
 /// Where the CLI runs of this test process remember accepted checkpoints: a directory of its
 /// own, so runs against the many short-lived test logs (some sharing the test key) never meet
 /// the user's state or another test process's.

@@ -5,30 +5,18 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
-use credence_tests::{Server, cli, postgres_url, scratch};
-use serde_json::Value;
+use credence_tests::{Server, cli, json, postgres_url, scratch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_credence");
+
+fn run_ok(args: &[&str]) -> String {
+    credence_tests::cli_ok(Path::new(BIN), args)
+}
 /// The shared test log key: PostgreSQL runs share one database, hence one log and one key.
 const TEST_LOG_KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/registry/server/testdata/log-signing.key"
 );
-
-fn run_ok(args: &[&str]) -> String {
-    let output = cli(Path::new(BIN), args);
-    assert!(
-        output.status.success(),
-        "credence {args:?} failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
 
 /// The README walkthrough: create, resolve, rotate, resolve the old version, deactivate.
 fn walkthrough(server: &Server, keys: &Path) {

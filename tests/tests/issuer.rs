@@ -8,10 +8,14 @@
 use std::path::Path;
 use std::process::Output;
 
-use credence_tests::{Server, cli, postgres_url, scratch};
-use serde_json::{Value, json};
+use credence_tests::{Server, cli, json as json_of, postgres_url, scratch, unique};
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_credence");
+
+fn run_ok(args: &[&str]) -> String {
+    credence_tests::cli_ok(Path::new(BIN), args)
+}
 const SCHEMA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/schemas/business-licence.json"
@@ -28,23 +32,8 @@ fn run(args: &[&str]) -> Output {
     cli(Path::new(BIN), args)
 }
 
-fn run_ok(args: &[&str]) -> String {
-    let output = run(args);
-    assert!(
-        output.status.success(),
-        "credence {args:?} failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
 fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// A refusal: exit 1, one `refused:` line naming `expected`.
@@ -55,16 +44,6 @@ fn assert_refused(output: &Output, expected: &str) {
         stderr.starts_with("refused:") && stderr.contains(expected),
         "expected a refusal naming {expected:?}, got: {stderr}"
     );
-}
-
-/// A name no earlier run used (PostgreSQL runs share the database, and tenant ids and `vct`s
-/// are unique in it).
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_nanos();
-    format!("{prefix}-{:x}{:x}", std::process::id(), nanos % 0xffff_ffff)
 }
 
 fn issuer_journey(data: &Path, server_args: &[&str], keys: &Path) {

@@ -15,10 +15,14 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use credence_tests::{Server, cli, log_state_dir, postgres_url, scratch};
+use credence_tests::{Server, cli, json as json_of, log_state_dir, postgres_url, scratch, unique};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_credence");
+
+fn run_ok(args: &[&str]) -> String {
+    credence_tests::cli_ok(Path::new(BIN), args)
+}
 const SCHEMA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/schemas/business-licence.json"
@@ -34,29 +38,6 @@ const PASSPHRASE: &str = "correct horse battery staple";
 
 fn run(args: &[&str]) -> Output {
     cli(Path::new(BIN), args)
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let output = run(args);
-    assert!(
-        output.status.success(),
-        "credence {args:?} failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_nanos();
-    format!("{prefix}-{:x}{:x}", std::process::id(), nanos % 0xffff_ffff)
 }
 
 /// The citizen's wallet file, driven through `credence wallet`.
