@@ -88,6 +88,8 @@ REQUEST_URI=$(python3 -c 'import json; print(json.load(open("request.json"))["au
 c wallet present "$REQUEST_URI" --yes --allow-insecure
 c verifier result --token "$BANK_TOKEN" "$REQUEST_ID" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("bank sees", d["status"], d["claims"]); assert d["status"] == "verified"'
 c wallet history | head -5
+c wallet backup wallet.backup
+CREDENCE_WALLET=$PWD/phone2.db c wallet restore wallet.backup | python3 -c 'import json,sys; d=json.load(sys.stdin); print("restored", d); assert d["credentials"] >= 1 and d["history"] >= 1'
 c issuer tenant rotate | python3 -c 'import json,sys; print("rotated to", json.load(sys.stdin)["kid"].split("#")[1])'
 KEY=$(curl -s http://127.0.0.1:8080/registry/log/key)
 c trust show "$OFFICE" --type "$LICENCE" --log-key "$KEY" --trust-anchor "$ANCHOR" | python3 -c 'import json,sys; print("proven allowed", json.load(sys.stdin)["allowed"])'

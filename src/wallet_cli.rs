@@ -40,6 +40,10 @@ pub(crate) struct Network {
     /// Accept http:// issuers and verifiers and loopback addresses (local demos and tests).
     #[arg(long)]
     allow_insecure: bool,
+    /// PEM file of the CAs whose certificates authenticate verifiers with X.509 client ids
+    /// (`x509_san_dns:`, `x509_hash:`); without it such verifiers are refused.
+    #[arg(long, env = "CREDENCE_WALLET_VERIFIER_CAS")]
+    verifier_cas: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -289,6 +293,15 @@ async fn present(
         openid4vp::http_client().context("building the HTTP client")?,
         openid4vp::ClientOptions {
             allow_insecure: network.allow_insecure,
+            verifier_trust_anchors: match &network.verifier_cas {
+                None => Default::default(),
+                Some(file) => {
+                    let pem = std::fs::read(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    credence_verifier::x509::TrustAnchors::from_pem(&pem)
+                        .with_context(|| format!("{}: verifier CAs", file.display()))?
+                }
+            },
         },
     );
     let request = client.fetch(&reference, now).await.map_err(refuse)?;

@@ -200,12 +200,19 @@ pub fn sign(payload: &Value, key: &SecretKey, kid: &str) -> String {
 
 /// Like [`sign`], with a `typ` header (e.g. `statuslist+jwt`, `vc+jwt`).
 pub fn sign_typed(payload: &Value, key: &SecretKey, kid: &str, typ: Option<&str>) -> String {
-    use base64::Engine as _;
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut header = serde_json::json!({"alg": key.public().algorithm().name(), "kid": kid});
+    let mut header = serde_json::json!({"kid": kid});
     if let Some(typ) = typ {
         header["typ"] = Value::String(typ.to_owned());
     }
+    sign_with_header(payload, key, header)
+}
+
+/// A compact JWS of `payload` under the protected `header` (an object; its `alg` is set from
+/// `key`), signed by `key`: for headers that name the key otherwise than by `kid` (`x5c`).
+pub fn sign_with_header(payload: &Value, key: &SecretKey, mut header: Value) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    header["alg"] = Value::String(key.public().algorithm().name().to_owned());
     let signing_input = format!(
         "{}.{}",
         engine.encode(header.to_string()),

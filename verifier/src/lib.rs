@@ -10,7 +10,8 @@
 //! access), and behind the non-default `server` feature `server` (the W3C VC API verify
 //! routes, which render a [`report::Report`], and the OpenID4VP service). [`dcql`] (DCQL queries:
 //! parsing, the verifier's check, the wallet's matcher, pure), [`openid4vp`] (request objects
-//! and response checks, pure) and [`jwe`] (ECDH-ES JWE for `direct_post.jwt`, pure). Built so
+//! and response checks, pure), [`jwe`] (ECDH-ES JWE for `direct_post.jwt`, pure) and [`x509`]
+//! (X.509 client identifiers of request objects: `x5c` path validation, pure). Built so
 //! far: `dc+sd-jwt` with key binding and `vc+jwt` credentials, OpenID4VP with DCQL. Not yet:
 //! `vp+jwt`, Data Integrity.
 //!
@@ -29,6 +30,7 @@ pub mod sd_jwt;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod vc_jwt;
+pub mod x509;
 
 pub use pipeline::{
     Context, Expectations, HolderBinding, Policy, VerifyError, verify_sd_jwt_vc, verify_vc_jwt,

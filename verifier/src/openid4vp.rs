@@ -24,6 +24,7 @@ use crate::dcql::{DcqlQuery, Format, PresentedCredential, Unmet};
 use crate::jwe::{self, Enc, JweError};
 use crate::pipeline::{Context, Expectations, HolderBinding, VerifyError};
 use crate::report::{Outcome, Report, Verdict};
+use crate::x509::CertificateChain;
 
 /// The request object's JWS `typ` (RFC 9101 §10.8).
 pub const REQUEST_OBJECT_TYPE: &str = "oauth-authz-req+jwt";
@@ -139,6 +140,16 @@ impl AuthorizationRequest {
     /// The signed request object (`typ` `oauth-authz-req+jwt`), signed by `key` named `kid`.
     pub fn sign(&self, key: &SecretKey, kid: &str) -> String {
         credence_registry::signed::sign_typed(&self.claims(), key, kid, Some(REQUEST_OBJECT_TYPE))
+    }
+
+    /// The request object signed by the leaf key of `chain`, the chain in `x5c` (§5.9.3, for
+    /// `x509_san_dns:` / `x509_hash:` client ids).
+    pub fn sign_with_certificate(&self, key: &SecretKey, chain: &CertificateChain) -> String {
+        credence_registry::signed::sign_with_header(
+            &self.claims(),
+            key,
+            json!({"typ": REQUEST_OBJECT_TYPE, "x5c": chain.x5c()}),
+        )
     }
 }
 

@@ -749,7 +749,8 @@ async fn token_status(
     .await
     {
         Ok(list) => list,
-        Err(why) => return Outcome::CouldNotCheck(why),
+        Err(ListError::IssuerDeactivated(defect)) => return Outcome::Failed(defect),
+        Err(ListError::Unavailable(why)) => return Outcome::CouldNotCheck(why),
     };
     let list = &list.claims.list;
     match list.status(index) {
@@ -821,7 +822,8 @@ async fn bitstring_status(
         .await
         {
             Ok(list) => list,
-            Err(why) => {
+            Err(ListError::IssuerDeactivated(defect)) => return Outcome::Failed(defect),
+            Err(ListError::Unavailable(why)) => {
                 could_not.push(why);
                 continue;
             }
@@ -885,12 +887,12 @@ async fn status_list(
     issuer: &Did,
     format: StatusFormat,
     now: DateTime<Utc>,
-) -> Result<Arc<VerifiedList>, String> {
+) -> Result<Arc<VerifiedList>, ListError> {
     let cache_key = uri.to_owned();
     let list = match context.status_lists.get(&cache_key, now) {
         Some(list) => list,
         None => {
-            let list = Arc::new(fetch_list(context, uri).await?);
+            let list = Arc::new(fetch_list(context, uri, issuer).await?);
             let ttl = list.claims.ttl_seconds.min(MAX_TTL_SECONDS);
             context.status_lists.insert(
                 cache_key,
@@ -903,23 +905,64 @@ async fn status_list(
     };
     let claims = &list.claims;
     if claims.format != format {
-        return Err(format!(
+        return Err(ListError::Unavailable(format!(
             "{uri} serves a {} list; the credential refers to a {}",
             claims.format.name(),
             format.name()
-        ));
+        )));
     }
     if &claims.issuer != issuer {
-        return Err(format!(
+        return Err(ListError::Unavailable(format!(
             "the list at {uri} is {}'s, not the credential issuer's ({issuer})",
             claims.issuer
-        ));
+        )));
     }
     Ok(list)
 }
 
+/// Why a status list gave no answer.
+enum ListError {
+    /// The credential issuer's DID is deactivated today (the registry proved it). Decided rule:
+    /// this FAILS the status step rather than leaving it "could not check". A deactivated DID
+    /// signs nothing any more, so its status lists can no longer be kept or republished, and a
+    /// revocation made after the deactivation could never be seen: no credential of a
+    /// deactivated issuer can be shown to be current. Deactivation is a fact the registry
+    /// proved, not an outage, so it is not "could not check" either. The issuer step (which
+    /// resolves as of issuance) still passes: the credential was genuinely issued.
+    IssuerDeactivated(Defect),
+    /// The list could not be fetched or is not usable: "could not check", with why.
+    Unavailable(String),
+}
+
 /// Fetches the list at `uri` and verifies its signature against the issuer it names.
-async fn fetch_list(context: &Context, uri: &str) -> Result<VerifiedList, String> {
+async fn fetch_list(context: &Context, uri: &str, issuer: &Did) -> Result<VerifiedList, ListError> {
+    match fetch_verified_list(context, uri).await {
+        Ok(list) => Ok(list),
+        // Asked only when the list did not verify (a deactivated DID's lists never do), so a
+        // healthy issuer costs no extra resolution.
+        Err(why) => match context
+            .resolver
+            .resolve(issuer, &VersionSelector::Latest)
+            .await
+        {
+            Ok(resolution) if resolution.metadata.deactivated => {
+                Err(ListError::IssuerDeactivated(Defect::IssuerDeactivated {
+                    issuer: issuer.to_string(),
+                    since: resolution.metadata.updated.clone(),
+                }))
+            }
+            Err(RegistryError::DeactivatedDid(resolution)) => {
+                Err(ListError::IssuerDeactivated(Defect::IssuerDeactivated {
+                    issuer: issuer.to_string(),
+                    since: resolution.metadata.updated.clone(),
+                }))
+            }
+            _ => Err(ListError::Unavailable(why)),
+        },
+    }
+}
+
+async fn fetch_verified_list(context: &Context, uri: &str) -> Result<VerifiedList, String> {
     let http = match &context.trusted_status_base {
         Some((base, http)) if uri.starts_with(base.as_str()) => http,
         _ => {

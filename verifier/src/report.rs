@@ -371,6 +371,18 @@ pub enum Defect {
     /// Another non-zero status value (application-specific): not valid.
     #[error("the status list gives this credential status {value}, which is not VALID")]
     OtherStatus { uri: String, index: u64, value: u8 },
+    /// The issuer's DID has been deactivated since the credential was issued: its status lists
+    /// are no longer kept, so the credential cannot be shown to be current (the decided rule;
+    /// see `pipeline::ListError`).
+    #[error(
+        "the issuer {issuer} has deactivated its DID{}: its status lists are no longer \
+         maintained, so no credential it issued can be shown to be current",
+        since.as_deref().map(|t| format!(" (on {t})")).unwrap_or_default()
+    )]
+    IssuerDeactivated {
+        issuer: String,
+        since: Option<String>,
+    },
     /// The credential's status entry is malformed or points outside its list.
     #[error("the credential's status entry is unusable: {0}")]
     BadStatusEntry(String),

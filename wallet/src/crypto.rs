@@ -155,6 +155,13 @@ impl SecretKeyBytes {
         Ok(Self(key))
     }
 
+    /// AES-256-GCM under this key, for the backup's JWE (`enc` `A256GCM`, RFC 7518 §5.3).
+    pub(crate) fn aes256_gcm(&self) -> aes_gcm::Aes256Gcm {
+        use aes_gcm::KeyInit as _;
+        aes_gcm::Aes256Gcm::new_from_slice(self.0.as_slice())
+            .unwrap_or_else(|_| unreachable!("the key is 32 bytes"))
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         // The cipher keeps its own copy of the key and zeroizes it on drop.
         XChaCha20Poly1305::new_from_slice(self.0.as_slice())

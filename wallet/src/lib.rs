@@ -18,19 +18,24 @@
 //! - [`oid4vci`]: the OpenID4VCI 1.0 client (pre-authorized code, tx_code, nonce, proofs with a
 //!   fresh key per copy, batch), async; credentials stored only once all of them verified.
 //! - [`openid4vp`]: the OpenID4VP 1.0 client (request by reference, signature against the
-//!   did:key client id, DCQL matching, consent view, `direct_post` and `direct_post.jwt`).
-//! - [`backup`]: encrypted backups (Argon2id + XChaCha20-Poly1305 envelope; see why not JWE).
+//!   client id — [`client_id`]: did:key, or X.509 `x509_san_dns` / `x509_hash` to trusted
+//!   CAs — DCQL matching, consent view, `direct_post` and `direct_post.jwt`).
+//! - [`http`]: the one URL policy of both protocol clients (https, no private targets, DNS
+//!   filtered), as the registry's resolver applies it.
+//! - [`backup`]: encrypted backups (a compact JWE, `dir` + `A256GCM` under an Argon2id key).
 //!
 //! Not built yet: passphrase change, credential formats other than SD-JWT VC, requests needing
 //! several credentials at once. This crate carries no server crate (`scripts/check-deps.sh`).
 
 pub mod backup;
 pub mod check;
+pub mod client_id;
 pub mod credentials;
 pub mod crypto;
 pub mod error;
 pub mod history;
 pub mod holder;
+pub mod http;
 pub mod oid4vci;
 pub mod openid4vp;
 pub mod present;

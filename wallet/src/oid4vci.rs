@@ -9,8 +9,9 @@
 //! of the response passed: a refused credential leaves nothing behind.
 //!
 //! The network flow is async (reqwest); the wallet store it writes to stays synchronous and is
-//! touched once, at the end. What it must not do: follow an `http://` URL unless the caller set
-//! [`ClientOptions::allow_insecure`] (loopback tests and demos), or read the clock (`now` is a
+//! touched once, at the end. What it must not do: follow an `http://` URL or one at a loopback,
+//! private or link-local address unless the caller set [`ClientOptions::allow_insecure`]
+//! (loopback tests and demos; the policy is [`crate::http`]'s), or read the clock (`now` is a
 //! parameter: proofs' `iat` and the check).
 //!
 //! Scope: one credential configuration per offer is redeemed (the first `dc+sd-jwt` one): the
@@ -29,6 +30,7 @@ use zeroize::Zeroizing;
 use crate::check::VerifierCheck;
 use crate::credentials::{CredentialId, SdJwtVc};
 use crate::error::WalletError;
+use crate::http::TargetRefused;
 use crate::store::Wallet;
 
 /// The URI scheme of a credential offer (§4.1).
@@ -52,6 +54,10 @@ pub enum Oid4vciError {
     /// An `http://` (or otherwise not https) URL without `allow_insecure`.
     #[error("refusing the insecure URL {0}: an issuer must use https")]
     Insecure(String),
+    /// A URL at a loopback, private or link-local address (SSRF: an offer or metadata may not
+    /// make the wallet reach into the citizen's own network).
+    #[error("refusing {0}")]
+    PrivateAddress(String),
     /// The issuer could not be reached, or answered something that is not JSON.
     #[error("the issuer could not be reached at {url}: {reason}")]
     Unreachable { url: String, reason: String },
@@ -443,11 +449,11 @@ impl IssuanceClient {
     }
 
     fn secure(&self, url: &Url) -> Result<(), Oid4vciError> {
-        match url.scheme() {
-            "https" => Ok(()),
-            "http" if self.options.allow_insecure => Ok(()),
-            _ => Err(Oid4vciError::Insecure(url.to_string())),
-        }
+        crate::http::check_target(url, self.options.allow_insecure).map_err(|refused| match refused
+        {
+            TargetRefused::Insecure => Oid4vciError::Insecure(url.to_string()),
+            TargetRefused::PrivateAddress(reason) => Oid4vciError::PrivateAddress(reason),
+        })
     }
 
     fn endpoint(&self, metadata: &Value, name: &str) -> Result<Url, Oid4vciError> {

@@ -2,9 +2,9 @@
 //! of a QR code) to a checked request, a consent view, and — only after consent — a response.
 //!
 //! Steps: parse the URI (§5.7: `client_id` and `request_uri`), fetch the request object by
-//! reference (GET, §5.10), verify its signature against the `client_id` (§5.9.3: the
-//! `decentralized_identifier:` prefix; the DID must be a `did:key`, resolved from itself, and the
-//! JWS `kid` must name it), check its claims (`response_type` `vp_token`, `response_mode`
+//! reference (GET, §5.10), verify its signature against the `client_id` (§5.9.3, in
+//! [`crate::client_id`]: `decentralized_identifier:did:key:`, or `x509_san_dns:` /
+//! `x509_hash:` with a certificate chain to a verifier CA the app trusts), check its claims (`response_type` `vp_token`, `response_mode`
 //! `direct_post` or `direct_post.jwt`, `nonce`, `state`, `response_uri`, `exp`), parse the DCQL
 //! query (`credence_verifier::dcql`), match it against the wallet's credentials
 //! ([`Wallet::match_request`]) and build the [`ConsentView`]. After consent
@@ -25,14 +25,14 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use credence_registry::keys::PublicKey;
 use credence_verifier::dcql::{DcqlError, DcqlQuery, Format, Segment};
-use credence_verifier::jose::Jws;
 use credence_verifier::jwe::{self, Enc};
-use credence_verifier::openid4vp::{DID_CLIENT_ID_PREFIX, REQUEST_OBJECT_TYPE, ResponseMode};
+use credence_verifier::openid4vp::ResponseMode;
+use credence_verifier::x509::TrustAnchors;
 use serde_json::{Map, Value, json};
 use url::Url;
 
+use crate::client_id::ClientAuthentication;
 use crate::credentials::ClaimPath;
 use crate::error::WalletError;
 use crate::history::VerifierAnswer;
@@ -68,9 +68,17 @@ pub enum Oid4vpError {
     /// The request object's signature does not verify with the `client_id`'s key.
     #[error("the request object is not signed by its client_id: {0}")]
     WrongSignature(String),
-    /// A client id this wallet cannot authenticate (only `decentralized_identifier:did:key:`).
-    #[error("unsupported client_id {0:?}: only decentralized_identifier:did:key: is accepted")]
+    /// A client id this wallet cannot authenticate (`decentralized_identifier:did:key:`,
+    /// `x509_san_dns:` and `x509_hash:` are the ones it can).
+    #[error(
+        "unsupported client_id {0:?}: decentralized_identifier:did:key:, x509_san_dns: and \
+         x509_hash: are accepted"
+    )]
     UnsupportedClientId(String),
+    /// An X.509 client id whose certificate this wallet does not trust (no path to a trusted
+    /// verifier CA, expired, or not the client id's certificate).
+    #[error("the verifier is not trusted: {0}")]
+    UntrustedVerifier(String),
     /// A request object whose claims break OpenID4VP.
     #[error("the request is invalid: {0}")]
     InvalidRequest(String),
@@ -94,10 +102,13 @@ pub enum Oid4vpError {
 }
 
 /// How the client behaves.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
     /// Accept `http://` URLs and loopback/private addresses (tests and demos only).
     pub allow_insecure: bool,
+    /// The CAs whose certificates authenticate `x509_san_dns:` / `x509_hash:` verifiers (a
+    /// trust list the app provides). Empty: X.509 client ids are refused.
+    pub verifier_trust_anchors: TrustAnchors,
 }
 
 /// The HTTP client the wallet's protocol clients use: rustls, no redirects, time limits.
@@ -158,8 +169,6 @@ pub fn parse_request_uri(text: &str) -> Result<RequestReference, Oid4vpError> {
 #[derive(Clone)]
 pub struct VerifierRequest {
     pub client_id: ClientId,
-    /// The verifier's DID (from the client id).
-    pub did: String,
     /// `client_metadata.client_name`, if any.
     pub display_name: Option<String>,
     pub purpose: Option<String>,
@@ -208,20 +217,15 @@ impl PresentationClient {
         now: DateTime<Utc>,
     ) -> Result<VerifierRequest, Oid4vpError> {
         // Authenticate-able client ids only, before anything is fetched.
-        let did = reference
-            .client_id
-            .strip_prefix(DID_CLIENT_ID_PREFIX)
-            .filter(|did| did.starts_with("did:key:"))
-            .ok_or_else(|| Oid4vpError::UnsupportedClientId(reference.client_id.clone()))?
-            .to_owned();
-        let key = PublicKey::from_did_key(&did)
-            .map_err(|_| Oid4vpError::UnsupportedClientId(reference.client_id.clone()))?;
+        let authentication = ClientAuthentication::for_client_id(&reference.client_id)?;
         self.allowed(&reference.request_uri)?;
         let object = self.get(&reference.request_uri).await?;
-        let object = object.trim();
-        verify_request_object(object, &reference.client_id, &did, &key, now)?;
-        let jws = Jws::parse(object, "the request object", REQUEST_OBJECT_TYPE)
-            .map_err(|e| Oid4vpError::Unsigned(e.to_string()))?;
+        let jws = authentication.verify(
+            object.trim(),
+            &reference.client_id,
+            &self.options.verifier_trust_anchors,
+            now,
+        )?;
         let claims = &jws.payload;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let invalid = |why: String| Oid4vpError::InvalidRequest(why);
@@ -243,6 +247,7 @@ impl PresentationClient {
         )
         .map_err(|e| invalid(format!("response_uri: {e}")))?;
         self.allowed(&response_uri)?;
+        authentication.check_response_uri(&response_uri)?;
         if response_uri.origin() != reference.request_uri.origin() {
             return Err(Oid4vpError::ForeignResponseUri {
                 response_uri: response_uri.to_string(),
@@ -265,7 +270,6 @@ impl PresentationClient {
         };
         Ok(VerifierRequest {
             client_id: ClientId::parse(&reference.client_id).map_err(|e| invalid(e.to_string()))?,
-            did,
             display_name,
             purpose: text("purpose").map(str::to_owned),
             nonce,
@@ -382,46 +386,6 @@ impl PresentationClient {
         }
         String::from_utf8(bytes.to_vec()).map_err(|_| unreachable("not UTF-8 text".into()))
     }
-}
-
-/// The signature and the identity claims of a request object (RFC 9101 §6.2, OpenID4VP §5.9.3).
-fn verify_request_object(
-    object: &str,
-    client_id: &str,
-    did: &str,
-    key: &PublicKey,
-    now: DateTime<Utc>,
-) -> Result<(), Oid4vpError> {
-    let jws = Jws::parse(object, "the request object", REQUEST_OBJECT_TYPE).map_err(|defect| {
-        // `alg: none` and missing signatures fail the algorithm allowlist.
-        Oid4vpError::Unsigned(defect.to_string())
-    })?;
-    if let Some(kid) = jws.header.get("kid") {
-        let kid = kid.as_str().unwrap_or_default();
-        if kid.split('#').next() != Some(did) {
-            return Err(Oid4vpError::WrongSignature(format!(
-                "the kid {kid:?} is not a key of {did}"
-            )));
-        }
-    }
-    jws.verify(key).map_err(Oid4vpError::WrongSignature)?;
-    let claims = &jws.payload;
-    if claims.get("client_id").and_then(Value::as_str) != Some(client_id) {
-        return Err(Oid4vpError::InvalidRequest(
-            "the request object's client_id is not the one in the URI".into(),
-        ));
-    }
-    if let Some(exp) = claims.get("exp") {
-        let exp = exp
-            .as_i64()
-            .ok_or_else(|| Oid4vpError::InvalidRequest("exp is not a number".into()))?;
-        if exp <= now.timestamp() {
-            return Err(Oid4vpError::InvalidRequest(
-                "the request has expired".into(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The `direct_post.jwt` recipient key: the first P-256 key in `client_metadata.jwks`, and the

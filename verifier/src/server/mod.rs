@@ -120,6 +120,33 @@ pub struct VerifierConfig {
         env = "CREDENCE_VERIFIER_NAME"
     )]
     pub name: Option<String>,
+    /// PEM certificate chain (leaf first) for X.509 client ids (OpenID4VP 1.0 §5.9.3, the EU
+    /// high-assurance profile): request objects are then signed with its leaf's key and carry
+    /// it in `x5c`. Needs `--verifier-x509-key`.
+    #[arg(
+        id = "verifier_x509_chain",
+        long = "verifier-x509-chain",
+        env = "CREDENCE_VERIFIER_X509_CHAIN",
+        requires = "verifier_x509_key"
+    )]
+    pub x509_chain: Option<PathBuf>,
+    /// The leaf certificate's P-256 private key, PKCS#8 PEM (mode 0600).
+    #[arg(
+        id = "verifier_x509_key",
+        long = "verifier-x509-key",
+        env = "CREDENCE_VERIFIER_X509_KEY",
+        requires = "verifier_x509_chain"
+    )]
+    pub x509_key: Option<PathBuf>,
+    /// The X.509 client id: `x509_san_dns:<a DNS name of the leaf>` (default: its first one)
+    /// or `x509_hash` (the leaf's SHA-256).
+    #[arg(
+        id = "verifier_x509_client_id",
+        long = "verifier-x509-client-id",
+        env = "CREDENCE_VERIFIER_X509_CLIENT_ID",
+        requires = "verifier_x509_chain"
+    )]
+    pub x509_client_id: Option<String>,
     /// How long an OpenID4VP request can be answered, in seconds.
     #[arg(
         id = "verifier_request_ttl_seconds",
@@ -375,9 +402,16 @@ pub async fn open_with(
     config: &VerifierConfig,
     verifier: VerifierState,
 ) -> Result<VerifierApp, OpenError> {
-    let identity = Arc::new(openid4vp::VerifierIdentity::load_or_generate(
-        &config.data_dir().join("verifier-key.jwk"),
-    )?);
+    let mut identity =
+        openid4vp::VerifierIdentity::load_or_generate(&config.data_dir().join("verifier-key.jwk"))?;
+    if let (Some(chain), Some(key)) = (&config.x509_chain, &config.x509_key) {
+        identity = identity.with_x509(openid4vp::X509Identity::load(
+            chain,
+            key,
+            config.x509_client_id.as_deref(),
+        )?);
+    }
+    let identity = Arc::new(identity);
     let database_url = match &config.database_url {
         Some(url) => url.clone(),
         None => {

@@ -45,18 +45,114 @@ use crate::jwe;
 use crate::openid4vp::{
     self, AuthorizationRequest, Expected, ResponseBody, ResponseError, ResponseMode,
 };
+use crate::x509::{self, CertificateChain, X509ClientId};
 
-/// The verifier's signing identity: a key and its `did:key`.
+/// The verifier's signing identity: a key and its `did:key`, and optionally an X.509
+/// certificate whose client id ([`X509Identity`]) then replaces the DID's in requests.
 pub struct VerifierIdentity {
     key: SecretKey,
     did: String,
     kid: String,
+    x509: Option<X509Identity>,
 }
 
 impl std::fmt::Debug for VerifierIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "VerifierIdentity({})", self.did)
+        write!(f, "VerifierIdentity({})", self.client_id())
     }
+}
+
+/// An X.509 identity (OpenID4VP 1.0 §5.9.3): the certificate chain, its leaf's private key
+/// (P-256, so ES256 requests), and the client id chosen from it.
+pub struct X509Identity {
+    key: SecretKey,
+    chain: CertificateChain,
+    client_id: X509ClientId,
+}
+
+impl X509Identity {
+    /// Reads the PEM chain and the PKCS#8 PEM key (which must be private to its owner and be
+    /// the leaf's), and chooses the client id: `x509_hash`, or `x509_san_dns:<name>` (the
+    /// leaf's first DNS name when none is given).
+    pub fn load(
+        chain_path: &Path,
+        key_path: &Path,
+        client_id: Option<&str>,
+    ) -> Result<Self, IdentityError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| IdentityError::Io { path, source }
+        };
+        let unusable = |path: &Path, why: String| {
+            IdentityError::Certificate(format!("{}: {why}", path.display()))
+        };
+        let chain_pem = std::fs::read(chain_path).map_err(io(chain_path))?;
+        let chain = CertificateChain::from_pem(&chain_pem)
+            .map_err(|e| unusable(chain_path, e.to_string()))?;
+        check_private(key_path)?;
+        let key_pem = Zeroizing::new(std::fs::read_to_string(key_path).map_err(io(key_path))?);
+        let secret = {
+            use p256::pkcs8::DecodePrivateKey as _;
+            p256::SecretKey::from_pkcs8_pem(&key_pem)
+                .map_err(|_| IdentityError::NotAKey(key_path.display().to_string()))?
+        };
+        let key = SecretKey::P256(p256::ecdsa::SigningKey::from(secret));
+        if chain
+            .leaf_key()
+            .map_err(|e| unusable(chain_path, e.to_string()))?
+            != key.public()
+        {
+            return Err(unusable(
+                key_path,
+                "not the private key of the chain's first certificate".into(),
+            ));
+        }
+        let client_id = match client_id {
+            Some("x509_hash") => chain.hash_client_id(),
+            Some(text) => {
+                let name = text.strip_prefix(x509::SAN_DNS_PREFIX).unwrap_or(text);
+                chain
+                    .san_dns_client_id(name)
+                    .map_err(|e| unusable(chain_path, e.to_string()))?
+            }
+            None => {
+                let name = chain.leaf_dns_names().into_iter().next().ok_or_else(|| {
+                    unusable(
+                        chain_path,
+                        "the leaf has no DNS name; use --verifier-x509-client-id x509_hash".into(),
+                    )
+                })?;
+                chain
+                    .san_dns_client_id(&name)
+                    .map_err(|e| unusable(chain_path, e.to_string()))?
+            }
+        };
+        Ok(Self {
+            key,
+            chain,
+            client_id,
+        })
+    }
+}
+
+/// A key file readable or writable by others is refused, not used.
+fn check_private(path: &Path) -> Result<(), IdentityError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| IdentityError::Io {
+                path: path.display().to_string(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(IdentityError::Exposed(path.display().to_string()));
+        }
+    }
+    let _ = path;
+    Ok(())
 }
 
 /// Why the identity key file could not be used.
@@ -71,13 +167,36 @@ pub enum IdentityError {
     NotAKey(String),
     #[error("{0}: readable or writable by others; chmod 600 it")]
     Exposed(String),
+    #[error("X.509 identity: {0}")]
+    Certificate(String),
 }
 
 impl VerifierIdentity {
     pub fn from_key(key: SecretKey) -> Self {
         let did = key.public().to_did_key();
         let kid = format!("{did}#{}", key.public().to_multikey());
-        Self { key, did, kid }
+        Self {
+            key,
+            did,
+            kid,
+            x509: None,
+        }
+    }
+
+    /// Identifies the verifier by `x509`'s client id from now on (the did:key still derives
+    /// the `direct_post.jwt` keys).
+    pub fn with_x509(mut self, x509: X509Identity) -> Self {
+        self.x509 = Some(x509);
+        self
+    }
+
+    /// The signed request object for `request`: by the certificate's key with `x5c`, or by
+    /// the did:key with its `kid`.
+    pub fn sign(&self, request: &AuthorizationRequest) -> String {
+        match &self.x509 {
+            Some(x509) => request.sign_with_certificate(&x509.key, &x509.chain),
+            None => request.sign(&self.key, &self.kid),
+        }
     }
 
     /// Loads the key at `path`, or generates an Ed25519 key and writes it there (mode 0600,
@@ -90,14 +209,7 @@ impl VerifierIdentity {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let text = Zeroizing::new(text);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-                    if mode & 0o077 != 0 {
-                        return Err(IdentityError::Exposed(path.display().to_string()));
-                    }
-                }
+                check_private(path)?;
                 let key = SecretKey::from_private_jwk(text.trim())
                     .map_err(|_| IdentityError::NotAKey(path.display().to_string()))?;
                 Ok(Self::from_key(key))
@@ -129,9 +241,13 @@ impl VerifierIdentity {
         &self.kid
     }
 
-    /// `decentralized_identifier:<did>` (OpenID4VP 1.0 §5.9.3).
+    /// `decentralized_identifier:<did>`, or the X.509 client id when one is configured
+    /// (OpenID4VP 1.0 §5.9.3).
     pub fn client_id(&self) -> String {
-        openid4vp::did_client_id(&self.did)
+        match &self.x509 {
+            Some(x509) => x509.client_id.as_client_id(),
+            None => openid4vp::did_client_id(&self.did),
+        }
     }
 
     /// The P-256 key a `direct_post.jwt` response to `request_id` is encrypted to: SHA-256
@@ -394,7 +510,7 @@ async fn request_object(
         .await?
         .ok_or_else(|| RequestApiError::NotFound(id.clone()))?;
     let (request, _) = authorization_request(&state, &stored)?;
-    let jwt = request.sign(&state.identity.key, state.identity.kid());
+    let jwt = state.identity.sign(&request);
     let mut response = jwt.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -6,6 +6,8 @@
 // OpenID4VP with DCQL (feature `server`).
 #[cfg(feature = "server")]
 mod openid4vp;
+// The direct_post.jwt JWE against jwcrypto.
+mod jwe_interop;
 mod registry;
 mod support;
 mod tampered;
@@ -15,3 +17,4 @@ mod vc_api;
 mod vc_jwt;
 mod vectors;
 mod wycheproof;
+mod x509;

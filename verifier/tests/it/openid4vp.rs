@@ -52,7 +52,7 @@ fn schema_name() -> String {
     )
 }
 
-fn config(dir: &std::path::Path, database_url: Option<String>) -> VerifierConfig {
+pub(crate) fn config(dir: &std::path::Path, database_url: Option<String>) -> VerifierConfig {
     VerifierConfig {
         registry_url: Some("http://127.0.0.1:9/registry".into()),
         leeway_seconds: 60,
@@ -65,11 +65,14 @@ fn config(dir: &std::path::Path, database_url: Option<String>) -> VerifierConfig
         request_ttl_seconds: 300,
         allow_private_targets: false,
         name: Some("Harbour Bank".into()),
+        x509_chain: None,
+        x509_key: None,
+        x509_client_id: None,
     }
 }
 
 /// The pipeline without a registry (did:key issuers: accreditation and schema not checked).
-fn offline_state(clock: Clock) -> VerifierState {
+pub(crate) fn offline_state(clock: Clock) -> VerifierState {
     VerifierState {
         context: std::sync::Arc::new(offline_context()),
         clock,

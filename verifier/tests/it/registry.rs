@@ -308,13 +308,23 @@ async fn registry_backed_steps_status_accreditation_schema_and_rotation() {
         let deactivated = &deactivated;
         async move { verify(deactivated, presentation.as_bytes(), &expectations()).await }
     };
-    // Issued before the deactivation: signed by a key of the time, but its status list can no
-    // longer be checked, since the list is verified against the issuer's current document
-    // (`status::verify_list`), which is deactivated. Could not check, never valid or invalid.
+    // Issued before the deactivation: genuinely issued (issuer and signature pass, resolved
+    // as of issuance), but a deactivated issuer keeps no status list, so the credential cannot
+    // be shown current: the status step fails, naming the deactivation (the decided rule,
+    // `pipeline::ListError::IssuerDeactivated`), rather than "could not check".
     let report = run(new_after).await;
+    assert_eq!(report.outcome(Step::Issuer), &Outcome::Passed);
     assert_eq!(report.outcome(Step::Signature), &Outcome::Passed);
     assert!(
-        matches!(report.outcome(Step::Status), Outcome::CouldNotCheck(reason) if reason.contains("deactivated")),
+        matches!(
+            report.outcome(Step::Status),
+            Outcome::Failed(Defect::IssuerDeactivated { issuer, since: Some(_) })
+                if *issuer == issuer_did.to_string()
+        ),
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains("has deactivated its DID"),
         "{report}"
     );
     let after_deactivation = t2 + Duration::minutes(1);

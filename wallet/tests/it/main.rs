@@ -141,3 +141,49 @@ pub(crate) fn store_copies(
     }
     keys
 }
+
+/// Runs `scripts/jose_interop.py` (jwcrypto, an independent JOSE implementation): `command` is
+/// `encrypt` (with the protected `header`) or `decrypt`, `jwk` the key, `input` stdin. `None`
+/// when python3 or jwcrypto is missing (the interop half is then skipped, and says so).
+pub(crate) fn jwcrypto(
+    command: &str,
+    jwk: &serde_json::Value,
+    header: Option<&serde_json::Value>,
+    input: &[u8],
+) -> Option<Result<Vec<u8>, String>> {
+    use std::io::Write as _;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/jose_interop.py");
+    let mut args = vec![script.to_owned(), command.to_owned(), jwk.to_string()];
+    args.extend(header.map(ToString::to_string));
+    let required = std::env::var_os("CREDENCE_REQUIRE_INTEROP").is_some();
+    let Ok(mut child) = std::process::Command::new("python3")
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            !required,
+            "CREDENCE_REQUIRE_INTEROP is set but python3 is missing"
+        );
+        eprintln!("note: python3 not found; jwcrypto interop skipped");
+        return None;
+    };
+    child.stdin.take()?.write_all(input).ok()?;
+    let output = child.wait_with_output().ok()?;
+    match output.status.code() {
+        Some(0) => Some(Ok(output.stdout)),
+        Some(3) => {
+            assert!(
+                !required,
+                "CREDENCE_REQUIRE_INTEROP is set but jwcrypto is missing"
+            );
+            eprintln!(
+                "note: jwcrypto is not installed (python3 -m pip install jwcrypto); interop skipped"
+            );
+            None
+        }
+        _ => Some(Err(String::from_utf8_lossy(&output.stderr).into_owned())),
+    }
+}

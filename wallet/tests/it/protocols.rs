@@ -208,6 +208,43 @@ async fn an_http_issuer_is_refused_unless_insecure_is_allowed() {
     ));
 }
 
+#[tokio::test]
+async fn an_offer_pointing_into_the_private_network_is_refused() {
+    let http = credence_wallet::http::client(false).expect("client");
+    let client = oid4vci::IssuanceClient::new(http, Default::default());
+    // IP literals: refused on the URL, before any request.
+    for target in [
+        "https://127.0.0.1/o/1",
+        "https://10.0.0.1/o/1",
+        "https://[::1]/o/1",
+        "https://169.254.169.254/latest/meta-data",
+    ] {
+        let location = OfferLocation::ByReference(url::Url::parse(target).unwrap());
+        assert!(
+            matches!(
+                client.offer(&location).await,
+                Err(Oid4vciError::PrivateAddress(_))
+            ),
+            "{target}"
+        );
+    }
+    // An offer by value naming a private issuer: its metadata is never fetched.
+    let offer = json!({
+        "credential_issuer": "https://192.168.1.1/issuer",
+        "credential_configuration_ids": ["licence"],
+        "grants": {"urn:ietf:params:oauth:grant-type:pre-authorized_code": {"pre-authorized_code": "abc"}},
+    });
+    let location = OfferLocation::ByValue(offer);
+    assert!(matches!(
+        client.offer(&location).await,
+        Err(Oid4vciError::PrivateAddress(_))
+    ));
+    // A host name resolving to loopback: refused by the filtering DNS at connection time.
+    let location = OfferLocation::ByReference(url::Url::parse("https://localhost:9/o/1").unwrap());
+    let refused = client.offer(&location).await.expect_err("refused");
+    assert!(refused.to_string().contains("non-public"), "{refused}");
+}
+
 /// A fake verifier: serves request objects by id and counts the responses posted to it.
 #[derive(Clone, Default)]
 struct FakeVerifier {
@@ -398,6 +435,7 @@ async fn bad_requests_are_refused_and_nothing_is_sent() {
         openid4vp::http_client().unwrap(),
         ClientOptions {
             allow_insecure: true,
+            ..Default::default()
         },
     );
     for (index, row) in rows.iter().enumerate() {
@@ -457,7 +495,7 @@ async fn bad_requests_are_refused_and_nothing_is_sent() {
     ));
     // A client id that cannot be authenticated.
     let web = openid4vp::parse_request_uri(&openid4vp_uri(
-        "x509_san_dns:verifier.example",
+        "redirect_uri:https://verifier.example/cb",
         &format!("{base}/requests/deg/object"),
     ))
     .unwrap();
@@ -542,4 +580,130 @@ fn signed(signer: &Signer, claims: &Value) -> String {
 
 fn openid4vp_uri(client_id: &str, request_uri: &str) -> String {
     credence_verifier::openid4vp::authorization_request_uri(client_id, request_uri)
+}
+
+/// A CA and a P-256 leaf for `names`, made with rcgen; the leaf's key is ours (a `SecretKey`),
+/// so the request object is signed the way the verifier service signs it.
+fn x509_verifier(names: &[&str]) -> (String, SecretKey, credence_verifier::x509::CertificateChain) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    struct Point(Vec<u8>);
+    impl rcgen::PublicKeyData for Point {
+        fn der_bytes(&self) -> &[u8] {
+            &self.0
+        }
+        fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+            &rcgen::PKCS_ECDSA_P256_SHA256
+        }
+    }
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let root = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = SecretKey::generate(KeyType::P256);
+    let SecretKey::P256(signing) = &key else {
+        unreachable!()
+    };
+    let point = Point(
+        signing
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+    );
+    let params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+    let leaf = params.signed_by(&point, &root).unwrap();
+    let chain = credence_verifier::x509::CertificateChain::from_pem(leaf.pem().as_bytes()).unwrap();
+    (root.pem(), key, chain)
+}
+
+#[tokio::test]
+async fn x509_verifiers_are_authenticated_by_a_trusted_certificate_chain() {
+    let (fake, base) = start_fake().await;
+    // The certificate names `localhost`; the fake listens on 127.0.0.1.
+    let base = base.replace("127.0.0.1", "localhost");
+    let (root_pem, key, chain) = x509_verifier(&["localhost"]);
+    let anchors =
+        credence_verifier::x509::TrustAnchors::from_pem(root_pem.as_bytes()).expect("anchors");
+    let trusting = PresentationClient::new(
+        openid4vp::http_client().unwrap(),
+        ClientOptions {
+            allow_insecure: true,
+            verifier_trust_anchors: anchors,
+        },
+    );
+    let untrusting = PresentationClient::new(
+        openid4vp::http_client().unwrap(),
+        ClientOptions {
+            allow_insecure: true,
+            ..Default::default()
+        },
+    );
+    let by_name = "x509_san_dns:localhost".to_owned();
+    let by_hash = chain.hash_client_id().as_client_id();
+    let x509_request = |client_id: &str, response_base: &str, id: &str| {
+        let mut request = request(
+            &signer(),
+            response_base,
+            id,
+            licence_query(json!([{"path": ["company_name"]}])),
+        );
+        request.client_id = client_id.to_owned();
+        request
+    };
+    for (id, client_id) in [("x-name", &by_name), ("x-hash", &by_hash)] {
+        let object = x509_request(client_id, &base, id).sign_with_certificate(&key, &chain);
+        fake.objects.lock().unwrap().insert(id.into(), object);
+        let uri = openid4vp_uri(client_id, &format!("{base}/requests/{id}/object"));
+        let reference = openid4vp::parse_request_uri(&uri).unwrap();
+        let request = trusting.fetch(&reference, now()).await.expect(client_id);
+        assert_eq!(request.client_id.as_str(), client_id);
+        assert!(matches!(
+            untrusting.fetch(&reference, now()).await,
+            Err(Oid4vpError::UntrustedVerifier(_))
+        ));
+    }
+    // Signed by another key than the certificate's.
+    let mallory = SecretKey::generate(KeyType::P256);
+    let object = x509_request(&by_name, &base, "x-forged").sign_with_certificate(&mallory, &chain);
+    fake.objects
+        .lock()
+        .unwrap()
+        .insert("x-forged".into(), object);
+    let uri = openid4vp_uri(&by_name, &format!("{base}/requests/x-forged/object"));
+    assert!(matches!(
+        trusting
+            .fetch(&openid4vp::parse_request_uri(&uri).unwrap(), now())
+            .await,
+        Err(Oid4vpError::WrongSignature(_))
+    ));
+    // x509_san_dns: the answer may only go to the certified host (here the same server under
+    // its IP address, which the certificate does not name).
+    let ip_base = base.replace("localhost", "127.0.0.1");
+    let object =
+        x509_request(&by_name, &ip_base, "x-elsewhere").sign_with_certificate(&key, &chain);
+    fake.objects
+        .lock()
+        .unwrap()
+        .insert("x-elsewhere".into(), object);
+    let uri = openid4vp_uri(&by_name, &format!("{ip_base}/requests/x-elsewhere/object"));
+    let refused = trusting
+        .fetch(&openid4vp::parse_request_uri(&uri).unwrap(), now())
+        .await
+        .expect_err("another host");
+    assert!(
+        matches!(&refused, Oid4vpError::InvalidRequest(why) if why.contains("certified")),
+        "{refused}"
+    );
+    // A client id the wallet cannot authenticate at all: refused before fetching.
+    let uri = openid4vp_uri("x509_san_dns:", &format!("{base}/requests/x-name/object"));
+    assert!(matches!(
+        trusting
+            .fetch(&openid4vp::parse_request_uri(&uri).unwrap(), now())
+            .await,
+        Err(Oid4vpError::UnsupportedClientId(_))
+    ));
+    assert!(
+        fake.responses.lock().unwrap().is_empty(),
+        "nothing was sent"
+    );
 }
