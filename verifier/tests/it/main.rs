@@ -6,6 +6,8 @@
 // OpenID4VP with DCQL (feature `server`).
 #[cfg(feature = "server")]
 mod openid4vp;
+// Data Integrity eddsa-rdfc-2022 credentials and presentations.
+mod data_integrity;
 mod registry;
 mod support;
 mod tampered;
