@@ -806,7 +806,9 @@ async fn presentations_bind_the_holder_to_the_request() {
     // A tampered presentation: the credential inside swapped after the holder signed.
     let mut presentation: Value =
         serde_json::from_slice(&present(&credential, &Vp::new(&holder)).await).unwrap();
-    let other = issued_to(&issuer, &holder).await;
+    // Another valid credential of the same holder (from another issuer).
+    let other = issued_to(&Issuer::did_key(KeyType::Ed25519), &holder).await;
+    assert_ne!(other, credential);
     presentation["verifiableCredential"][0] = other;
     let report = check_presentation(&context, &bytes(&presentation)).await;
     assert_failed(
