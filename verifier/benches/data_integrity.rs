@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use credence_issuer::claims::Claims;
 use credence_issuer::data_integrity::{Vocabulary, issue};
 use credence_issuer::jws::{IssuerKey, Kid};
-use credence_registry::keys::{KeyType, PublicKey};
+use credence_registry::keys::KeyType;
 use credence_verifier::data_integrity::{Canonicalizer, ProofPurpose, parse_secured};
 use credence_verifier::{Verdict, verify_data_integrity};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -119,18 +119,21 @@ fn bench(c: &mut Criterion) {
             next = (next + 1) % POOL;
             &credentials[next]
         };
-        group.bench_function("ours: parse + Canonicalizer::verify (cached contexts)", |b| {
-            b.to_async(&runtime).iter(|| {
-                let credential = cycle();
-                let canonicalizer = &canonicalizer;
-                let public = &public;
-                async move {
-                    let secured =
-                        parse_secured(credential, ProofPurpose::AssertionMethod).unwrap();
-                    canonicalizer.verify(&secured, public).await.unwrap();
-                }
-            })
-        });
+        group.bench_function(
+            "ours: parse + Canonicalizer::verify (cached contexts)",
+            |b| {
+                b.to_async(&runtime).iter(|| {
+                    let credential = cycle();
+                    let canonicalizer = &canonicalizer;
+                    let public = &public;
+                    async move {
+                        let secured =
+                            parse_secured(credential, ProofPurpose::AssertionMethod).unwrap();
+                        canonicalizer.verify(&secured, public).await.unwrap();
+                    }
+                })
+            },
+        );
         let uncached = Canonicalizer::without_caches();
         let mut cycle = || {
             next = (next + 1) % POOL;
@@ -142,8 +145,7 @@ fn bench(c: &mut Criterion) {
                 let uncached = &uncached;
                 let public = &public;
                 async move {
-                    let secured =
-                        parse_secured(credential, ProofPurpose::AssertionMethod).unwrap();
+                    let secured = parse_secured(credential, ProofPurpose::AssertionMethod).unwrap();
                     uncached.verify(&secured, public).await.unwrap();
                 }
             })
@@ -179,7 +181,10 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, canonicalizer) in [
         ("canonical document (cached contexts)", Canonicalizer::new()),
-        ("canonical document (no cache)", Canonicalizer::without_caches()),
+        (
+            "canonical document (no cache)",
+            Canonicalizer::without_caches(),
+        ),
     ] {
         let mut next = 0usize;
         group.bench_function(name, |b| {

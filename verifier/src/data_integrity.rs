@@ -45,12 +45,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use credence_registry::did::Did;
-use credence_registry::resolver::DidUrl;
 use credence_registry::keys::PublicKey;
+use credence_registry::resolver::DidUrl;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
-use ssi_rdf::{AnyLdEnvironment as _, LdEnvironment};
 use ssi_json_ld::{CompactJsonLd, Expandable as _, StaticLoader};
+use ssi_rdf::{AnyLdEnvironment as _, LdEnvironment};
 
 use crate::report::Defect;
 use crate::vc_jwt;
@@ -629,7 +629,9 @@ impl Canonicalizer {
 
     /// SHA-256(canonical proof configuration) || SHA-256(canonical document) (§3.3.4).
     pub async fn hash_data(&self, secured: &Secured) -> Result<[u8; 64], Defect> {
-        let configuration = self.configuration_hash(&secured.proof.configuration).await?;
+        let configuration = self
+            .configuration_hash(&secured.proof.configuration)
+            .await?;
         let document = sha256_lines(&self.canonical_nquads(&secured.unsecured).await?);
         let mut out = [0u8; 64];
         out[..32].copy_from_slice(&configuration);
@@ -685,7 +687,9 @@ impl Canonicalizer {
 fn sha256_lines(lines: &[String]) -> [u8; 32] {
     lines
         .iter()
-        .fold(Sha256::new(), |hash, line| hash.chain_update(line.as_bytes()))
+        .fold(Sha256::new(), |hash, line| {
+            hash.chain_update(line.as_bytes())
+        })
         .finalize()
         .into()
 }
@@ -711,8 +715,8 @@ mod context_cache {
     use ssi_json_ld::json_ld::context_processing::Process as _;
     use ssi_json_ld::json_ld::expansion::{Action, Options, Policy};
     use ssi_json_ld::json_ld::syntax::TryFromJson as _;
-    use ssi_json_ld::json_ld::{Expand as _, IriBuf};
     use ssi_json_ld::json_ld::{BlankIdBuf, ExpandedDocument};
+    use ssi_json_ld::json_ld::{Expand as _, IriBuf};
 
     type ActiveContext = ssi_json_ld::json_ld::Context<IriBuf, BlankIdBuf>;
 
@@ -772,11 +776,10 @@ mod context_cache {
             let active = match cached {
                 Some(active) => active,
                 None => {
-                    let local =
-                        ssi_json_ld::json_ld::syntax::context::Context::try_from_json(
-                            json_syntax_value(local),
-                        )
-                        .map_err(|e| fail(&e))?;
+                    let local = ssi_json_ld::json_ld::syntax::context::Context::try_from_json(
+                        json_syntax_value(local),
+                    )
+                    .map_err(|e| fail(&e))?;
                     let processed = local
                         .process_with(
                             &mut environment.vocabulary,
@@ -789,8 +792,10 @@ mod context_cache {
                         .map_err(|e| fail(&e))?
                         .into_processed();
                     let processed = Arc::new(processed);
-                    let mut contexts =
-                        self.processed.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut contexts = self
+                        .processed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
                     if contexts.len() >= CACHE_CAPACITY {
                         contexts.clear();
                     }

@@ -1156,7 +1156,14 @@ pub async fn verify_data_integrity(
         ),
         HolderBinding::Required { .. } => Outcome::Failed(Defect::HolderProofMissing),
     };
-    data_integrity_steps(report, &parsed, DiBinding::Decided(binding), expectations, context).await
+    data_integrity_steps(
+        report,
+        &parsed,
+        DiBinding::Decided(binding),
+        expectations,
+        context,
+    )
+    .await
 }
 
 /// Verifies a W3C Verifiable Presentation secured with the holder's `eddsa-rdfc-2022` proof
@@ -1344,12 +1351,20 @@ async fn presentation_binding(
         });
     }
     let signer = &proof.signer;
-    let subjects: Vec<&str> = match presentation.credential.credential().get("credentialSubject") {
+    let subjects: Vec<&str> = match presentation
+        .credential
+        .credential()
+        .get("credentialSubject")
+    {
         Some(Value::Array(subjects)) => subjects
             .iter()
             .filter_map(|s| s.get("id").and_then(Value::as_str))
             .collect(),
-        Some(subject) => subject.get("id").and_then(Value::as_str).into_iter().collect(),
+        Some(subject) => subject
+            .get("id")
+            .and_then(Value::as_str)
+            .into_iter()
+            .collect(),
         None => Vec::new(),
     };
     if !subjects.contains(&signer.as_str()) {
@@ -1416,14 +1431,21 @@ fn relationship_key(
         .flatten()
         .find_map(|entry| match entry {
             Value::String(id) if absolute(id) == method => Some(None),
-            Value::Object(_) if entry.get("id").and_then(Value::as_str).map(absolute).as_deref()
-                == Some(method) =>
+            Value::Object(_)
+                if entry
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(absolute)
+                    .as_deref()
+                    == Some(method) =>
             {
                 Some(Some(entry))
             }
             _ => None,
         })
-        .ok_or_else(|| format!("{method} is not listed under {relationship} in {did}'s document"))?;
+        .ok_or_else(|| {
+            format!("{method} is not listed under {relationship} in {did}'s document")
+        })?;
     let definition = match listed {
         Some(embedded) => embedded,
         None => document

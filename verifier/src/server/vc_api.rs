@@ -169,9 +169,9 @@ fn envelope<'v>(value: &'v Value, envelope_type: &str) -> Result<Input<'v>, ApiE
     match value {
         Value::String(text) => Ok(Input::Compact(compact_format(text), text.as_str())),
         Value::Object(object) if object.contains_key("proof") => {
-            Ok(Input::DataIntegrity(serde_json::to_vec(value).map_err(|e| {
-                ApiError::InvalidRequest(format!("the document cannot be serialized: {e}"))
-            })?))
+            Ok(Input::DataIntegrity(serde_json::to_vec(value).map_err(
+                |e| ApiError::InvalidRequest(format!("the document cannot be serialized: {e}")),
+            )?))
         }
         Value::Object(object) => {
             let kind = object.get("type").and_then(Value::as_str);

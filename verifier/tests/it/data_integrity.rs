@@ -15,8 +15,8 @@ use credence_registry::did::Did;
 use credence_registry::keys::{KeyType, PublicKey, SecretKey};
 use credence_verifier::data_integrity::{Canonicalizer, ProofPurpose, parse_secured};
 use credence_verifier::{
-    Context, Defect, Expectations, HolderBinding, Outcome, Report, Step, Verdict,
-    VerifyError, verify_data_integrity, verify_data_integrity_presentation,
+    Context, Defect, Expectations, HolderBinding, Outcome, Report, Step, Verdict, VerifyError,
+    verify_data_integrity, verify_data_integrity_presentation,
 };
 use serde_json::{Value, json};
 use ssi_claims_core::{MessageSignatureError, SignatureEnvironment, SignatureError};
@@ -134,7 +134,15 @@ async fn the_w3c_vector_verifies_step_by_step_with_its_key() {
     assert_failed(
         &report,
         Step::Parse,
-        |d| matches!(d, Defect::BadClaim { claim: "issuer", .. }),
+        |d| {
+            matches!(
+                d,
+                Defect::BadClaim {
+                    claim: "issuer",
+                    ..
+                }
+            )
+        },
         "URL issuer",
     );
 }
@@ -148,7 +156,10 @@ async fn credentials_the_issuer_makes_verify_offline() {
     crate::support::assert_valid(&report, &OFFLINE, "did:key issuer");
     let claims = report.valid_claims().unwrap().as_value();
     assert_eq!(claims["credentialSubject"]["company"], "Example GmbH");
-    assert!(claims.get("proof").is_none(), "the claims are the credential without its proof");
+    assert!(
+        claims.get("proof").is_none(),
+        "the claims are the credential without its proof"
+    );
     // Again, from the caches, and with the cached and uncached canonical forms the same.
     crate::support::assert_valid(
         &check(&context, &bytes(&credential)).await,
@@ -222,9 +233,13 @@ async fn each_defect_fails_at_its_step() {
     let other = Issuer::did_key(KeyType::Ed25519);
     let mut unsigned = credential.clone();
     unsigned.as_object_mut().unwrap().remove("proof");
-    let by_other = issuer_di::sign(&issuer_key(&other), unsigned.clone(), now() - Duration::hours(1))
-        .await
-        .unwrap();
+    let by_other = issuer_di::sign(
+        &issuer_key(&other),
+        unsigned.clone(),
+        now() - Duration::hours(1),
+    )
+    .await
+    .unwrap();
     // Claims and contexts that only an unsigned document could carry: signed with ssi, they
     // would have been refused at issuance, so they are pasted onto a valid proof.
     let tampered_value = {
@@ -326,7 +341,15 @@ async fn each_defect_fails_at_its_step() {
             "VCDM 1.1 context",
             edit(&|c| c["@context"][0] = json!("https://www.w3.org/2018/credentials/v1")),
             Step::Parse,
-            |d| matches!(d, Defect::BadClaim { claim: "@context", .. }),
+            |d| {
+                matches!(
+                    d,
+                    Defect::BadClaim {
+                        claim: "@context",
+                        ..
+                    }
+                )
+            },
         ),
         row(
             "proof for authentication",
@@ -349,17 +372,22 @@ async fn each_defect_fails_at_its_step() {
             Step::Parse,
             |d| matches!(d, Defect::BadProof(why) if why.contains("previousProof")),
         ),
-        row(
-            "no proof",
-            bytes(&unsigned),
-            Step::Parse,
-            |d| matches!(d, Defect::BadProof(_)),
-        ),
+        row("no proof", bytes(&unsigned), Step::Parse, |d| {
+            matches!(d, Defect::BadProof(_))
+        }),
         row(
             "issuer not a DID",
             edit(&|c| c["issuer"] = json!("https://agency.example")),
             Step::Parse,
-            |d| matches!(d, Defect::BadClaim { claim: "issuer", .. }),
+            |d| {
+                matches!(
+                    d,
+                    Defect::BadClaim {
+                        claim: "issuer",
+                        ..
+                    }
+                )
+            },
         ),
         row(
             "no credentialSubject",
@@ -367,7 +395,15 @@ async fn each_defect_fails_at_its_step() {
                 c.as_object_mut().unwrap().remove("credentialSubject");
             }),
             Step::Parse,
-            |d| matches!(d, Defect::BadClaim { claim: "credentialSubject", .. }),
+            |d| {
+                matches!(
+                    d,
+                    Defect::BadClaim {
+                        claim: "credentialSubject",
+                        ..
+                    }
+                )
+            },
         ),
         row(
             "not JSON",
@@ -375,12 +411,9 @@ async fn each_defect_fails_at_its_step() {
             Step::Parse,
             |d| matches!(d, Defect::Malformed(_)),
         ),
-        row(
-            "a JSON array",
-            b"[1, 2]".to_vec(),
-            Step::Parse,
-            |d| matches!(d, Defect::Malformed(_)),
-        ),
+        row("a JSON array", b"[1, 2]".to_vec(), Step::Parse, |d| {
+            matches!(d, Defect::Malformed(_))
+        }),
         row(
             "duplicate member",
             {
@@ -514,13 +547,21 @@ async fn status_accreditation_schema_and_rotation_against_a_registry() {
         "valid, every step",
     );
     assert_failed(
-        &check(&context, &world_credential(&world, &signing, VCT, iat, Some(2)).await).await,
+        &check(
+            &context,
+            &world_credential(&world, &signing, VCT, iat, Some(2)).await,
+        )
+        .await,
         Step::Status,
         |d| matches!(d, Defect::Revoked { index: 2, uri } if uri.ends_with(".revocation")),
         "revoked",
     );
     assert_failed(
-        &check(&context, &world_credential(&world, &signing, VCT, iat, Some(3)).await).await,
+        &check(
+            &context,
+            &world_credential(&world, &signing, VCT, iat, Some(3)).await,
+        )
+        .await,
         Step::Status,
         |d| matches!(d, Defect::Suspended { index: 3, uri } if uri.ends_with(".suspension")),
         "suspended",
@@ -565,12 +606,20 @@ async fn status_accreditation_schema_and_rotation_against_a_registry() {
     let fresh = crate::support::context(&world.registry);
     let after = t1 + Duration::minutes(1);
     crate::support::assert_valid(
-        &check(&fresh, &world_credential(&world, &signing, VCT, iat, None).await).await,
+        &check(
+            &fresh,
+            &world_credential(&world, &signing, VCT, iat, None).await,
+        )
+        .await,
         &[Step::Status, Step::HolderBinding],
         "old key, signed before the rotation",
     );
     assert_failed(
-        &check(&fresh, &world_credential(&world, &signing, VCT, after, None).await).await,
+        &check(
+            &fresh,
+            &world_credential(&world, &signing, VCT, after, None).await,
+        )
+        .await,
         Step::Signature,
         |d| matches!(d, Defect::BadSignature(_)),
         "old key after the rotation",
@@ -821,8 +870,7 @@ async fn presentations_bind_the_holder_to_the_request() {
     // The credential inside is checked as on its own: a tampered one fails its signature.
     let mut tampered = credential.clone();
     tampered["credentialSubject"]["company"] = json!("Evil GmbH");
-    let report =
-        check_presentation(&context, &present(&tampered, &Vp::new(&holder)).await).await;
+    let report = check_presentation(&context, &present(&tampered, &Vp::new(&holder)).await).await;
     assert_failed(
         &report,
         Step::Signature,
@@ -838,7 +886,15 @@ async fn presentations_bind_the_holder_to_the_request() {
     assert_failed(
         &check_presentation(&context, &bytes(&two)).await,
         Step::Parse,
-        |d| matches!(d, Defect::BadClaim { claim: "verifiableCredential", .. }),
+        |d| {
+            matches!(
+                d,
+                Defect::BadClaim {
+                    claim: "verifiableCredential",
+                    ..
+                }
+            )
+        },
         "two credentials",
     );
     let mut other_holder: Value =
@@ -847,7 +903,15 @@ async fn presentations_bind_the_holder_to_the_request() {
     assert_failed(
         &check_presentation(&context, &bytes(&other_holder)).await,
         Step::Parse,
-        |d| matches!(d, Defect::BadClaim { claim: "holder", .. }),
+        |d| {
+            matches!(
+                d,
+                Defect::BadClaim {
+                    claim: "holder",
+                    ..
+                }
+            )
+        },
         "holder is not the signer",
     );
     assert_failed(
@@ -926,10 +990,9 @@ mod routes {
         let state = state(crate::support::context(&world.registry));
         let signing = world.issuer.signing.clone();
         let iat = t0() + Duration::minutes(1);
-        let valid: Value = serde_json::from_slice(
-            &world_credential(&world, &signing, VCT, iat, Some(1)).await,
-        )
-        .unwrap();
+        let valid: Value =
+            serde_json::from_slice(&world_credential(&world, &signing, VCT, iat, Some(1)).await)
+                .unwrap();
         let (status, body) = post(
             &state,
             "/credentials/verify",
@@ -941,10 +1004,9 @@ mod routes {
         assert_eq!(body["errors"], json!([]));
         assert_eq!(body["checks"].as_array().unwrap().len(), 8, "{body}");
 
-        let revoked: Value = serde_json::from_slice(
-            &world_credential(&world, &signing, VCT, iat, Some(2)).await,
-        )
-        .unwrap();
+        let revoked: Value =
+            serde_json::from_slice(&world_credential(&world, &signing, VCT, iat, Some(2)).await)
+                .unwrap();
         let (status, body) = post(
             &state,
             "/credentials/verify",
