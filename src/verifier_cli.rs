@@ -11,7 +11,10 @@ use credence_registry::resolver::{CredenceSource, Resolver};
 use credence_verifier::client::{DEFAULT_VERIFIER_URL, VerifierClient};
 use credence_verifier::pipeline::{Context, Expectations, HolderBinding, Policy};
 use credence_verifier::server::VerifierConfig;
-use credence_verifier::{Verdict, verify_sd_jwt_vc, verify_vc_jwt};
+use credence_verifier::{
+    Verdict, verify_data_integrity, verify_data_integrity_presentation, verify_sd_jwt_vc,
+    verify_vc_jwt,
+};
 
 use crate::cli::{CommandError, print_json, refusals_exit_1};
 
@@ -21,7 +24,8 @@ pub(crate) const VERIFIER_PREFIX: &str = "/verifier";
 /// `credence verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
-    /// The credential or presentation (a compact `dc+sd-jwt` or `vc+jwt`), or `-` for stdin.
+    /// The credential or presentation (a compact `dc+sd-jwt` or `vc+jwt`, or a JSON Data
+    /// Integrity credential or presentation), or `-` for stdin.
     file: String,
     /// The registry the issuer's DID, accreditation, schema and status are checked at.
     #[arg(long, env = "CREDENCE_REGISTRY", default_value = DEFAULT_REGISTRY_URL, value_parser = crate::cli::http_url)]
@@ -152,8 +156,15 @@ pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Some(registry),
         plain,
     );
-    // SD-JWTs are told by their `~` separators; anything else is taken as a `vc+jwt`.
-    let report = if input.contains('~') {
+    // A JSON object is a Data Integrity document (a presentation if --nonce asks for holder
+    // binding); SD-JWTs are told by their `~` separators; anything else is taken as a `vc+jwt`.
+    let report = if input.starts_with('{') {
+        if matches!(expectations.holder_binding, HolderBinding::Required { .. }) {
+            verify_data_integrity_presentation(input.as_bytes(), &expectations, &context).await
+        } else {
+            verify_data_integrity(input.as_bytes(), &expectations, &context).await
+        }
+    } else if input.contains('~') {
         verify_sd_jwt_vc(input.as_bytes(), &expectations, &context).await
     } else {
         verify_vc_jwt(input.as_bytes(), &expectations, &context).await

@@ -6,20 +6,23 @@
 //!
 //! Code map: [`report`] (the typed report and verdicts), [`jose`] (the JWS rules every JWT
 //! format shares, pure), [`sd_jwt`] (SD-JWT / SD-JWT VC, pure), [`vc_jwt`] (VC-JOSE-COSE
-//! `vc+jwt`, pure), [`pipeline`] (the steps in order, the caches, registry and status-list
+//! `vc+jwt`, pure), [`data_integrity`] (Data Integrity `eddsa-rdfc-2022` credentials and
+//! presentations: JSON-LD with bundled contexts, RDFC-1.0, pure), [`pipeline`] (the steps in order, the caches, registry and status-list
 //! access), and behind the non-default `server` feature `server` (the W3C VC API verify
 //! routes, which render a [`report::Report`], and the OpenID4VP service). [`dcql`] (DCQL queries:
 //! parsing, the verifier's check, the wallet's matcher, pure), [`openid4vp`] (request objects
 //! and response checks, pure), [`jwe`] (ECDH-ES JWE for `direct_post.jwt`, pure) and [`x509`]
 //! (X.509 client identifiers of request objects: `x5c` path validation, pure). Built so
-//! far: `dc+sd-jwt` with key binding and `vc+jwt` credentials, OpenID4VP with DCQL. Not yet:
-//! `vp+jwt`, Data Integrity.
+//! far: `dc+sd-jwt` with key binding, `vc+jwt` credentials, Data Integrity (`eddsa-rdfc-2022`)
+//! credentials and presentations, OpenID4VP with DCQL. Not yet: other Data Integrity
+//! cryptosuites.
 //!
 //! It depends only on `credence-registry` (never on the issuer, never on a server crate), and
 //! reads no clock: `now` is part of [`pipeline::Expectations`].
 
 mod cache;
 pub mod client;
+pub mod data_integrity;
 pub mod dcql;
 pub mod jose;
 pub mod jwe;
@@ -33,6 +36,7 @@ pub mod vc_jwt;
 pub mod x509;
 
 pub use pipeline::{
-    Context, Expectations, HolderBinding, Policy, VerifyError, verify_sd_jwt_vc, verify_vc_jwt,
+    Context, Expectations, HolderBinding, Policy, VerifyError, verify_data_integrity,
+    verify_data_integrity_presentation, verify_sd_jwt_vc, verify_vc_jwt,
 };
 pub use report::{Defect, DisclosedClaims, Outcome, Report, Step, Verdict};

@@ -1,9 +1,11 @@
 //! The verification pipeline, one for every format: parse -> issuer (its DID resolved as of
 //! issuance) -> signature -> validity -> status -> accreditation -> schema -> holder binding ->
 //! policy, each step's outcome recorded in a [`Report`]. Entry points: [`verify_sd_jwt_vc`]
-//! (`dc+sd-jwt`, with its key-binding JWT) and [`verify_vc_jwt`] (VC-JOSE-COSE `vc+jwt`, a
-//! bare credential: holder binding is a presentation's business). The format modules
-//! (`sd_jwt`, `vc_jwt`) parse and check; the steps that reach the network, and the caches, are
+//! (`dc+sd-jwt`, with its key-binding JWT), [`verify_vc_jwt`] (VC-JOSE-COSE `vc+jwt`, a
+//! bare credential: holder binding is a presentation's business), [`verify_data_integrity`]
+//! (a credential with an embedded `eddsa-rdfc-2022` proof) and
+//! [`verify_data_integrity_presentation`] (a presentation with the holder's proof, which is its
+//! holder binding). The format modules (`sd_jwt`, `vc_jwt`, `data_integrity`) parse and check; the steps that reach the network, and the caches, are
 //! shared here, so both formats resolve issuers, fetch status lists and ask the registry the
 //! same way.
 //!
@@ -17,9 +19,9 @@
 //! schema), and when a pure step already failed the network ones are not run at all. An invalid
 //! presentation costs no fetch, and cannot make us fetch on its behalf.
 //!
-//! The issuer is resolved as of `iat` (did:credence `versionTime`): a credential signed before a
-//! key rotation still verifies with the key listed then, and one signed with a key after it was
-//! rotated out does not. The flip side is that an issuer whose key leaked must revoke through
+//! The issuer is resolved as of `iat` (a Data Integrity proof's `created`; did:credence
+//! `versionTime`): a credential signed before a key rotation still verifies with the key listed
+//! then, and one signed with a key after it was rotated out does not. The flip side is that an issuer whose key leaked must revoke through
 //! its status list what the thief backdates; resolving as of issuance cannot tell.
 
 use std::collections::HashMap;
@@ -37,6 +39,7 @@ use credence_registry::wire::VersionSelector;
 use serde_json::Value;
 
 use crate::cache::TtlCache;
+use crate::data_integrity::{self, Canonicalizer, DiCredential, DiPresentation};
 use crate::jose::{self, Jws};
 use crate::report::{Defect, DisclosedClaims, Outcome, Report, Step};
 use crate::sd_jwt::{self, KeyBindingExpectations, Presentation};
@@ -163,6 +166,8 @@ pub struct Context {
     status_lists: TtlCache<String, VerifiedList>,
     authorizations: TtlCache<(Did, String, i64), Authorization>,
     schemas: TtlCache<String, Option<Schema>>,
+    /// Data Integrity: processed contexts and proof-configuration hashes.
+    canonicalizer: Canonicalizer,
 }
 
 /// A status list whose signature was checked against its issuer, as cached.
@@ -204,6 +209,7 @@ impl Context {
             status_lists: TtlCache::new(CACHE_CAPACITY),
             authorizations: TtlCache::new(CACHE_CAPACITY),
             schemas: TtlCache::new(CACHE_CAPACITY),
+            canonicalizer: Canonicalizer::new(),
         }
     }
 
@@ -1164,4 +1170,341 @@ async fn fetch_schema(registry: &RegistryClient, vct: &str) -> Result<Option<Sch
         id: id.to_owned(),
         validator,
     }))
+}
+
+// ---- Data Integrity (`eddsa-rdfc-2022`): credentials and presentations ----
+
+/// Verifies a W3C Verifiable Credential (VCDM 2.0) secured with a Data Integrity proof of the
+/// `eddsa-rdfc-2022` cryptosuite (`data_integrity`), as a relying party that received it on its
+/// own or a wallet that received it from an issuer: the same steps as [`verify_vc_jwt`], the
+/// issuer resolved as of `proof.created` (else `validFrom`), the proof's `verificationMethod`
+/// one of the issuer's `assertionMethod` keys then. Holder binding needs a presentation
+/// ([`verify_data_integrity_presentation`]): with [`HolderBinding::Required`] a bare credential
+/// fails that step. `Err` only for expectations no credential could meet.
+pub async fn verify_data_integrity(
+    credential: &[u8],
+    expectations: &Expectations,
+    context: &Context,
+) -> Result<Report, VerifyError> {
+    expectations.check()?;
+    let mut report = Report::new();
+    let parsed = match data_integrity::parse_credential(credential) {
+        Ok(parsed) => parsed,
+        Err(defect) => return Ok(fail(report, Step::Parse, defect)),
+    };
+    report.set(Step::Parse, Outcome::Passed);
+    let binding = match &expectations.holder_binding {
+        HolderBinding::NotRequired => Outcome::NotChecked(
+            "a credential verified on its own: holder binding is checked on presentations".into(),
+        ),
+        HolderBinding::Required { .. } => Outcome::Failed(Defect::HolderProofMissing),
+    };
+    data_integrity_steps(
+        report,
+        &parsed,
+        DiBinding::Decided(binding),
+        expectations,
+        context,
+    )
+    .await
+}
+
+/// Verifies a W3C Verifiable Presentation secured with the holder's `eddsa-rdfc-2022` proof
+/// (`proofPurpose: authentication`) carrying one Data Integrity credential: every step of
+/// [`verify_data_integrity`] for the credential, and as holder binding the presentation's
+/// proof: its `challenge` the nonce and its `domain` the audience of
+/// [`HolderBinding::Required`], `created` within `max_age` (and the leeway) of `now`, made by
+/// a `did:key` or `did:jwk` key listed under `authentication` (resolved without any network),
+/// whose DID is the credential's `credentialSubject.id`. A presentation is only ever verified
+/// against a request: [`HolderBinding::NotRequired`] is [`VerifyError::InvalidExpectations`].
+pub async fn verify_data_integrity_presentation(
+    presentation: &[u8],
+    expectations: &Expectations,
+    context: &Context,
+) -> Result<Report, VerifyError> {
+    expectations.check()?;
+    if expectations.holder_binding == HolderBinding::NotRequired {
+        return Err(VerifyError::InvalidExpectations(
+            "a presentation is verified against the nonce and audience it must answer",
+        ));
+    }
+    let mut report = Report::new();
+    let parsed = match data_integrity::parse_presentation(presentation) {
+        Ok(parsed) => parsed,
+        Err(defect) => return Ok(fail(report, Step::Parse, defect)),
+    };
+    report.set(Step::Parse, Outcome::Passed);
+    data_integrity_steps(
+        report,
+        &parsed.credential,
+        DiBinding::Presentation(&parsed),
+        expectations,
+        context,
+    )
+    .await
+}
+
+/// How the holder-binding step of a Data Integrity verification is decided.
+enum DiBinding<'p> {
+    /// Already known (a bare credential).
+    Decided(Outcome),
+    /// By the presentation's proof.
+    Presentation(&'p DiPresentation),
+}
+
+/// The steps after parse, for a credential alone or inside a presentation.
+async fn data_integrity_steps(
+    mut report: Report,
+    parsed: &DiCredential,
+    binding: DiBinding<'_>,
+    expectations: &Expectations,
+    context: &Context,
+) -> Result<Report, VerifyError> {
+    let now = expectations.now;
+    let summary = Credential {
+        issuer: parsed.issuer.clone(),
+        kid: parsed.secured.proof.verification_method.clone(),
+        iat: parsed.issued,
+        registry_type: vc_jwt::registry_type(&parsed.types).map(str::to_owned),
+        types: parsed.types.clone(),
+    };
+
+    // issuer, as of issuance; signature
+    let Some(issuer_keys) = issuer_step(&mut report, context, &summary, now).await else {
+        return Ok(report);
+    };
+    let signature = match data_integrity_issuer_key(&issuer_keys, &summary) {
+        Ok(key) => context.canonicalizer.verify(&parsed.secured, key).await,
+        Err(defect) => Err(defect),
+    };
+    if let Err(defect) = signature {
+        return Ok(fail(report, Step::Signature, defect));
+    }
+    report.set(Step::Signature, Outcome::Passed);
+
+    // The pure steps first (a did:key / did:jwk holder resolves without the network).
+    report.set(
+        Step::Validity,
+        verdict(data_integrity::check_times(
+            parsed,
+            now,
+            expectations.leeway,
+        )),
+    );
+    let binding = match binding {
+        DiBinding::Decided(outcome) => outcome,
+        DiBinding::Presentation(presentation) => {
+            verdict(presentation_binding(presentation, expectations, context).await)
+        }
+    };
+    report.set(Step::HolderBinding, binding);
+    report.set(
+        Step::Policy,
+        verdict(policy(
+            &expectations.policy,
+            &summary,
+            parsed.credential(),
+            now,
+        )),
+    );
+    let claims = DisclosedClaims::new(parsed.credential().clone());
+    if report.first_failure().is_some() {
+        report.set_disclosed(claims);
+        report.skip_rest("the credential is already invalid (see the failed step)");
+        return Ok(report);
+    }
+
+    // Then the ones that may reach the network.
+    report.set(
+        Step::Status,
+        bitstring_status(context, parsed.credential(), &summary, now).await,
+    );
+    report.set(
+        Step::Accreditation,
+        accreditation(context, &summary, now).await,
+    );
+    let subjects = vc_jwt::subject_claims(parsed.credential());
+    let instances: Vec<&Value> = subjects.iter().collect();
+    report.set(
+        Step::Schema,
+        schema(context, &summary, &instances, &[], now).await,
+    );
+    report.set_disclosed(claims);
+    Ok(report)
+}
+
+/// The issuer's key the proof's `verificationMethod` names, among its `assertionMethod` keys
+/// as of issuance.
+fn data_integrity_issuer_key<'k>(
+    issuer: &'k IssuerKeys,
+    credential: &Credential,
+) -> Result<&'k PublicKey, Defect> {
+    match issuer.keys.get(&credential.kid) {
+        Some(Ok(key)) => Ok(key),
+        Some(Err(why)) => Err(Defect::KeyNotAuthorized {
+            kid: credential.kid.clone(),
+            detail: format!("the key is unusable: {why}"),
+        }),
+        None => Err(Defect::KeyNotAuthorized {
+            kid: credential.kid.clone(),
+            detail: format!(
+                "{}'s DID document as of {} lists no such key under assertionMethod",
+                credential.issuer, credential.iat
+            ),
+        }),
+    }
+}
+
+/// The holder-binding step of a Data Integrity presentation (VC Data Integrity §2.1
+/// `challenge`, `domain`; VCDM 2.0 §4.13): the request it answers, its freshness, who signed
+/// it (the credential's subject, with a did:key / did:jwk `authentication` key), and the
+/// signature.
+async fn presentation_binding(
+    presentation: &DiPresentation,
+    expectations: &Expectations,
+    context: &Context,
+) -> Result<(), Defect> {
+    let HolderBinding::Required {
+        nonce,
+        audience,
+        max_age,
+    } = &expectations.holder_binding
+    else {
+        unreachable!("verify_data_integrity_presentation refuses NotRequired")
+    };
+    let proof = &presentation.secured.proof;
+    let now = expectations.now;
+    if proof.challenge.as_deref() != Some(nonce.as_str()) {
+        return Err(Defect::ChallengeMismatch);
+    }
+    if proof.domain.as_deref() != Some(audience.as_str()) {
+        return Err(Defect::DomainMismatch {
+            found: proof.domain.clone().unwrap_or_else(|| "(none)".into()),
+            expected: audience.clone(),
+        });
+    }
+    let fresh = proof.created.is_some_and(|created| {
+        created <= now + expectations.leeway && now - created <= *max_age + expectations.leeway
+    });
+    let unexpired = proof.expires.is_none_or(|expires| now < expires);
+    if !fresh || !unexpired {
+        return Err(Defect::PresentationStale {
+            created: proof.created,
+            now,
+        });
+    }
+    let signer = &proof.signer;
+    let subjects: Vec<&str> = match presentation
+        .credential
+        .credential()
+        .get("credentialSubject")
+    {
+        Some(Value::Array(subjects)) => subjects
+            .iter()
+            .filter_map(|s| s.get("id").and_then(Value::as_str))
+            .collect(),
+        Some(subject) => subject
+            .get("id")
+            .and_then(Value::as_str)
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    };
+    if !subjects.contains(&signer.as_str()) {
+        return Err(Defect::HolderNotSubject {
+            signer: signer.to_string(),
+            subject: if subjects.is_empty() {
+                "no identified subject (credentialSubject.id is absent)".into()
+            } else {
+                subjects.join(", ")
+            },
+        });
+    }
+    // A holder is a did:key or did:jwk: its document is a function of the DID, so this step
+    // reaches no network whatever the presentation says.
+    if !matches!(signer.method(), "key" | "jwk") {
+        return Err(Defect::PresentationSignature(format!(
+            "the holder {signer} must be a did:key or did:jwk"
+        )));
+    }
+    let resolution = context
+        .resolver
+        .resolve(signer, &VersionSelector::Latest)
+        .await
+        .map_err(|e| {
+            Defect::PresentationSignature(format!("the holder {signer} does not resolve: {e}"))
+        })?;
+    let key = relationship_key(
+        &resolution.document,
+        signer,
+        &proof.verification_method,
+        "authentication",
+    )
+    .map_err(Defect::PresentationSignature)?;
+    context
+        .canonicalizer
+        .verify(&presentation.secured, &key)
+        .await
+        .map_err(|defect| match defect {
+            Defect::BadSignature(why) => Defect::PresentationSignature(why),
+            Defect::KeyNotAuthorized { detail, .. } => Defect::PresentationSignature(detail),
+            other => other,
+        })
+}
+
+/// The key `method` (an absolute DID URL) if `document` lists it under `relationship`, by
+/// reference or embedded.
+fn relationship_key(
+    document: &Value,
+    did: &Did,
+    method: &str,
+    relationship: &str,
+) -> Result<PublicKey, String> {
+    let absolute = |id: &str| {
+        if id.starts_with('#') {
+            format!("{did}{id}")
+        } else {
+            id.to_owned()
+        }
+    };
+    let listed = document
+        .get(relationship)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|entry| match entry {
+            Value::String(id) if absolute(id) == method => Some(None),
+            Value::Object(_)
+                if entry
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(absolute)
+                    .as_deref()
+                    == Some(method) =>
+            {
+                Some(Some(entry))
+            }
+            _ => None,
+        })
+        .ok_or_else(|| {
+            format!("{method} is not listed under {relationship} in {did}'s document")
+        })?;
+    let definition = match listed {
+        Some(embedded) => embedded,
+        None => document
+            .get("verificationMethod")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|m| m.get("id").and_then(Value::as_str).map(absolute).as_deref() == Some(method))
+            .ok_or_else(|| format!("{method} is listed under {relationship} but not defined"))?,
+    };
+    match (
+        definition.get("publicKeyMultibase").and_then(Value::as_str),
+        definition.get("publicKeyJwk"),
+    ) {
+        (Some(multibase), _) => PublicKey::from_multikey(multibase).map_err(|e| e.to_string()),
+        (None, Some(jwk)) => PublicKey::from_jwk(jwk).map_err(|e| e.to_string()),
+        (None, None) => Err(format!("{method} has no public key")),
+    }
 }

@@ -310,6 +310,22 @@ pub enum Defect {
     /// A Disclosure for a claim named `_sd` or `...` (RFC 9901 §7.1 step 3.2.2.2).
     #[error("Disclosure {index} names the reserved claim {name:?}")]
     ReservedClaimName { index: usize, name: String },
+    /// A Data Integrity proof of another cryptosuite (or proof type) than `eddsa-rdfc-2022`.
+    #[error(
+        "unsupported cryptosuite {found}: this verifier checks Data Integrity proofs of the \
+         eddsa-rdfc-2022 cryptosuite only"
+    )]
+    UnsupportedCryptosuite { found: String },
+    /// A Data Integrity proof that is missing, of the wrong shape or purpose, or one of several.
+    #[error("the Data Integrity proof is unusable: {0}")]
+    BadProof(String),
+    /// JSON-LD expansion refused the document: a term no context defines, a context URL this
+    /// verifier does not bundle (none is ever fetched), an invalid value.
+    #[error(
+        "the document cannot be read as JSON-LD with the contexts this verifier bundles (none is \
+         fetched): {0}"
+    )]
+    NotCanonicalizable(String),
 
     // ---- issuer ----
     /// The issuer's DID did not resolve to a document as of issuance (unknown, not yet created,
@@ -437,6 +453,33 @@ pub enum Defect {
         "the key-binding JWT's sd_hash does not match the presented credential and Disclosures"
     )]
     SdHashMismatch,
+    /// A Data Integrity presentation's proof: its `challenge` is not the verifier's nonce.
+    #[error(
+        "the presentation answers another request (its proof's challenge is not the nonce this \
+         verifier issued)"
+    )]
+    ChallengeMismatch,
+    /// A Data Integrity presentation's proof names another `domain` than this verifier.
+    #[error("the presentation's proof is for domain {found:?}, not for this verifier ({expected})")]
+    DomainMismatch { found: String, expected: String },
+    /// A Data Integrity presentation's proof made outside the freshness window (or undated).
+    #[error(
+        "the presentation's proof was made at {created:?}, outside the accepted window (now \
+         {now}); ask the holder to present again"
+    )]
+    PresentationStale {
+        created: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    },
+    /// The holder's proof on a presentation does not verify with the key it names.
+    #[error("the presentation's proof does not verify with the holder's key: {0}")]
+    PresentationSignature(String),
+    /// The presentation is signed by someone other than the credential's subject.
+    #[error(
+        "the presentation is signed by {signer}, but the credential was issued to {subject}; only \
+         its subject may present it"
+    )]
+    HolderNotSubject { signer: String, subject: String },
 
     // ---- policy ----
     #[error("credential type {vct} is not one this verifier accepts")]

@@ -8,6 +8,12 @@
 //! `EnvelopedVerifiablePresentation` with `data:application/dc+sd-jwt,`): `options.challenge`
 //! is the nonce and `options.domain` the audience the key-binding JWT must name.
 //!
+//! A credential or presentation may also be a JSON-LD object secured with an embedded Data
+//! Integrity proof (`eddsa-rdfc-2022`, told by its `proof` member): a credential goes through
+//! `verify_data_integrity`, a presentation (the holder's `authentication` proof, whose
+//! `challenge` and `domain` must be `options.challenge` and `options.domain`) through
+//! `verify_data_integrity_presentation`.
+//!
 //! The answer renders the pipeline's report: `checks` names the steps that passed, `errors`
 //! the failed ones and those that could not be checked, `warnings` those not checked, each with
 //! the step's name and the report's sentence. 200 when valid; 400 when the input could not
@@ -23,7 +29,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, JsonBody, VerifierState};
-use crate::pipeline::{Expectations, HolderBinding, Policy, verify_sd_jwt_vc, verify_vc_jwt};
+use crate::pipeline::{
+    Expectations, HolderBinding, Policy, verify_data_integrity, verify_data_integrity_presentation,
+    verify_sd_jwt_vc, verify_vc_jwt,
+};
 use crate::report::{Outcome, Report, Step, Verdict};
 
 pub(super) fn router() -> Router<VerifierState> {
@@ -71,12 +80,20 @@ enum Format {
     VcJwt,
 }
 
+/// What a request carries: a compact (or enveloped) JWT format, or a JSON-LD document with an
+/// embedded Data Integrity proof, serialized again for the pipeline (which takes bytes, as
+/// from a file or a wallet).
+enum Input<'v> {
+    Compact(Format, &'v str),
+    DataIntegrity(Vec<u8>),
+}
+
 async fn verify_credential(
     State(state): State<VerifierState>,
     JsonBody(request): JsonBody<VerifyCredentialRequest>,
 ) -> Result<Response, ApiError> {
     let CredentialOptions {} = request.options;
-    let (format, compact) = envelope(
+    let input = envelope(
         &request.verifiable_credential,
         "EnvelopedVerifiableCredential",
     )?;
@@ -87,9 +104,16 @@ async fn verify_credential(
         policy: Policy::default(),
     };
     let context = &state.context;
-    let report = match format {
-        Format::SdJwtVc => verify_sd_jwt_vc(compact.as_bytes(), &expectations, context).await?,
-        Format::VcJwt => verify_vc_jwt(compact.as_bytes(), &expectations, context).await?,
+    let report = match input {
+        Input::Compact(Format::SdJwtVc, compact) => {
+            verify_sd_jwt_vc(compact.as_bytes(), &expectations, context).await?
+        }
+        Input::Compact(Format::VcJwt, compact) => {
+            verify_vc_jwt(compact.as_bytes(), &expectations, context).await?
+        }
+        Input::DataIntegrity(document) => {
+            verify_data_integrity(&document, &expectations, context).await?
+        }
     };
     Ok(render(&report))
 }
@@ -98,14 +122,14 @@ async fn verify_presentation(
     State(state): State<VerifierState>,
     JsonBody(request): JsonBody<VerifyPresentationRequest>,
 ) -> Result<Response, ApiError> {
-    let (format, compact) = envelope(
+    let input = envelope(
         &request.verifiable_presentation,
         "EnvelopedVerifiablePresentation",
     )?;
-    if format != Format::SdJwtVc {
+    if matches!(input, Input::Compact(Format::VcJwt, _)) {
         return Err(ApiError::UnsupportedFormat(
-            "presentations are taken as SD-JWT with a key-binding JWT (dc+sd-jwt); vp+jwt is \
-             not supported yet"
+            "presentations are taken as SD-JWT with a key-binding JWT (dc+sd-jwt) or as Data \
+             Integrity presentations; vp+jwt is not supported yet"
                 .into(),
         ));
     }
@@ -119,14 +143,22 @@ async fn verify_presentation(
         },
         policy: Policy::default(),
     };
-    let report = verify_sd_jwt_vc(compact.as_bytes(), &expectations, &state.context).await?;
+    let report = match input {
+        Input::DataIntegrity(document) => {
+            verify_data_integrity_presentation(&document, &expectations, &state.context).await?
+        }
+        Input::Compact(_, compact) => {
+            verify_sd_jwt_vc(compact.as_bytes(), &expectations, &state.context).await?
+        }
+    };
     Ok(render(&report))
 }
 
 /// The compact credential or presentation in `value`: a string as is, or the `data:` URL of
 /// an enveloped one (VC-JOSE-COSE §3.1.2; RFC 2397 with no parameters and no base64: a
-/// compact JWS is already URL-safe text).
-fn envelope<'v>(value: &'v Value, envelope_type: &str) -> Result<(Format, &'v str), ApiError> {
+/// compact JWS is already URL-safe text); or an object with an embedded `proof` (Data
+/// Integrity).
+fn envelope<'v>(value: &'v Value, envelope_type: &str) -> Result<Input<'v>, ApiError> {
     let compact_format = |text: &str| {
         if text.contains('~') {
             Format::SdJwtVc
@@ -135,20 +167,25 @@ fn envelope<'v>(value: &'v Value, envelope_type: &str) -> Result<(Format, &'v st
         }
     };
     match value {
-        Value::String(text) => Ok((compact_format(text), text.as_str())),
+        Value::String(text) => Ok(Input::Compact(compact_format(text), text.as_str())),
+        Value::Object(object) if object.contains_key("proof") => {
+            Ok(Input::DataIntegrity(serde_json::to_vec(value).map_err(
+                |e| ApiError::InvalidRequest(format!("the document cannot be serialized: {e}")),
+            )?))
+        }
         Value::Object(object) => {
             let kind = object.get("type").and_then(Value::as_str);
             if kind != Some(envelope_type) {
                 return Err(ApiError::UnsupportedFormat(format!(
-                    "an object must be an {envelope_type} (embedded-proof credentials, Data \
-                     Integrity, are not supported yet)"
+                    "an object must be an {envelope_type} or carry an embedded Data Integrity \
+                     proof (eddsa-rdfc-2022)"
                 )));
             }
             let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
             if let Some(jwt) = id.strip_prefix("data:application/vc+jwt,") {
-                Ok((Format::VcJwt, jwt))
+                Ok(Input::Compact(Format::VcJwt, jwt))
             } else if let Some(sd_jwt) = id.strip_prefix("data:application/dc+sd-jwt,") {
-                Ok((Format::SdJwtVc, sd_jwt))
+                Ok(Input::Compact(Format::SdJwtVc, sd_jwt))
             } else {
                 Err(ApiError::UnsupportedFormat(
                     "the envelope's id must be a data: URL of application/vc+jwt or \

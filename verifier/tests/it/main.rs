@@ -6,6 +6,8 @@
 // OpenID4VP with DCQL (feature `server`).
 #[cfg(feature = "server")]
 mod openid4vp;
+// Data Integrity eddsa-rdfc-2022 credentials and presentations.
+mod data_integrity;
 // The direct_post.jwt JWE against jwcrypto.
 mod jwe_interop;
 mod registry;
