@@ -11,8 +11,9 @@
 //! routes, which render a [`report::Report`], and the OpenID4VP service). [`dcql`] (DCQL queries:
 //! parsing, the verifier's check, the wallet's matcher, pure), [`openid4vp`] (request objects
 //! and response checks, pure) and [`jwe`] (ECDH-ES JWE for `direct_post.jwt`, pure). Built so
-//! far: `dc+sd-jwt` with key binding and `vc+jwt` credentials, OpenID4VP with DCQL. Not yet:
-//! `vp+jwt`, Data Integrity.
+//! far: `dc+sd-jwt` with key binding, `vc+jwt` credentials and [`vp_jwt`] (VC-JOSE-COSE `vp+jwt`
+//! presentations of them, pure), OpenID4VP with DCQL (several credentials per request). Not
+//! yet: Data Integrity.
 //!
 //! It depends only on `credence-registry` (never on the issuer, never on a server crate), and
 //! reads no clock: `now` is part of [`pipeline::Expectations`].
@@ -29,8 +30,10 @@ pub mod sd_jwt;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod vc_jwt;
+pub mod vp_jwt;
 
 pub use pipeline::{
     Context, Expectations, HolderBinding, Policy, VerifyError, verify_sd_jwt_vc, verify_vc_jwt,
+    verify_vp_jwt,
 };
 pub use report::{Defect, DisclosedClaims, Outcome, Report, Step, Verdict};

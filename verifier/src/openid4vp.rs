@@ -2,7 +2,13 @@
 //! request object it signs (§5, request by reference §5.7 / RFC 9101), the `openid4vp://` URI
 //! a wallet scans, and the check of a wallet's response (§8: `vp_token` keyed by DCQL
 //! credential query id, each an array of presentations; `direct_post` §8.2 and
-//! `direct_post.jwt` §8.3).
+//! `direct_post.jwt` §8.3). A request may ask for several credentials (several credential
+//! queries, `credential_sets`); every presentation is checked with its own report, and a
+//! response missing a required query or answering one not asked is refused (`dcql`).
+//!
+//! `jwt_vc_json` answers (Appendix B.1.3.1) are either a VC-JOSE-COSE `vp+jwt` (`vp_jwt`:
+//! holder-signed, `nonce` and `aud` bound, each enclosed credential one answer to the query)
+//! or, where the query does not require holder binding, a bare `vc+jwt`.
 //!
 //! What it owns: the request's claims, the order of the response checks (state, then every
 //! presentation through [`crate::pipeline`] with this request's nonce and this verifier's
@@ -24,6 +30,7 @@ use crate::dcql::{DcqlQuery, Format, PresentedCredential, Unmet};
 use crate::jwe::{self, Enc, JweError};
 use crate::pipeline::{Context, Expectations, HolderBinding, VerifyError};
 use crate::report::{Outcome, Report, Verdict};
+use crate::vp_jwt;
 
 /// The request object's JWS `typ` (RFC 9101 §10.8).
 pub const REQUEST_OBJECT_TYPE: &str = "oauth-authz-req+jwt";
@@ -105,7 +112,8 @@ impl AuthorizationRequest {
                     "sd-jwt_alg_values": ["EdDSA", "ES256"],
                     "kb-jwt_alg_values": ["EdDSA", "ES256"],
                 },
-                "vc+jwt": {"alg_values": ["EdDSA", "ES256"]},
+                // B.1.3.1.3: for the credentials and for the vp+jwt presenting them.
+                "jwt_vc_json": {"alg_values": ["EdDSA", "ES256"]},
             },
         });
         if let Some(key) = &self.response_key {
@@ -417,29 +425,53 @@ pub async fn verify_response(
                     reports,
                 );
             };
-            let holder_binding = if query.require_cryptographic_holder_binding {
-                HolderBinding::Required {
-                    nonce: expected.nonce.to_owned(),
-                    audience: expected.client_id.to_owned(),
-                    max_age: expected.presentation_max_age,
-                }
-            } else {
-                HolderBinding::NotRequired
+            let binding = HolderBinding::Required {
+                nonce: expected.nonce.to_owned(),
+                audience: expected.client_id.to_owned(),
+                max_age: expected.presentation_max_age,
             };
-            let expectations = Expectations {
+            let expectations = |holder_binding| Expectations {
                 leeway: expected.leeway,
                 holder_binding,
                 ..Expectations::presentation(expected.now, expected.nonce, expected.client_id)
             };
-            let report = match query.format {
-                Format::SdJwtVc => {
-                    crate::pipeline::verify_sd_jwt_vc(text.as_bytes(), &expectations, context)
-                        .await?
-                }
-                Format::VcJwt => {
-                    crate::pipeline::verify_vc_jwt(text.as_bytes(), &expectations, context).await?
+            let not_required = || {
+                if query.require_cryptographic_holder_binding {
+                    binding.clone()
+                } else {
+                    HolderBinding::NotRequired
                 }
             };
+            // A `vp+jwt` (B.1.3.1.5) is always checked as an answer to this request (its nonce,
+            // our client id), holder binding asked for or not; a bare `vc+jwt` binds nobody.
+            let presentation = query.format == Format::VcJwt && vp_jwt::is_presentation(text);
+            let answer_reports = match query.format {
+                Format::SdJwtVc => vec![
+                    crate::pipeline::verify_sd_jwt_vc(
+                        text.as_bytes(),
+                        &expectations(not_required()),
+                        context,
+                    )
+                    .await?,
+                ],
+                Format::VcJwt if presentation => {
+                    crate::pipeline::verify_vp_jwt(
+                        text.as_bytes(),
+                        &expectations(binding.clone()),
+                        context,
+                    )
+                    .await?
+                }
+                Format::VcJwt => vec![
+                    crate::pipeline::verify_vc_jwt(
+                        text.as_bytes(),
+                        &expectations(not_required()),
+                        context,
+                    )
+                    .await?,
+                ],
+            };
+            for report in answer_reports {
             reports
                 .entry(id.clone())
                 .or_default()
@@ -512,8 +544,9 @@ pub async fn verify_response(
                     format: query.format,
                     types,
                     claims: disclosed,
-                    holder_bound: query.require_cryptographic_holder_binding,
+                    holder_bound: query.require_cryptographic_holder_binding || presentation,
                 });
+            }
         }
     }
     if let Err(unmet) = expected.query.satisfied_by(&presented) {

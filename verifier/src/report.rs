@@ -425,6 +425,10 @@ pub enum Defect {
         "the key-binding JWT's sd_hash does not match the presented credential and Disclosures"
     )]
     SdHashMismatch,
+    /// A `vp+jwt` that does not bind its credentials to its signer and to this request
+    /// (`vp_jwt::PresentationDefect` names which rule).
+    #[error("{0}")]
+    Presentation(crate::vp_jwt::PresentationDefect),
 
     // ---- policy ----
     #[error("credential type {vct} is not one this verifier accepts")]
