@@ -61,13 +61,13 @@ fn a_backup_restores_everything_and_refuses_a_wrong_passphrase_or_tampering() {
         .credentials()
         .unwrap()
         .iter()
-        .map(|c| c.sd_jwt().compact().to_owned())
+        .map(|c| c.envelope().compact().to_owned())
         .collect();
     let mut copied: Vec<String> = other
         .credentials()
         .unwrap()
         .iter()
-        .map(|c| c.sd_jwt().compact().to_owned())
+        .map(|c| c.envelope().compact().to_owned())
         .collect();
     original.sort();
     copied.sort();
