@@ -503,11 +503,20 @@ fn journey(data: &Path, server_args: &[&str], keys: &Path) {
         "/companyName = \"Blue Harbour Trading Co.\"",
         "/registrationStatus = \"active\"",
     ] {
-        assert!(consent_text.contains(expected), "{expected}: {consent_text}");
+        assert!(
+            consent_text.contains(expected),
+            "{expected}: {consent_text}"
+        );
     }
     assert_refused(
         &citizen.wallet(
-            &["present", &two_uri, "--yes", "--only", "passport:companyName"],
+            &[
+                "present",
+                &two_uri,
+                "--yes",
+                "--only",
+                "passport:companyName",
+            ],
             true,
             "",
         ),

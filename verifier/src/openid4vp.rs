@@ -472,80 +472,80 @@ pub async fn verify_response(
                 ],
             };
             for report in answer_reports {
-            reports
-                .entry(id.clone())
-                .or_default()
-                .push(report_json(&report));
-            match report.verdict() {
-                Verdict::Valid => {}
-                Verdict::Invalid => {
-                    let (step, defect) = report
-                        .first_failure()
-                        .map(|(s, d)| (s.name().to_owned(), d.to_string()))
-                        .unwrap_or_default();
-                    return refuse(
-                        ResponseError::Invalid {
-                            id: id.clone(),
-                            index,
-                            step,
-                            detail: defect,
-                        },
-                        reports,
-                    );
+                reports
+                    .entry(id.clone())
+                    .or_default()
+                    .push(report_json(&report));
+                match report.verdict() {
+                    Verdict::Valid => {}
+                    Verdict::Invalid => {
+                        let (step, defect) = report
+                            .first_failure()
+                            .map(|(s, d)| (s.name().to_owned(), d.to_string()))
+                            .unwrap_or_default();
+                        return refuse(
+                            ResponseError::Invalid {
+                                id: id.clone(),
+                                index,
+                                step,
+                                detail: defect,
+                            },
+                            reports,
+                        );
+                    }
+                    Verdict::CouldNotCheck => {
+                        let detail = report
+                            .steps()
+                            .iter()
+                            .find_map(|s| match &s.outcome {
+                                Outcome::CouldNotCheck(why) => Some(format!("{}: {why}", s.step)),
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        return refuse(
+                            ResponseError::CouldNotCheck {
+                                id: id.clone(),
+                                index,
+                                detail,
+                            },
+                            reports,
+                        );
+                    }
                 }
-                Verdict::CouldNotCheck => {
-                    let detail = report
-                        .steps()
-                        .iter()
-                        .find_map(|s| match &s.outcome {
-                            Outcome::CouldNotCheck(why) => Some(format!("{}: {why}", s.step)),
-                            _ => None,
+                let disclosed = report
+                    .valid_claims()
+                    .map(|c| c.as_value().clone())
+                    .unwrap_or(Value::Null);
+                let types = match query.format {
+                    Format::SdJwtVc => disclosed
+                        .get("vct")
+                        .and_then(Value::as_str)
+                        .map(|vct| vec![vct.to_owned()])
+                        .unwrap_or_default(),
+                    Format::VcJwt => disclosed
+                        .get("type")
+                        .and_then(Value::as_array)
+                        .map(|t| {
+                            t.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
                         })
-                        .unwrap_or_default();
-                    return refuse(
-                        ResponseError::CouldNotCheck {
-                            id: id.clone(),
-                            index,
-                            detail,
-                        },
-                        reports,
-                    );
-                }
-            }
-            let disclosed = report
-                .valid_claims()
-                .map(|c| c.as_value().clone())
-                .unwrap_or(Value::Null);
-            let types = match query.format {
-                Format::SdJwtVc => disclosed
-                    .get("vct")
-                    .and_then(Value::as_str)
-                    .map(|vct| vec![vct.to_owned()])
-                    .unwrap_or_default(),
-                Format::VcJwt => disclosed
-                    .get("type")
-                    .and_then(Value::as_array)
-                    .map(|t| {
-                        t.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            };
-            claims
-                .entry(id.clone())
-                .or_default()
-                .push(query.requested_claims(&disclosed));
-            presented
-                .entry(id.clone())
-                .or_default()
-                .push(PresentedCredential {
-                    format: query.format,
-                    types,
-                    claims: disclosed,
-                    holder_bound: query.require_cryptographic_holder_binding || presentation,
-                });
+                        .unwrap_or_default(),
+                };
+                claims
+                    .entry(id.clone())
+                    .or_default()
+                    .push(query.requested_claims(&disclosed));
+                presented
+                    .entry(id.clone())
+                    .or_default()
+                    .push(PresentedCredential {
+                        format: query.format,
+                        types,
+                        claims: disclosed,
+                        holder_bound: query.require_cryptographic_holder_binding || presentation,
+                    });
             }
         }
     }

@@ -403,9 +403,7 @@ async fn vc_jwt_steps(
                 "a credential verified on its own: holder binding is checked on presentations"
                     .into(),
             ),
-            (None, HolderBinding::Required { .. }) => {
-                Outcome::Failed(Defect::HolderProofMissing)
-            }
+            (None, HolderBinding::Required { .. }) => Outcome::Failed(Defect::HolderProofMissing),
         },
     );
     report.set(
@@ -1198,7 +1196,13 @@ pub async fn verify_vp_jwt(
     let mut reports = Vec::with_capacity(parsed.credentials.len());
     for credential in &parsed.credentials {
         reports.push(
-            vc_jwt_steps(credential.as_bytes(), expectations, context, Some(&envelope)).await?,
+            vc_jwt_steps(
+                credential.as_bytes(),
+                expectations,
+                context,
+                Some(&envelope),
+            )
+            .await?,
         );
     }
     Ok(reports)

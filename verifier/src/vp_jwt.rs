@@ -246,7 +246,9 @@ fn enveloped_vc_jwt(item: &Value) -> Result<String, Defect> {
         _ => false,
     };
     if !typed {
-        return Err(bad("each entry's type must be EnvelopedVerifiableCredential"));
+        return Err(bad(
+            "each entry's type must be EnvelopedVerifiableCredential",
+        ));
     }
     object
         .get("id")
@@ -303,7 +305,9 @@ pub fn check_envelope(
     };
     let url = DidUrl::parse(&vp.kid).map_err(|e| unknown(e.to_string()))?;
     if url.fragment().is_none_or(str::is_empty) {
-        return Err(unknown("it names no verification method (#fragment)".into()));
+        return Err(unknown(
+            "it names no verification method (#fragment)".into(),
+        ));
     }
     let signer = url.did().clone();
     let key = did_public_key(&signer).map_err(unknown)?;
@@ -332,9 +336,7 @@ pub fn check_envelope(
     // alone.
     let audience_ok = match payload.get("aud") {
         Some(Value::String(aud)) => aud == expected.audience,
-        Some(Value::Array(auds)) => {
-            auds.len() == 1 && auds[0].as_str() == Some(expected.audience)
-        }
+        Some(Value::Array(auds)) => auds.len() == 1 && auds[0].as_str() == Some(expected.audience),
         _ => false,
     };
     if !audience_ok {

@@ -545,8 +545,7 @@ impl Wallet {
         let mut answers: Vec<PreparedAnswer> = Vec::with_capacity(ids.len());
         for id in ids {
             let found = &candidates[id.as_str()];
-            let (credential, claims) =
-                self.choose_copy(found, &request.client_id, &answers)?;
+            let (credential, claims) = self.choose_copy(found, &request.client_id, &answers)?;
             let presentation_request = PresentationRequest {
                 verifier: Verifier {
                     client_id: request.client_id.clone(),
@@ -558,8 +557,8 @@ impl Wallet {
                 vct: credential.vct().unwrap_or_default().to_owned(),
                 claims: claims.clone(),
             };
-            let view = ConsentView::new(presentation_request, credential)
-                .map_err(WalletError::from)?;
+            let view =
+                ConsentView::new(presentation_request, credential).map_err(WalletError::from)?;
             answers.push(PreparedAnswer {
                 query_id: id.clone(),
                 view,

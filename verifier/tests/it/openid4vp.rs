@@ -1206,7 +1206,11 @@ async fn a_credential_set_is_met_by_either_option() {
         )
         .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
-        assert!(answer.text.contains("any option of the required credential set"));
+        assert!(
+            answer
+                .text
+                .contains("any option of the required credential set")
+        );
     }
 }
 
@@ -1281,7 +1285,12 @@ async fn a_response_missing_a_query_or_carrying_an_extra_credential_is_refused()
                 ]),
             )
             .await;
-            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{case}: {}", answer.text);
+            assert_eq!(
+                answer.status,
+                StatusCode::BAD_REQUEST,
+                "{case}: {}",
+                answer.text
+            );
             let error = answer.json();
             assert_eq!(error["error"], "invalid_request", "{case}");
             assert!(

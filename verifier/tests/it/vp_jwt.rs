@@ -188,7 +188,9 @@ fn rows() -> Vec<Row> {
         change(&mut header, &mut payload);
         sign(&header, &payload, &holder.key)
     };
-    let at = |time: DateTime<Utc>| move |_: &mut Value, p: &mut Value| p["iat"] = json!(time.timestamp());
+    let at = |time: DateTime<Utc>| {
+        move |_: &mut Value, p: &mut Value| p["iat"] = json!(time.timestamp())
+    };
     let tampered = {
         let (h, p, s) = {
             let mut parts = credential.split('.');
@@ -222,19 +224,34 @@ fn rows() -> Vec<Row> {
             name: "wrong aud",
             presentation: with(&|_, p| p["aud"] = json!("https://other.example/client")),
             step: Step::HolderBinding,
-            defect: |d| matches!(binding(d), Some(PresentationDefect::AudienceMismatch { .. })),
+            defect: |d| {
+                matches!(
+                    binding(d),
+                    Some(PresentationDefect::AudienceMismatch { .. })
+                )
+            },
         },
         Row {
             name: "aud a prefix of ours (exact match only)",
             presentation: with(&|_, p| p["aud"] = json!("https://verifier.example/clien")),
             step: Step::HolderBinding,
-            defect: |d| matches!(binding(d), Some(PresentationDefect::AudienceMismatch { .. })),
+            defect: |d| {
+                matches!(
+                    binding(d),
+                    Some(PresentationDefect::AudienceMismatch { .. })
+                )
+            },
         },
         Row {
             name: "aud an array with us and another",
             presentation: with(&|_, p| p["aud"] = json!([AUDIENCE, "https://other.example"])),
             step: Step::HolderBinding,
-            defect: |d| matches!(binding(d), Some(PresentationDefect::AudienceMismatch { .. })),
+            defect: |d| {
+                matches!(
+                    binding(d),
+                    Some(PresentationDefect::AudienceMismatch { .. })
+                )
+            },
         },
         Row {
             name: "stale iat (10 min old, window 5 min)",
@@ -258,7 +275,9 @@ fn rows() -> Vec<Row> {
         },
         Row {
             name: "expired presentation",
-            presentation: with(&|_, p| p["exp"] = json!((now() - Duration::minutes(2)).timestamp())),
+            presentation: with(&|_, p| {
+                p["exp"] = json!((now() - Duration::minutes(2)).timestamp())
+            }),
             step: Step::HolderBinding,
             defect: |d| matches!(binding(d), Some(PresentationDefect::Times(_))),
         },
@@ -269,7 +288,12 @@ fn rows() -> Vec<Row> {
                 sign(&header, &payload, &stranger.key)
             },
             step: Step::HolderBinding,
-            defect: |d| matches!(binding(d), Some(PresentationDefect::SubjectNotSigner { .. })),
+            defect: |d| {
+                matches!(
+                    binding(d),
+                    Some(PresentationDefect::SubjectNotSigner { .. })
+                )
+            },
         },
         Row {
             name: "the holder's kid, another key's signature",
@@ -295,13 +319,23 @@ fn rows() -> Vec<Row> {
             name: "kid of a DID method needing a registry",
             presentation: with(&|h, _| h["kid"] = json!("did:web:holder.example#key-1")),
             step: Step::HolderBinding,
-            defect: |d| matches!(binding(d), Some(PresentationDefect::HolderKeyUnknown { .. })),
+            defect: |d| {
+                matches!(
+                    binding(d),
+                    Some(PresentationDefect::HolderKeyUnknown { .. })
+                )
+            },
         },
         Row {
             name: "kid without a fragment",
             presentation: with(&|h, _| h["kid"] = json!(holder.did)),
             step: Step::HolderBinding,
-            defect: |d| matches!(binding(d), Some(PresentationDefect::HolderKeyUnknown { .. })),
+            defect: |d| {
+                matches!(
+                    binding(d),
+                    Some(PresentationDefect::HolderKeyUnknown { .. })
+                )
+            },
         },
         Row {
             name: "typ JWT",
@@ -457,7 +491,12 @@ async fn one_bad_credential_of_two_fails_alone_and_no_binding_asked_is_not_check
     assert_failed(
         &reports[1],
         Step::HolderBinding,
-        |d| matches!(binding(d), Some(PresentationDefect::SubjectNotSigner { .. })),
+        |d| {
+            matches!(
+                binding(d),
+                Some(PresentationDefect::SubjectNotSigner { .. })
+            )
+        },
         "someone else's credential",
     );
 

@@ -655,13 +655,18 @@ async fn two_credentials_in_one_response_that_the_verifier_library_accepts() {
         let holder = store_degree(&mut wallet, did_jwk).await;
         let listed = wallet.credentials().unwrap();
         assert_eq!(listed.len(), 2);
-        assert!(listed.iter().any(|c| c.vct() == Some(DEGREE)
-            && c.format() == credence_verifier::dcql::Format::VcJwt));
+        assert!(listed.iter().any(
+            |c| c.vct() == Some(DEGREE) && c.format() == credence_verifier::dcql::Format::VcJwt
+        ));
 
         let id = if did_jwk { "both-jwk" } else { "both-key" };
         let both = fetch(id, two_credentials(None)).await;
         let prepared = wallet.match_request(&both).expect("both answered");
-        let ids: Vec<&str> = prepared.answers.iter().map(|a| a.query_id.as_str()).collect();
+        let ids: Vec<&str> = prepared
+            .answers
+            .iter()
+            .map(|a| a.query_id.as_str())
+            .collect();
         assert_eq!(ids, ["licence", "degree"]);
         // The licence: one claim, chosen; the degree: the claim asked for, and the view says
         // that everything else in it is disclosed too, none of it optional.
@@ -706,8 +711,8 @@ async fn two_credentials_in_one_response_that_the_verifier_library_accepts() {
         let answer = client.send(&both, &pairs).await;
         assert_eq!(answer, credence_wallet::history::VerifierAnswer::Accepted);
         let sent = fake.responses.lock().unwrap()[before].clone();
-        let body = credence_verifier::openid4vp::parse_response_form(sent.as_bytes())
-            .expect("a form");
+        let body =
+            credence_verifier::openid4vp::parse_response_form(sent.as_bytes()).expect("a form");
         let credence_verifier::openid4vp::ResponseBody::Plain(params) = body else {
             panic!("direct_post");
         };
@@ -745,7 +750,8 @@ async fn two_credentials_in_one_response_that_the_verifier_library_accepts() {
         let vp = vp_token["degree"][0].as_str().unwrap();
         assert!(credence_verifier::vp_jwt::is_presentation(vp));
         let jws = credence_verifier::jose::Jws::parse(vp, "vp", "vp+jwt").unwrap();
-        jws.verify(&holder.public()).expect("signed by the holder key");
+        jws.verify(&holder.public())
+            .expect("signed by the holder key");
         // One history entry per credential.
         assert_eq!(wallet.history().unwrap().len(), 2);
     }
