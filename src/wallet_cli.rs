@@ -94,7 +94,8 @@ pub(crate) enum WalletCommand {
         #[arg(long)]
         yes: bool,
         /// Disclose only these of the requested claims (JSON Pointers or top-level names,
-        /// comma-separated); the verifier's required ones must be among them.
+        /// comma-separated, each optionally scoped to one credential query as `query:path`);
+        /// the verifier's required ones must be among them.
         #[arg(long, value_delimiter = ',')]
         only: Option<Vec<String>>,
     },
@@ -197,6 +198,7 @@ async fn action(command: WalletCommand) -> Result<(), CommandError> {
                 .map(|credential| {
                     json!({
                         "id": credential.id(),
+                        "format": credential.format().as_str(),
                         "vct": credential.vct(),
                         "issuer": credential.issuer(),
                         "receivedAt": credential.received_at().to_rfc3339(),
@@ -211,6 +213,7 @@ async fn action(command: WalletCommand) -> Result<(), CommandError> {
             let credential = find(&wallet, &id)?;
             print_json(&json!({
                 "id": credential.id(),
+                "format": credential.format().as_str(),
                 "vct": credential.vct(),
                 "issuer": credential.issuer(),
                 "receivedAt": credential.received_at().to_rfc3339(),
@@ -307,87 +310,111 @@ async fn present(
     let request = client.fetch(&reference, now).await.map_err(refuse)?;
     let mut wallet = open(path)?;
     let prepared = wallet.match_request(&request).map_err(refuse)?;
-    let view = &prepared.view;
 
     // The consent view, for the person deciding (stderr: stdout carries the JSON result).
-    let verifier = view.verifier();
+    let first = &prepared.answers[0].view;
+    let verifier = first.verifier();
     eprintln!(
         "{} asks{} (request signature verified against {}).",
         verifier.display_name.as_deref().unwrap_or("A verifier"),
-        view.purpose()
+        first
+            .purpose()
             .map(|p| format!(" for: {p}"))
             .unwrap_or_default(),
         verifier.client_id
     );
-    eprintln!(
-        "It would see, from your {} issued by {}:",
-        view.vct().unwrap_or("credential"),
-        view.issuer().unwrap_or("an unknown issuer")
-    );
-    for item in view.requested() {
+    if prepared.answers.len() > 1 {
         eprintln!(
-            "  {} = {}{}",
-            item.path,
-            item.value,
-            if item.optional { " (optional)" } else { "" }
+            "It asks for {} credentials together.",
+            prepared.answers.len()
         );
     }
-    if !view.always_disclosed().is_empty() {
-        let always: Vec<String> = view
-            .always_disclosed()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+    for answer in &prepared.answers {
+        let view = &answer.view;
         eprintln!(
-            "  and, always shown with this credential: {}",
-            always.join(", ")
+            "It would see, from your {} issued by {} (query {}):",
+            view.vct().unwrap_or("credential"),
+            view.issuer().unwrap_or("an unknown issuer"),
+            answer.query_id
         );
+        for item in view.requested() {
+            eprintln!(
+                "  {} = {}{}",
+                item.path,
+                item.value,
+                if item.optional { " (optional)" } else { "" }
+            );
+        }
+        if view.discloses_everything() {
+            eprintln!(
+                "  and the rest of this credential: it cannot be shown in part, so every claim \
+                 below is disclosed:"
+            );
+            for path in view.always_disclosed() {
+                eprintln!("    {path}");
+            }
+        } else if !view.always_disclosed().is_empty() {
+            let always: Vec<String> = view
+                .always_disclosed()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            eprintln!(
+                "  and, always shown with this credential: {}",
+                always.join(", ")
+            );
+        }
     }
 
-    let chosen: Vec<ClaimPath> = match &only {
-        None => view
-            .requested()
-            .iter()
-            .map(|item| item.path.clone())
-            .collect(),
-        Some(names) => names
-            .iter()
-            .map(|name| {
-                let pointer = if name.starts_with('/') {
-                    name.clone()
-                } else {
-                    format!("/{name}")
-                };
-                ClaimPath::parse(&pointer)
-                    .ok_or_else(|| refuse(format!("--only: {name:?} is not a claim path")))
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let consent = view.consent(chosen).map_err(refuse)?;
+    let chosen = choose(&prepared, only.as_deref())?;
+    let consents = prepared
+        .answers
+        .iter()
+        .zip(chosen)
+        .map(|(answer, chosen)| answer.view.consent(chosen).map_err(refuse))
+        .collect::<Result<Vec<_>, _>>()?;
     if !yes {
         let answer = prompt_line("Disclose these claims? [y/N] ")?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             return Err(refuse("declined: nothing was sent"));
         }
     }
-    let credential = wallet.credential(view.credential()).map_err(refuse)?;
-    let disclosed: Vec<String> = consent
-        .disclosed(&credential)
+    let mut presented = Vec::with_capacity(consents.len());
+    let mut presentations = Vec::with_capacity(consents.len());
+    for (answer, consent) in prepared.answers.iter().zip(&consents) {
+        let credential = wallet
+            .credential(answer.view.credential())
+            .map_err(refuse)?;
+        let disclosed: Vec<String> = consent
+            .disclosed(&credential)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let (presentation, history_id) = wallet.present(consent, now).map_err(refuse)?;
+        presented.push((answer, disclosed, history_id));
+        presentations.push((answer.query_id.as_str(), presentation));
+    }
+    let pairs: Vec<(&str, &credence_wallet::present::Presentation)> = presentations
         .iter()
-        .map(ToString::to_string)
+        .map(|(id, presentation)| (*id, presentation))
         .collect();
-    let (presentation, history_id) = wallet.present(&consent, now).map_err(refuse)?;
-    let answer = client
-        .send(&request, &prepared.query_id, &presentation)
-        .await;
-    wallet
-        .record_answer(&history_id, answer.clone())
-        .map_err(refuse)?;
+    let answer = client.send(&request, &pairs).await;
+    for (_, _, history_id) in &presented {
+        wallet
+            .record_answer(history_id, answer.clone())
+            .map_err(refuse)?;
+    }
     print_json(&json!({
-        "history": history_id.as_str(),
         "clientId": request.client_id.as_str(),
-        "credential": view.credential(),
-        "disclosed": disclosed,
+        "presented": presented
+            .iter()
+            .map(|(prepared, disclosed, history_id)| json!({
+                "query": prepared.query_id,
+                "credential": prepared.view.credential(),
+                "history": history_id.as_str(),
+                "disclosed": disclosed,
+            }))
+            .collect::<Vec<_>>(),
         "answer": serde_json::to_value(&answer).unwrap_or(Value::Null),
     }));
     match answer {
@@ -399,6 +426,72 @@ async fn present(
             "the presentation could not be delivered: {reason}"
         ))),
     }
+}
+
+/// The claims chosen for each answer. Without `--only`, every requested claim. With it, each
+/// entry is `[query:]path` (a JSON Pointer or a top-level name): `query:` scopes it to the
+/// credential answering that credential query; unscoped, it applies to every credential whose
+/// view asks for that path. An entry no credential asks for, or naming an unknown query, is
+/// refused (nothing is sent).
+fn choose(
+    prepared: &openid4vp::Prepared,
+    only: Option<&[String]>,
+) -> Result<Vec<Vec<ClaimPath>>, CommandError> {
+    let Some(entries) = only else {
+        return Ok(prepared
+            .answers
+            .iter()
+            .map(|answer| {
+                answer
+                    .view
+                    .requested()
+                    .iter()
+                    .map(|item| item.path.clone())
+                    .collect()
+            })
+            .collect());
+    };
+    let mut chosen = vec![Vec::new(); prepared.answers.len()];
+    for entry in entries {
+        let (scope, name) = match entry.split_once(':') {
+            Some((query, path)) if !query.starts_with('/') => (Some(query), path),
+            _ => (None, entry.as_str()),
+        };
+        let pointer = if name.starts_with('/') {
+            name.to_owned()
+        } else {
+            format!("/{name}")
+        };
+        let path = ClaimPath::parse(&pointer)
+            .ok_or_else(|| refuse(format!("--only: {entry:?} is not a claim path")))?;
+        if let Some(query) = scope {
+            let index = prepared
+                .answers
+                .iter()
+                .position(|answer| answer.query_id == query)
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "--only: {entry:?} names the query {query:?}, which this request does \
+                         not answer"
+                    ))
+                })?;
+            chosen[index].push(path);
+            continue;
+        }
+        let mut used = false;
+        for (index, answer) in prepared.answers.iter().enumerate() {
+            if answer.view.requested().iter().any(|item| item.path == path) {
+                chosen[index].push(path.clone());
+                used = true;
+            }
+        }
+        if !used {
+            return Err(refuse(format!(
+                "--only: no credential is asked for {entry:?}"
+            )));
+        }
+    }
+    Ok(chosen)
 }
 
 /// The verifier library's context for checking received credentials at `network.registry`.

@@ -483,6 +483,71 @@ fn journey(data: &Path, server_args: &[&str], keys: &Path) {
     );
     assert_eq!(result(&only_id)["status"], "pending");
 
+    // Two credentials in one request (a query each): the consent view lists both, `--only` is
+    // scoped per query, one response carries both and the bank gets each one's claims and
+    // report.
+    let two_queries = json!({"credentials": [
+        {"id": "name", "format": "dc+sd-jwt", "meta": {"vct_values": [vct]},
+         "claims": [{"path": ["companyName"]}]},
+        {"id": "standing", "format": "dc+sd-jwt", "meta": {"vct_values": [vct]},
+         "claims": [{"path": ["registrationStatus"]}]},
+    ]});
+    let (two_id, two_uri) = bank(&two_queries, "direct_post");
+    let declined = citizen.wallet(&["present", &two_uri], true, "n\n");
+    assert_refused(&declined, "declined");
+    let consent_text = String::from_utf8_lossy(&declined.stderr).into_owned();
+    for expected in [
+        "2 credentials together",
+        "(query name)",
+        "(query standing)",
+        "/companyName = \"Blue Harbour Trading Co.\"",
+        "/registrationStatus = \"active\"",
+    ] {
+        assert!(
+            consent_text.contains(expected),
+            "{expected}: {consent_text}"
+        );
+    }
+    assert_refused(
+        &citizen.wallet(
+            &[
+                "present",
+                &two_uri,
+                "--yes",
+                "--only",
+                "passport:companyName",
+            ],
+            true,
+            "",
+        ),
+        "does not answer",
+    );
+    assert_eq!(result(&two_id)["status"], "pending");
+    let presented = citizen.ok(
+        &[
+            "present",
+            &two_uri,
+            "--yes",
+            "--only",
+            "name:companyName,standing:/registrationStatus",
+        ],
+        true,
+    );
+    assert_eq!(presented["answer"]["answer"], "accepted", "{presented}");
+    assert_eq!(presented["presented"].as_array().map(Vec::len), Some(2));
+    let outcome = result(&two_id);
+    assert_eq!(outcome["status"], "verified", "{outcome}");
+    assert_eq!(
+        outcome["claims"],
+        json!({
+            "name": [{"companyName": "Blue Harbour Trading Co."}],
+            "standing": [{"registrationStatus": "active"}],
+        })
+    );
+    for query in ["name", "standing"] {
+        assert_eq!(outcome["report"][query][0]["verdict"], "valid", "{outcome}");
+    }
+
     // The regulator changes the status of the wallet's copies; the next presentation fails at
     // the status step and the bank sees why. Suspension, reinstatement, then revocation.
     let records = json_of(&as_tenant(&regulator, &["issuer", "credentials"]));

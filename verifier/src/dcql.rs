@@ -25,7 +25,11 @@ use serde_json::{Map, Value, json};
 
 /// The SD-JWT VC format identifier (OpenID4VP 1.0 Appendix B.3).
 pub const FORMAT_SD_JWT_VC: &str = "dc+sd-jwt";
-/// The VC-JOSE-COSE JWT format this verifier also takes.
+/// W3C VCs signed as JWTs (OpenID4VP 1.0 Appendix B.1.3.1): here VC-JOSE-COSE `vc+jwt`
+/// credentials, presented bare or in a `vp+jwt` (see `vp_jwt`).
+pub const FORMAT_JWT_VC_JSON: &str = "jwt_vc_json";
+/// The name this verifier used for [`FORMAT_JWT_VC_JSON`] before it followed Appendix B; still
+/// accepted in queries, written as `jwt_vc_json`.
 pub const FORMAT_VC_JWT: &str = "vc+jwt";
 
 /// Why a DCQL query is refused. Each names the member at fault.
@@ -39,7 +43,7 @@ pub enum DcqlError {
     #[error("{at}: the id {id:?} is used more than once")]
     DuplicateId { at: String, id: String },
     /// A credential format this verifier cannot check.
-    #[error("{at}: format {format:?} is not supported (only dc+sd-jwt and vc+jwt)")]
+    #[error("{at}: format {format:?} is not supported (only dc+sd-jwt and jwt_vc_json)")]
     UnsupportedFormat { at: String, format: String },
     /// A feature this verifier does not implement and must not silently ignore.
     #[error("{at}: {feature} is not supported")]
@@ -58,7 +62,7 @@ fn invalid(at: impl Into<String>, problem: impl Into<String>) -> DcqlError {
 pub enum Format {
     /// `dc+sd-jwt`: `meta.vct_values`.
     SdJwtVc,
-    /// `vc+jwt`: `meta.type_values`.
+    /// `jwt_vc_json` (alias `vc+jwt`): `meta.type_values`.
     VcJwt,
 }
 
@@ -66,7 +70,7 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::SdJwtVc => FORMAT_SD_JWT_VC,
-            Format::VcJwt => FORMAT_VC_JWT,
+            Format::VcJwt => FORMAT_JWT_VC_JSON,
         }
     }
 }
@@ -492,7 +496,7 @@ impl CredentialQuery {
             .ok_or_else(|| invalid(format!("{at}.format"), "required, a string"))?;
         let format = match format_text {
             FORMAT_SD_JWT_VC => Format::SdJwtVc,
-            FORMAT_VC_JWT => Format::VcJwt,
+            FORMAT_JWT_VC_JSON | FORMAT_VC_JWT => Format::VcJwt,
             other => {
                 return Err(DcqlError::UnsupportedFormat {
                     at: format!("{at}.format"),

@@ -12,10 +12,11 @@
 //! routes, which render a [`report::Report`], and the OpenID4VP service). [`dcql`] (DCQL queries:
 //! parsing, the verifier's check, the wallet's matcher, pure), [`openid4vp`] (request objects
 //! and response checks, pure), [`jwe`] (ECDH-ES JWE for `direct_post.jwt`, pure) and [`x509`]
-//! (X.509 client identifiers of request objects: `x5c` path validation, pure). Built so
-//! far: `dc+sd-jwt` with key binding, `vc+jwt` credentials, Data Integrity (`eddsa-rdfc-2022`)
-//! credentials and presentations, OpenID4VP with DCQL. Not yet: other Data Integrity
-//! cryptosuites.
+//! (X.509 client identifiers of request objects: `x5c` path validation, pure). Built so far:
+//! `dc+sd-jwt` with key binding, `vc+jwt` credentials and [`vp_jwt`] (VC-JOSE-COSE `vp+jwt`
+//! presentations of them, pure), Data Integrity (`eddsa-rdfc-2022`) credentials and
+//! presentations, OpenID4VP with DCQL (several credentials per request). Not yet: other Data
+//! Integrity cryptosuites.
 //!
 //! It depends only on `credence-registry` (never on the issuer, never on a server crate), and
 //! reads no clock: `now` is part of [`pipeline::Expectations`].
@@ -33,10 +34,11 @@ pub mod sd_jwt;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod vc_jwt;
+pub mod vp_jwt;
 pub mod x509;
 
 pub use pipeline::{
     Context, Expectations, HolderBinding, Policy, VerifyError, verify_data_integrity,
-    verify_data_integrity_presentation, verify_sd_jwt_vc, verify_vc_jwt,
+    verify_data_integrity_presentation, verify_sd_jwt_vc, verify_vc_jwt, verify_vp_jwt,
 };
 pub use report::{Defect, DisclosedClaims, Outcome, Report, Step, Verdict};

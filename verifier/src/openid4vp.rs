@@ -2,7 +2,13 @@
 //! request object it signs (§5, request by reference §5.7 / RFC 9101), the `openid4vp://` URI
 //! a wallet scans, and the check of a wallet's response (§8: `vp_token` keyed by DCQL
 //! credential query id, each an array of presentations; `direct_post` §8.2 and
-//! `direct_post.jwt` §8.3).
+//! `direct_post.jwt` §8.3). A request may ask for several credentials (several credential
+//! queries, `credential_sets`); every presentation is checked with its own report, and a
+//! response missing a required query or answering one not asked is refused (`dcql`).
+//!
+//! `jwt_vc_json` answers (Appendix B.1.3.1) are either a VC-JOSE-COSE `vp+jwt` (`vp_jwt`:
+//! holder-signed, `nonce` and `aud` bound, each enclosed credential one answer to the query)
+//! or, where the query does not require holder binding, a bare `vc+jwt`.
 //!
 //! What it owns: the request's claims, the order of the response checks (state, then every
 //! presentation through [`crate::pipeline`] with this request's nonce and this verifier's
@@ -25,6 +31,7 @@ use crate::jwe::{self, Enc, JweError};
 use crate::pipeline::{Context, Expectations, HolderBinding, VerifyError};
 use crate::report::{Outcome, Report, Verdict};
 use crate::x509::CertificateChain;
+use crate::vp_jwt;
 
 /// The request object's JWS `typ` (RFC 9101 §10.8).
 pub const REQUEST_OBJECT_TYPE: &str = "oauth-authz-req+jwt";
@@ -106,7 +113,8 @@ impl AuthorizationRequest {
                     "sd-jwt_alg_values": ["EdDSA", "ES256"],
                     "kb-jwt_alg_values": ["EdDSA", "ES256"],
                 },
-                "vc+jwt": {"alg_values": ["EdDSA", "ES256"]},
+                // B.1.3.1.3: for the credentials and for the vp+jwt presenting them.
+                "jwt_vc_json": {"alg_values": ["EdDSA", "ES256"]},
             },
         });
         if let Some(key) = &self.response_key {
@@ -428,103 +436,128 @@ pub async fn verify_response(
                     reports,
                 );
             };
-            let holder_binding = if query.require_cryptographic_holder_binding {
-                HolderBinding::Required {
-                    nonce: expected.nonce.to_owned(),
-                    audience: expected.client_id.to_owned(),
-                    max_age: expected.presentation_max_age,
-                }
-            } else {
-                HolderBinding::NotRequired
+            let binding = HolderBinding::Required {
+                nonce: expected.nonce.to_owned(),
+                audience: expected.client_id.to_owned(),
+                max_age: expected.presentation_max_age,
             };
-            let expectations = Expectations {
+            let expectations = |holder_binding| Expectations {
                 leeway: expected.leeway,
                 holder_binding,
                 ..Expectations::presentation(expected.now, expected.nonce, expected.client_id)
             };
-            let report = match query.format {
-                Format::SdJwtVc => {
-                    crate::pipeline::verify_sd_jwt_vc(text.as_bytes(), &expectations, context)
-                        .await?
-                }
-                Format::VcJwt => {
-                    crate::pipeline::verify_vc_jwt(text.as_bytes(), &expectations, context).await?
+            let not_required = || {
+                if query.require_cryptographic_holder_binding {
+                    binding.clone()
+                } else {
+                    HolderBinding::NotRequired
                 }
             };
-            reports
-                .entry(id.clone())
-                .or_default()
-                .push(report_json(&report));
-            match report.verdict() {
-                Verdict::Valid => {}
-                Verdict::Invalid => {
-                    let (step, defect) = report
-                        .first_failure()
-                        .map(|(s, d)| (s.name().to_owned(), d.to_string()))
-                        .unwrap_or_default();
-                    return refuse(
-                        ResponseError::Invalid {
-                            id: id.clone(),
-                            index,
-                            step,
-                            detail: defect,
-                        },
-                        reports,
-                    );
+            // A `vp+jwt` (B.1.3.1.5) is always checked as an answer to this request (its nonce,
+            // our client id), holder binding asked for or not; a bare `vc+jwt` binds nobody.
+            let presentation = query.format == Format::VcJwt && vp_jwt::is_presentation(text);
+            let answer_reports = match query.format {
+                Format::SdJwtVc => vec![
+                    crate::pipeline::verify_sd_jwt_vc(
+                        text.as_bytes(),
+                        &expectations(not_required()),
+                        context,
+                    )
+                    .await?,
+                ],
+                Format::VcJwt if presentation => {
+                    crate::pipeline::verify_vp_jwt(
+                        text.as_bytes(),
+                        &expectations(binding.clone()),
+                        context,
+                    )
+                    .await?
                 }
-                Verdict::CouldNotCheck => {
-                    let detail = report
-                        .steps()
-                        .iter()
-                        .find_map(|s| match &s.outcome {
-                            Outcome::CouldNotCheck(why) => Some(format!("{}: {why}", s.step)),
-                            _ => None,
+                Format::VcJwt => vec![
+                    crate::pipeline::verify_vc_jwt(
+                        text.as_bytes(),
+                        &expectations(not_required()),
+                        context,
+                    )
+                    .await?,
+                ],
+            };
+            for report in answer_reports {
+                reports
+                    .entry(id.clone())
+                    .or_default()
+                    .push(report_json(&report));
+                match report.verdict() {
+                    Verdict::Valid => {}
+                    Verdict::Invalid => {
+                        let (step, defect) = report
+                            .first_failure()
+                            .map(|(s, d)| (s.name().to_owned(), d.to_string()))
+                            .unwrap_or_default();
+                        return refuse(
+                            ResponseError::Invalid {
+                                id: id.clone(),
+                                index,
+                                step,
+                                detail: defect,
+                            },
+                            reports,
+                        );
+                    }
+                    Verdict::CouldNotCheck => {
+                        let detail = report
+                            .steps()
+                            .iter()
+                            .find_map(|s| match &s.outcome {
+                                Outcome::CouldNotCheck(why) => Some(format!("{}: {why}", s.step)),
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        return refuse(
+                            ResponseError::CouldNotCheck {
+                                id: id.clone(),
+                                index,
+                                detail,
+                            },
+                            reports,
+                        );
+                    }
+                }
+                let disclosed = report
+                    .valid_claims()
+                    .map(|c| c.as_value().clone())
+                    .unwrap_or(Value::Null);
+                let types = match query.format {
+                    Format::SdJwtVc => disclosed
+                        .get("vct")
+                        .and_then(Value::as_str)
+                        .map(|vct| vec![vct.to_owned()])
+                        .unwrap_or_default(),
+                    Format::VcJwt => disclosed
+                        .get("type")
+                        .and_then(Value::as_array)
+                        .map(|t| {
+                            t.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
                         })
-                        .unwrap_or_default();
-                    return refuse(
-                        ResponseError::CouldNotCheck {
-                            id: id.clone(),
-                            index,
-                            detail,
-                        },
-                        reports,
-                    );
-                }
+                        .unwrap_or_default(),
+                };
+                claims
+                    .entry(id.clone())
+                    .or_default()
+                    .push(query.requested_claims(&disclosed));
+                presented
+                    .entry(id.clone())
+                    .or_default()
+                    .push(PresentedCredential {
+                        format: query.format,
+                        types,
+                        claims: disclosed,
+                        holder_bound: query.require_cryptographic_holder_binding || presentation,
+                    });
             }
-            let disclosed = report
-                .valid_claims()
-                .map(|c| c.as_value().clone())
-                .unwrap_or(Value::Null);
-            let types = match query.format {
-                Format::SdJwtVc => disclosed
-                    .get("vct")
-                    .and_then(Value::as_str)
-                    .map(|vct| vec![vct.to_owned()])
-                    .unwrap_or_default(),
-                Format::VcJwt => disclosed
-                    .get("type")
-                    .and_then(Value::as_array)
-                    .map(|t| {
-                        t.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            };
-            claims
-                .entry(id.clone())
-                .or_default()
-                .push(query.requested_claims(&disclosed));
-            presented
-                .entry(id.clone())
-                .or_default()
-                .push(PresentedCredential {
-                    format: query.format,
-                    types,
-                    claims: disclosed,
-                    holder_bound: query.require_cryptographic_holder_binding,
-                });
         }
     }
     if let Err(unmet) = expected.query.satisfied_by(&presented) {

@@ -2,10 +2,12 @@
 //! issuance) -> signature -> validity -> status -> accreditation -> schema -> holder binding ->
 //! policy, each step's outcome recorded in a [`Report`]. Entry points: [`verify_sd_jwt_vc`]
 //! (`dc+sd-jwt`, with its key-binding JWT), [`verify_vc_jwt`] (VC-JOSE-COSE `vc+jwt`, a
-//! bare credential: holder binding is a presentation's business), [`verify_data_integrity`]
-//! (a credential with an embedded `eddsa-rdfc-2022` proof) and
+//! bare credential: holder binding is a presentation's business), [`verify_vp_jwt`] (a
+//! VC-JOSE-COSE `vp+jwt` presentation: one report per enclosed `vc+jwt`),
+//! [`verify_data_integrity`] (a credential with an embedded `eddsa-rdfc-2022` proof) and
 //! [`verify_data_integrity_presentation`] (a presentation with the holder's proof, which is its
-//! holder binding). The format modules (`sd_jwt`, `vc_jwt`, `data_integrity`) parse and check; the steps that reach the network, and the caches, are
+//! holder binding). The format modules (`sd_jwt`, `vc_jwt`, `vp_jwt`, `data_integrity`) parse
+//! and check; the steps that reach the network, and the caches, are
 //! shared here, so both formats resolve issuers, fetch status lists and ask the registry the
 //! same way.
 //!
@@ -44,6 +46,7 @@ use crate::jose::{self, Jws};
 use crate::report::{Defect, DisclosedClaims, Outcome, Report, Step};
 use crate::sd_jwt::{self, KeyBindingExpectations, Presentation};
 use crate::vc_jwt;
+use crate::vp_jwt::{self, BindingExpectations, PresentationDefect};
 
 /// How long a resolved issuer document, an accreditation answer or a schema is kept.
 pub const DEFAULT_CACHE_SECONDS: i64 = 300;
@@ -353,6 +356,17 @@ pub async fn verify_vc_jwt(
     expectations: &Expectations,
     context: &Context,
 ) -> Result<Report, VerifyError> {
+    vc_jwt_steps(credential, expectations, context, None).await
+}
+
+/// The `vc+jwt` steps; `presented` is `Some` for a credential enclosed in a `vp+jwt`: the
+/// presentation's own holder-binding result (see [`verify_vp_jwt`]).
+async fn vc_jwt_steps(
+    credential: &[u8],
+    expectations: &Expectations,
+    context: &Context,
+    presented: Option<&Envelope>,
+) -> Result<Report, VerifyError> {
     expectations.check()?;
     let mut report = Report::new();
     let now = expectations.now;
@@ -390,12 +404,13 @@ pub async fn verify_vc_jwt(
     );
     report.set(
         Step::HolderBinding,
-        match &expectations.holder_binding {
-            HolderBinding::NotRequired => Outcome::NotChecked(
+        match (presented, &expectations.holder_binding) {
+            (Some(envelope), _) => envelope_binding(envelope, parsed.credential()),
+            (None, HolderBinding::NotRequired) => Outcome::NotChecked(
                 "a credential verified on its own: holder binding is checked on presentations"
                     .into(),
             ),
-            HolderBinding::Required { .. } => Outcome::Failed(Defect::HolderProofMissing),
+            (None, HolderBinding::Required { .. }) => Outcome::Failed(Defect::HolderProofMissing),
         },
     );
     report.set(
@@ -1507,4 +1522,74 @@ fn relationship_key(
         (None, Some(jwk)) => PublicKey::from_jwk(jwk).map_err(|e| e.to_string()),
         (None, None) => Err(format!("{method} has no public key")),
     }
+
+// ---- VC-JOSE-COSE presentations (`vp+jwt`) ----
+
+/// A presentation's own holder-binding result, shared by the credentials it encloses: `None`
+/// when the relying party did not ask for holder binding, else the signer's DID and key or why
+/// the presentation binds nothing.
+type Envelope = Option<Result<(Did, PublicKey), PresentationDefect>>;
+
+fn envelope_binding(envelope: &Envelope, credential: &Value) -> Outcome {
+    match envelope {
+        None => Outcome::NotChecked("the relying party did not ask for holder binding".into()),
+        Some(Err(defect)) => Outcome::Failed(defect.clone().into()),
+        Some(Ok((signer, key))) => match vp_jwt::check_subject(credential, signer, key) {
+            Ok(()) => Outcome::Passed,
+            Err(defect) => Outcome::Failed(defect.into()),
+        },
+    }
+}
+
+/// Verifies a VC-JOSE-COSE `vp+jwt` presentation (VCDM 2.0, its credentials enveloped
+/// `vc+jwt`s): one [`Report`] per enclosed credential, in order, each through the `vc+jwt`
+/// steps, with the holder-binding step answered by the presentation (signed by the key of the
+/// credential's `credentialSubject.id`, for this nonce and audience, made within `max_age`;
+/// `vp_jwt` has the rules). A presentation that cannot be opened (malformed, wrong `typ`, no
+/// credential) gives a single report failed at parse. Pure steps before network ones, as for
+/// every format: a presentation whose binding fails costs no fetch. `Err` only for
+/// expectations no presentation could meet.
+pub async fn verify_vp_jwt(
+    presentation: &[u8],
+    expectations: &Expectations,
+    context: &Context,
+) -> Result<Vec<Report>, VerifyError> {
+    expectations.check()?;
+    let parsed = std::str::from_utf8(presentation)
+        .map_err(|_| Defect::NotUtf8)
+        .and_then(vp_jwt::parse);
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(defect) => return Ok(vec![fail(Report::new(), Step::Parse, defect)]),
+    };
+    let envelope: Envelope = match &expectations.holder_binding {
+        HolderBinding::NotRequired => None,
+        HolderBinding::Required {
+            nonce,
+            audience,
+            max_age,
+        } => Some(vp_jwt::check_envelope(
+            &parsed,
+            &BindingExpectations {
+                nonce,
+                audience,
+                now: expectations.now,
+                max_age: *max_age,
+                leeway: expectations.leeway,
+            },
+        )),
+    };
+    let mut reports = Vec::with_capacity(parsed.credentials.len());
+    for credential in &parsed.credentials {
+        reports.push(
+            vc_jwt_steps(
+                credential.as_bytes(),
+                expectations,
+                context,
+                Some(&envelope),
+            )
+            .await?,
+        );
+    }
+    Ok(reports)
 }

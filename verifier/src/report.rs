@@ -480,6 +480,10 @@ pub enum Defect {
          its subject may present it"
     )]
     HolderNotSubject { signer: String, subject: String },
+    /// A `vp+jwt` that does not bind its credentials to its signer and to this request
+    /// (`vp_jwt::PresentationDefect` names which rule).
+    #[error("{0}")]
+    Presentation(crate::vp_jwt::PresentationDefect),
 
     // ---- policy ----
     #[error("credential type {vct} is not one this verifier accepts")]

@@ -1,5 +1,5 @@
 //! The credential check through the verifier library: every credential the wallet receives
-//! goes through `credence_verifier::pipeline::verify_sd_jwt_vc` (issuer as of issuance,
+//! goes through `credence_verifier::pipeline::verify_sd_jwt_vc` (or `verify_vc_jwt`; issuer as of issuance,
 //! signature, validity, status, accreditation, schema) before it is stored. Holder binding is
 //! "not required": a credential as issued carries no key-binding JWT; the wallet checks the
 //! `cnf` key against the holder key it asked for itself (`Wallet::store_credential`).
@@ -19,7 +19,7 @@ use credence_verifier::pipeline::{Context, Expectations, HolderBinding, Policy};
 use credence_verifier::report::{Outcome, Verdict};
 use sha2::{Digest as _, Sha256};
 
-use crate::credentials::{CheckUnavailable, CheckVerdict, CredentialCheck, SdJwtVc};
+use crate::credentials::{CheckUnavailable, CheckVerdict, CredentialCheck, SdJwtVc, VcJwt};
 
 /// The verifier library as the wallet's credential check.
 #[derive(Debug)]
@@ -38,48 +38,72 @@ impl VerifierCheck {
         }
     }
 
-    /// Runs the pipeline on `credential` as of `now`.
-    pub async fn check(&self, credential: &SdJwtVc, now: DateTime<Utc>) -> Checked {
-        let expectations = Expectations {
+    fn expectations(&self, now: DateTime<Utc>) -> Expectations {
+        Expectations {
             now,
             leeway: self.leeway,
             holder_binding: HolderBinding::NotRequired,
             policy: Policy::default(),
-        };
-        let result = match credence_verifier::verify_sd_jwt_vc(
+        }
+    }
+
+    /// Runs the pipeline on `credential` as of `now`.
+    pub async fn check(&self, credential: &SdJwtVc, now: DateTime<Utc>) -> Checked {
+        let report = credence_verifier::verify_sd_jwt_vc(
             credential.compact().as_bytes(),
-            &expectations,
+            &self.expectations(now),
             &self.context,
         )
-        .await
-        {
-            Err(error) => Err(CheckUnavailable(error.to_string())),
-            Ok(report) => match report.verdict() {
-                Verdict::Valid => Ok(CheckVerdict::Valid),
-                Verdict::Invalid => {
-                    let (step, reason) = report
-                        .first_failure()
-                        .map(|(step, defect)| (step.name().to_owned(), defect.to_string()))
-                        .unwrap_or_else(|| ("unknown".into(), "invalid".into()));
-                    Ok(CheckVerdict::Invalid { step, reason })
-                }
-                Verdict::CouldNotCheck => {
-                    let why = report
-                        .steps()
-                        .iter()
-                        .find_map(|s| match &s.outcome {
-                            Outcome::CouldNotCheck(why) => Some(format!("{}: {why}", s.step)),
-                            _ => None,
-                        })
-                        .unwrap_or_default();
-                    Err(CheckUnavailable(why))
-                }
-            },
-        };
+        .await;
         Checked {
-            fingerprint: fingerprint(credential),
-            result,
+            fingerprint: fingerprint(credential.compact()),
+            result: answer(report),
         }
+    }
+
+    /// Runs the `vc+jwt` pipeline on `credential` as of `now` (holder binding is the wallet's
+    /// own check of `credentialSubject.id` against its key).
+    pub async fn check_vc_jwt(&self, credential: &VcJwt, now: DateTime<Utc>) -> Checked {
+        let report = credence_verifier::verify_vc_jwt(
+            credential.compact().as_bytes(),
+            &self.expectations(now),
+            &self.context,
+        )
+        .await;
+        Checked {
+            fingerprint: fingerprint(credential.compact()),
+            result: answer(report),
+        }
+    }
+}
+
+/// The report as the store's answer.
+fn answer(
+    report: Result<credence_verifier::Report, credence_verifier::VerifyError>,
+) -> Result<CheckVerdict, CheckUnavailable> {
+    match report {
+        Err(error) => Err(CheckUnavailable(error.to_string())),
+        Ok(report) => match report.verdict() {
+            Verdict::Valid => Ok(CheckVerdict::Valid),
+            Verdict::Invalid => {
+                let (step, reason) = report
+                    .first_failure()
+                    .map(|(step, defect)| (step.name().to_owned(), defect.to_string()))
+                    .unwrap_or_else(|| ("unknown".into(), "invalid".into()));
+                Ok(CheckVerdict::Invalid { step, reason })
+            }
+            Verdict::CouldNotCheck => {
+                let why = report
+                    .steps()
+                    .iter()
+                    .find_map(|s| match &s.outcome {
+                        Outcome::CouldNotCheck(why) => Some(format!("{}: {why}", s.step)),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                Err(CheckUnavailable(why))
+            }
+        },
     }
 }
 
@@ -103,7 +127,21 @@ impl CredentialCheck for Checked {
         credential: &SdJwtVc,
         _now: DateTime<Utc>,
     ) -> Result<CheckVerdict, CheckUnavailable> {
-        if fingerprint(credential) != self.fingerprint {
+        self.answer_for(credential.compact())
+    }
+
+    fn check_vc_jwt(
+        &self,
+        credential: &VcJwt,
+        _now: DateTime<Utc>,
+    ) -> Result<CheckVerdict, CheckUnavailable> {
+        self.answer_for(credential.compact())
+    }
+}
+
+impl Checked {
+    fn answer_for(&self, compact: &str) -> Result<CheckVerdict, CheckUnavailable> {
+        if fingerprint(compact) != self.fingerprint {
             return Err(CheckUnavailable(
                 "this check was made for another credential".into(),
             ));
@@ -112,6 +150,6 @@ impl CredentialCheck for Checked {
     }
 }
 
-fn fingerprint(credential: &SdJwtVc) -> [u8; 32] {
-    Sha256::digest(credential.compact().as_bytes()).into()
+fn fingerprint(compact: &str) -> [u8; 32] {
+    Sha256::digest(compact.as_bytes()).into()
 }

@@ -1,6 +1,8 @@
-//! Received SD-JWT VCs (`dc+sd-jwt`, draft-ietf-oauth-sd-jwt-vc over RFC 9901): parsing the
-//! compact form into the claims the holder can disclose, and storing, listing, showing and
-//! deleting credentials.
+//! Received credentials: SD-JWT VCs (`dc+sd-jwt`, draft-ietf-oauth-sd-jwt-vc over RFC 9901)
+//! and VC-JOSE-COSE `vc+jwt`s (VCDM 2.0, bound to the holder through `credentialSubject.id`, a
+//! did:key or did:jwk of the holder key): parsing the compact form into the claims the holder
+//! can disclose, and storing, listing, showing and deleting credentials. A `vc+jwt` has no
+//! selective disclosure: every claim is always disclosed ([`VcJwt`]).
 //!
 //! Parsing here is the holder's view (RFC 9901 §4, §7.1 steps 3-5 without the signature): it
 //! decodes the issuer JWT's payload and every Disclosure, finds where each Disclosure's digest
@@ -22,6 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use credence_registry::keys::{PublicKey, decode_b64url};
+use credence_verifier::dcql::Format;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -85,6 +88,9 @@ pub enum SdJwtError {
     /// No `cnf.jwk`: a credential the holder cannot prove possession of (RFC 7800 §3.2).
     #[error("the credential has no usable cnf.jwk holder key: {0}")]
     NoHolderKey(String),
+    /// A compact JWT that is not a VC-JOSE-COSE `vc+jwt` the wallet can hold.
+    #[error("not a vc+jwt credential: {0}")]
+    NotVcJwt(String),
 }
 
 /// A path to one claim, as an RFC 6901 JSON Pointer (`/address/locality`, `/nationalities/0`).
@@ -332,6 +338,137 @@ impl SdJwtVc {
     }
 }
 
+/// A parsed VC-JOSE-COSE `vc+jwt` as issued (VCDM 2.0, the credential is the JWT payload).
+/// No selective disclosure: every claim is always disclosed. Parsed strictly by the verifier
+/// library's `vc_jwt::parse` (header, VCDM shape); the signature is the credential check's.
+#[derive(Clone)]
+pub struct VcJwt {
+    compact: String,
+    payload: Map<String, Value>,
+    /// The entries of `type` other than `VerifiableCredential`.
+    types: Vec<String>,
+    claims: Vec<Claim>,
+}
+
+impl fmt::Debug for VcJwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VcJwt")
+            .field("types", &self.types)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VcJwt {
+    /// Parses a compact `vc+jwt` and lists its claims (every member of the credential, parents
+    /// before children, as JSON Pointers from the credential's root: DCQL paths for
+    /// `jwt_vc_json` start there, OpenID4VP 1.0 B.1.2).
+    pub fn parse(compact: &str) -> Result<Self, SdJwtError> {
+        let compact = compact.trim();
+        let parsed = credence_verifier::vc_jwt::parse(compact)
+            .map_err(|defect| SdJwtError::NotVcJwt(defect.to_string()))?;
+        let Value::Object(payload) = parsed.credential().clone() else {
+            return Err(SdJwtError::NotVcJwt("the payload is not an object".into()));
+        };
+        let mut claims = Vec::new();
+        for (name, value) in &payload {
+            list_claims(ClaimPath::root_child(name), value, &mut claims);
+        }
+        Ok(Self {
+            compact: compact.to_owned(),
+            types: parsed.types,
+            payload,
+            claims,
+        })
+    }
+
+    /// The compact form as issued.
+    pub fn compact(&self) -> &str {
+        &self.compact
+    }
+
+    /// The credential (the JWT payload).
+    pub fn credential(&self) -> Value {
+        Value::Object(self.payload.clone())
+    }
+
+    /// Every entry of `type` (the base `VerifiableCredential` included), as DCQL
+    /// `type_values` match them.
+    pub fn all_types(&self) -> Vec<String> {
+        let mut all = vec![credence_verifier::vc_jwt::BASE_TYPE.to_owned()];
+        all.extend(self.types.iter().cloned());
+        all
+    }
+
+    /// The type the wallet files it under: the registry type (the last URI of `type`, as the
+    /// verifier asks the registry about), else the last type.
+    pub fn vct(&self) -> Option<&str> {
+        credence_verifier::vc_jwt::registry_type(&self.types)
+            .or_else(|| self.types.last().map(String::as_str))
+    }
+
+    /// The issuer (`issuer`, or its `id`).
+    pub fn issuer(&self) -> Option<&str> {
+        match self.payload.get("issuer") {
+            Some(Value::String(id)) => Some(id),
+            Some(Value::Object(object)) => object.get("id").and_then(Value::as_str),
+            _ => None,
+        }
+    }
+
+    /// The holder's DID: the one `credentialSubject`'s `id`.
+    pub fn subject_id(&self) -> Result<&str, SdJwtError> {
+        let subject = match self.payload.get("credentialSubject") {
+            Some(Value::Array(subjects)) if subjects.len() == 1 => &subjects[0],
+            Some(Value::Object(_)) => &self.payload["credentialSubject"],
+            _ => {
+                return Err(SdJwtError::NoHolderKey(
+                    "the credential names no single subject".into(),
+                ));
+            }
+        };
+        subject.get("id").and_then(Value::as_str).ok_or_else(|| {
+            SdJwtError::NoHolderKey("the credential subject has no id (a holder DID)".into())
+        })
+    }
+
+    /// The holder key: the key of the subject's did:key or did:jwk.
+    pub fn holder_key(&self) -> Result<PublicKey, SdJwtError> {
+        let id = self.subject_id()?;
+        let did = credence_registry::did::Did::parse(id)
+            .map_err(|e| SdJwtError::NoHolderKey(format!("credentialSubject.id: {e}")))?;
+        credence_verifier::vp_jwt::did_public_key(&did).map_err(SdJwtError::NoHolderKey)
+    }
+
+    /// Every claim, parents before children (all always disclosed).
+    pub fn claims(&self) -> &[Claim] {
+        &self.claims
+    }
+}
+
+/// Lists `value` at `path` and everything inside it, each always disclosed.
+fn list_claims(path: ClaimPath, value: &Value, out: &mut Vec<Claim>) {
+    out.push(Claim {
+        path: path.clone(),
+        value: value.clone(),
+        selectively_disclosable: false,
+        disclosure: None,
+        parents: Vec::new(),
+    });
+    match value {
+        Value::Object(members) => {
+            for (name, child) in members {
+                list_claims(path.child(name), child, out);
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                list_claims(path.child(&index.to_string()), child, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn decode_json_object(part: &str, name: &'static str) -> Result<Map<String, Value>, SdJwtError> {
     let bad = |reason: String| SdJwtError::InvalidJwt { part: name, reason };
     let bytes = decode_b64url(part).map_err(|e| bad(e.to_string()))?;
@@ -568,6 +705,61 @@ pub trait CredentialCheck {
         credential: &SdJwtVc,
         now: DateTime<Utc>,
     ) -> Result<CheckVerdict, CheckUnavailable>;
+
+    /// The same for a `vc+jwt`. A check that does not implement it cannot vouch for one, so
+    /// nothing is stored on its word.
+    fn check_vc_jwt(
+        &self,
+        credential: &VcJwt,
+        now: DateTime<Utc>,
+    ) -> Result<CheckVerdict, CheckUnavailable> {
+        let _ = (credential, now);
+        Err(CheckUnavailable(
+            "this check cannot check vc+jwt credentials".into(),
+        ))
+    }
+}
+
+/// A credential's envelope, as stored.
+#[derive(Clone, Debug)]
+pub enum Envelope {
+    /// `dc+sd-jwt`: claims chosen one by one.
+    SdJwt(SdJwtVc),
+    /// `vc+jwt`: the whole credential is always disclosed.
+    VcJwt(VcJwt),
+}
+
+impl Envelope {
+    /// `<JWT>~...~` is an SD-JWT; a bare compact JWT a `vc+jwt`.
+    pub fn parse(compact: &str) -> Result<Self, SdJwtError> {
+        if compact.contains('~') {
+            SdJwtVc::parse(compact).map(Self::SdJwt)
+        } else {
+            VcJwt::parse(compact).map(Self::VcJwt)
+        }
+    }
+
+    pub fn compact(&self) -> &str {
+        match self {
+            Self::SdJwt(sd_jwt) => sd_jwt.compact(),
+            Self::VcJwt(vc_jwt) => vc_jwt.compact(),
+        }
+    }
+
+    /// The DCQL format it answers.
+    pub fn format(&self) -> Format {
+        match self {
+            Self::SdJwt(_) => Format::SdJwtVc,
+            Self::VcJwt(_) => Format::VcJwt,
+        }
+    }
+
+    fn holder_key(&self) -> Result<PublicKey, SdJwtError> {
+        match self {
+            Self::SdJwt(sd_jwt) => sd_jwt.holder_key(),
+            Self::VcJwt(vc_jwt) => vc_jwt.holder_key(),
+        }
+    }
 }
 
 /// A credential in the wallet.
@@ -576,14 +768,14 @@ pub struct StoredCredential {
     id: CredentialId,
     holder_key: HolderKeyId,
     received_at: DateTime<Utc>,
-    sd_jwt: SdJwtVc,
+    envelope: Envelope,
 }
 
 impl fmt::Debug for StoredCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredCredential")
             .field("id", &self.id)
-            .field("sd_jwt", &self.sd_jwt)
+            .field("envelope", &self.envelope)
             .finish_non_exhaustive()
     }
 }
@@ -601,20 +793,56 @@ impl StoredCredential {
         self.received_at
     }
 
+    /// Its type: the `vct`, or a `vc+jwt`'s registry type ([`VcJwt::vct`]).
     pub fn vct(&self) -> Option<&str> {
-        self.sd_jwt.vct()
+        match &self.envelope {
+            Envelope::SdJwt(sd_jwt) => sd_jwt.vct(),
+            Envelope::VcJwt(vc_jwt) => vc_jwt.vct(),
+        }
     }
 
     pub fn issuer(&self) -> Option<&str> {
-        self.sd_jwt.issuer()
+        match &self.envelope {
+            Envelope::SdJwt(sd_jwt) => sd_jwt.issuer(),
+            Envelope::VcJwt(vc_jwt) => vc_jwt.issuer(),
+        }
     }
 
     pub fn claims(&self) -> &[Claim] {
-        self.sd_jwt.claims()
+        match &self.envelope {
+            Envelope::SdJwt(sd_jwt) => sd_jwt.claims(),
+            Envelope::VcJwt(vc_jwt) => vc_jwt.claims(),
+        }
     }
 
-    pub fn sd_jwt(&self) -> &SdJwtVc {
-        &self.sd_jwt
+    /// The claim at `path`.
+    pub fn claim(&self, path: &ClaimPath) -> Option<&Claim> {
+        self.claims().iter().find(|claim| &claim.path == path)
+    }
+
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The DCQL format it answers (`dc+sd-jwt` or `jwt_vc_json`).
+    pub fn format(&self) -> Format {
+        self.envelope.format()
+    }
+
+    /// The SD-JWT VC, if it is one.
+    pub fn sd_jwt(&self) -> Option<&SdJwtVc> {
+        match &self.envelope {
+            Envelope::SdJwt(sd_jwt) => Some(sd_jwt),
+            Envelope::VcJwt(_) => None,
+        }
+    }
+
+    /// The `vc+jwt`, if it is one.
+    pub fn vc_jwt(&self) -> Option<&VcJwt> {
+        match &self.envelope {
+            Envelope::VcJwt(vc_jwt) => Some(vc_jwt),
+            Envelope::SdJwt(_) => None,
+        }
     }
 }
 
@@ -627,8 +855,9 @@ struct CredentialRecord {
 }
 
 impl Wallet {
-    /// Stores a credential received for `holder_key`, after `check` accepted it and after
-    /// making sure it is bound to that key. Returns its id.
+    /// Stores a credential received for `holder_key` (an SD-JWT VC, or a `vc+jwt` whose
+    /// subject is that key's did:key or did:jwk), after `check` accepted it and after making
+    /// sure it is bound to that key. Returns its id.
     pub fn store_credential(
         &mut self,
         compact: &str,
@@ -636,9 +865,9 @@ impl Wallet {
         check: &dyn CredentialCheck,
         now: DateTime<Utc>,
     ) -> Result<CredentialId, WalletError> {
-        let sd_jwt = SdJwtVc::parse(compact)?;
-        accept(check, &sd_jwt, now)?;
-        if sd_jwt.holder_key()? != self.holder_key(holder_key)?.public {
+        let envelope = Envelope::parse(compact)?;
+        accept(check, &envelope, now)?;
+        if envelope.holder_key()? != self.holder_key(holder_key)?.public {
             return Err(WalletError::HolderKeyMismatch(holder_key.clone()));
         }
         if self
@@ -675,9 +904,9 @@ impl Wallet {
         check: &dyn CredentialCheck,
         now: DateTime<Utc>,
     ) -> Result<CredentialId, WalletError> {
-        let sd_jwt = SdJwtVc::parse(compact)?;
-        accept(check, &sd_jwt, now)?;
-        if sd_jwt.holder_key()? != secret.public() {
+        let envelope = Envelope::parse(compact)?;
+        accept(check, &envelope, now)?;
+        if envelope.holder_key()? != secret.public() {
             return Err(WalletError::CredentialRefused(
                 "the credential is bound to another key than the one the wallet proved".into(),
             ));
@@ -734,14 +963,18 @@ impl Wallet {
     }
 }
 
-/// Asks `check` about `sd_jwt`: a refusal names the step and why; "could not check" is its own
-/// error (nothing is known, so nothing is stored).
+/// Asks `check` about `envelope`: a refusal names the step and why; "could not check" is its
+/// own error (nothing is known, so nothing is stored).
 fn accept(
     check: &dyn CredentialCheck,
-    sd_jwt: &SdJwtVc,
+    envelope: &Envelope,
     now: DateTime<Utc>,
 ) -> Result<(), WalletError> {
-    match check.check(sd_jwt, now) {
+    let verdict = match envelope {
+        Envelope::SdJwt(sd_jwt) => check.check(sd_jwt, now),
+        Envelope::VcJwt(vc_jwt) => check.check_vc_jwt(vc_jwt, now),
+    };
+    match verdict {
         Ok(CheckVerdict::Valid) => Ok(()),
         Ok(CheckVerdict::Invalid { step, reason }) => {
             Err(WalletError::CredentialRefused(format!("{step}: {reason}")))
@@ -757,13 +990,13 @@ fn decode_credential(id: CredentialId, plain: &[u8]) -> Result<StoredCredential,
     };
     let record: CredentialRecord =
         serde_json::from_slice(plain).map_err(|e| corrupt(e.to_string()))?;
-    let sd_jwt = SdJwtVc::parse(&record.compact).map_err(|e| corrupt(e.to_string()))?;
+    let envelope = Envelope::parse(&record.compact).map_err(|e| corrupt(e.to_string()))?;
     let received_at = DateTime::from_timestamp(record.received_at, 0)
         .ok_or_else(|| corrupt("time out of range".into()))?;
     Ok(StoredCredential {
         id,
         holder_key: record.holder_key,
         received_at,
-        sd_jwt,
+        envelope,
     })
 }

@@ -53,8 +53,8 @@ pub enum WalletError {
     /// No history entry with this id.
     #[error("no history entry {0}")]
     UnknownHistoryEntry(String),
-    /// A received credential is not a well-formed SD-JWT VC.
-    #[error("the credential is not a valid SD-JWT VC: {0}")]
+    /// A received credential is not a well-formed SD-JWT VC or `vc+jwt`.
+    #[error("the credential is malformed: {0}")]
     InvalidCredential(#[from] SdJwtError),
     /// The credential check (the verifier library) refused a received credential.
     #[error("the credential did not verify: {0}")]

@@ -18,14 +18,23 @@
 //! `check_public_target`); a malformed DCQL query; a query the wallet holds nothing for. Redirects
 //! are never followed ([`http_client`]), so a verifier cannot bounce the wallet elsewhere.
 //!
-//! Scope: a presentation answers one credential query; a request that needs several credentials
-//! together is refused as unsupported. `purpose` is read from the request object's `purpose`
-//! member when a verifier sets one (not an OpenID4VP parameter; ours does not send it yet).
+//! Several credentials (DCQL §6.4): without `credential_sets` every credential query is
+//! answered; with them, for each required set the first option (the verifier's preference)
+//! whose every query the wallet can answer; optional sets are left out (the wallet discloses
+//! the least it may). Each answered query gets one credential (the copy this verifier saw
+//! before, else an unused one, as `Wallet::pick_copy` chooses) and its own consent view; the
+//! response's `vp_token` is keyed by query id, each an array of one presentation (§8.1).
+//! `jwt_vc_json` queries are answered with a `vp+jwt` of a `vc+jwt` (whole: the view says so).
+//! `purpose` is read from the request object's `purpose` member when a verifier sets one (a
+//! Credence extension, not an OpenID4VP parameter).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use credence_verifier::dcql::{DcqlError, DcqlQuery, Format, Segment};
+use credence_registry::keys::PublicKey;
+use credence_verifier::dcql::{CredentialQuery, DcqlError, DcqlQuery, Format, Segment};
+use credence_verifier::jose::Jws;
 use credence_verifier::jwe::{self, Enc};
 use credence_verifier::openid4vp::ResponseMode;
 use credence_verifier::x509::TrustAnchors;
@@ -33,7 +42,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::client_id::ClientAuthentication;
-use crate::credentials::ClaimPath;
+use crate::credentials::{ClaimPath, CredentialId, Envelope, StoredCredential};
 use crate::error::WalletError;
 use crate::history::VerifierAnswer;
 use crate::present::{
@@ -94,7 +103,7 @@ pub enum Oid4vpError {
     /// The wallet holds no credential that answers the request.
     #[error("nothing in the wallet matches the request: {0}")]
     NothingMatches(String),
-    /// A request the wallet cannot answer (several credentials together, an unknown format).
+    /// A request the wallet cannot answer.
     #[error("unsupported request: {0}")]
     Unsupported(String),
     #[error(transparent)]
@@ -191,11 +200,18 @@ impl fmt::Debug for VerifierRequest {
     }
 }
 
-/// A request matched against the wallet: the credential query answered and the consent view.
+/// One credential query answered: its id and the consent view of the credential chosen.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub struct PreparedAnswer {
     pub query_id: String,
     pub view: ConsentView,
+}
+
+/// A request matched against the wallet: every credential query to answer, in the query's
+/// order, each with its consent view.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub answers: Vec<PreparedAnswer>,
 }
 
 /// The OpenID4VP client.
@@ -281,15 +297,24 @@ impl PresentationClient {
         })
     }
 
-    /// Sends `presentation` as the answer to `query_id` of `request`, and says what the
-    /// verifier answered. Never fails: an undeliverable response is an answer too.
+    /// Sends `presentations`, each the answer to its credential query id, as one response to
+    /// `request` (`vp_token` keyed by query id, §8.1), and says what the verifier answered.
+    /// Never fails: an undeliverable response is an answer too.
     pub async fn send(
         &self,
         request: &VerifierRequest,
-        query_id: &str,
-        presentation: &Presentation,
+        presentations: &[(&str, &Presentation)],
     ) -> VerifierAnswer {
-        let vp_token = json!({ query_id: [presentation.compact()] });
+        let mut vp_token = Map::new();
+        for (query_id, presentation) in presentations {
+            let entry = vp_token
+                .entry((*query_id).to_owned())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(answers) = entry {
+                answers.push(Value::String(presentation.compact().to_owned()));
+            }
+        }
+        let vp_token = Value::Object(vp_token);
         let form: Vec<(&str, String)> = match &request.response_key {
             None => vec![
                 ("vp_token", vp_token.to_string()),
@@ -422,104 +447,175 @@ fn response_key(
 }
 
 impl Wallet {
-    /// Matches `request`'s DCQL query against the wallet's credentials and builds the consent
-    /// view for the copy to show this verifier (`pick_copy`). Nothing is written.
+    /// Matches `request`'s DCQL query against the wallet's credentials and builds a consent
+    /// view for each credential query to answer (see the module doc for which), each for the
+    /// copy to show this verifier. Nothing is written.
     pub fn match_request(&self, request: &VerifierRequest) -> Result<Prepared, Oid4vpError> {
         let query = &request.dcql_query;
-        // Which credential queries a single presentation may answer (§6.2, §6.4.2).
-        let candidates: Vec<&str> = match &query.credential_sets {
-            None => {
-                if query.credentials.len() != 1 {
-                    return Err(Oid4vpError::Unsupported(format!(
-                        "the request asks for {} credentials together; this wallet presents one at a time",
-                        query.credentials.len()
-                    )));
-                }
-                vec![query.credentials[0].id.as_str()]
-            }
-            Some(sets) => {
-                let required: Vec<_> = sets.iter().filter(|set| set.required).collect();
-                if required.len() > 1 {
-                    return Err(Oid4vpError::Unsupported(
-                        "the request needs answers to several credential sets".into(),
-                    ));
-                }
-                required
-                    .first()
-                    .map(|set| &set.options)
-                    .into_iter()
-                    .flatten()
-                    .filter(|option| option.len() == 1)
-                    .map(|option| option[0].as_str())
-                    .collect()
-            }
-        };
         let credentials = self.credentials()?;
-        let mut wanted = Vec::new();
-        for id in candidates {
-            let Some(credential_query) = query.credential(id) else {
-                continue;
-            };
-            wanted.push(id.to_owned());
+        // Every credential each query could be answered with, and the claims it would disclose.
+        let mut candidates: BTreeMap<&str, Vec<(&StoredCredential, Vec<RequestedClaim>)>> =
+            BTreeMap::new();
+        for credential_query in &query.credentials {
+            let found = candidates.entry(credential_query.id.as_str()).or_default();
             for credential in &credentials {
-                let Some(vct) = credential.vct() else {
-                    continue;
-                };
-                let claims = Value::Object(
-                    credential
-                        .claims()
-                        .iter()
-                        .filter(|claim| claim.path.segments().len() == 1)
-                        .map(|claim| (claim.path.segments()[0].clone(), claim.value.clone()))
-                        .collect::<Map<String, Value>>(),
-                );
-                let Some(paths) =
-                    credential_query.match_credential(Format::SdJwtVc, &[vct.to_owned()], &claims)
-                else {
-                    continue;
-                };
-                let claims = paths
-                    .iter()
-                    .map(|path| {
-                        let segments = path.iter().map(|segment| match segment {
-                            Segment::Name(name) => name.clone(),
-                            Segment::Index(index) => index.to_string(),
-                        });
-                        ClaimPath::from_segments(segments)
-                            .map(|path| RequestedClaim {
-                                path,
-                                optional: false,
-                            })
-                            .ok_or_else(|| {
-                                Oid4vpError::InvalidRequest("an empty claims path".into())
-                            })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let presentation_request = PresentationRequest {
-                    verifier: Verifier {
-                        client_id: request.client_id.clone(),
-                        display_name: request.display_name.clone(),
-                        request_signature: RequestSignature::Verified,
-                    },
-                    purpose: request.purpose.clone(),
-                    nonce: request.nonce.clone(),
-                    vct: vct.to_owned(),
-                    claims,
-                };
-                let view = self.prepare_presentation(presentation_request)?;
-                return Ok(Prepared {
-                    query_id: id.to_owned(),
-                    view,
-                });
+                if let Some(claims) = answer_with(credential_query, credential)? {
+                    found.push((credential, claims));
+                }
             }
         }
-        Err(Oid4vpError::NothingMatches(format!(
-            "no credential answers {}",
-            if wanted.is_empty() {
-                "the request".to_owned()
-            } else {
-                format!("the credential query {}", wanted.join(" or "))
+        let answerable = |id: &String| candidates.get(id.as_str()).is_some_and(|c| !c.is_empty());
+        let ids: Vec<&String> = match &query.credential_sets {
+            // §6.4.2: every credential query.
+            None => {
+                if let Some(missing) = query.credentials.iter().find(|c| !answerable(&c.id)) {
+                    return Err(Oid4vpError::NothingMatches(format!(
+                        "no credential answers the credential query {}",
+                        missing.id
+                    )));
+                }
+                query.credentials.iter().map(|c| &c.id).collect()
             }
-        )))
+            // §6.4.2: one option of every required set, the first the wallet can meet.
+            Some(sets) => {
+                let mut ids: Vec<&String> = Vec::new();
+                for set in sets.iter().filter(|set| set.required) {
+                    let option = set
+                        .options
+                        .iter()
+                        .find(|option| option.iter().all(answerable))
+                        .ok_or_else(|| {
+                            Oid4vpError::NothingMatches(format!(
+                                "no credential answers any option of the required credential set {}",
+                                set.options
+                                    .iter()
+                                    .map(|option| option.join(" + "))
+                                    .collect::<Vec<_>>()
+                                    .join(" or ")
+                            ))
+                        })?;
+                    for id in option {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                }
+                if ids.is_empty() {
+                    return Err(Oid4vpError::NothingMatches(
+                        "the request requires no credential".into(),
+                    ));
+                }
+                ids
+            }
+        };
+        let mut answers: Vec<PreparedAnswer> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let found = &candidates[id.as_str()];
+            let (credential, claims) = self.choose_copy(found, &request.client_id, &answers)?;
+            let presentation_request = PresentationRequest {
+                verifier: Verifier {
+                    client_id: request.client_id.clone(),
+                    display_name: request.display_name.clone(),
+                    request_signature: RequestSignature::Verified,
+                },
+                purpose: request.purpose.clone(),
+                nonce: request.nonce.clone(),
+                vct: credential.vct().unwrap_or_default().to_owned(),
+                claims: claims.clone(),
+            };
+            let view =
+                ConsentView::new(presentation_request, credential).map_err(WalletError::from)?;
+            answers.push(PreparedAnswer {
+                query_id: id.clone(),
+                view,
+            });
+        }
+        Ok(Prepared { answers })
     }
+
+    /// Of the credentials that can answer one query, the copy to show `client_id` (the rule of
+    /// `Wallet::pick_copy`: one it saw before, else one nobody saw, else the least shown),
+    /// preferring one no earlier answer of this response uses.
+    fn choose_copy<'c>(
+        &self,
+        found: &'c [(&'c StoredCredential, Vec<RequestedClaim>)],
+        client_id: &ClientId,
+        earlier: &[PreparedAnswer],
+    ) -> Result<&'c (&'c StoredCredential, Vec<RequestedClaim>), Oid4vpError> {
+        let mut shown: BTreeMap<CredentialId, usize> = BTreeMap::new();
+        let mut seen_by_this_verifier = Vec::new();
+        let mut vcts: Vec<&str> = found.iter().filter_map(|(c, _)| c.vct()).collect();
+        vcts.sort_unstable();
+        vcts.dedup();
+        for vct in vcts {
+            for copy in self.copies_for(vct)? {
+                if copy.shown_to.contains(client_id) {
+                    seen_by_this_verifier.push(copy.credential.clone());
+                }
+                shown.insert(copy.credential, copy.shown_to.len());
+            }
+        }
+        let unused_here = |(credential, _): &&(&StoredCredential, Vec<RequestedClaim>)| {
+            !earlier
+                .iter()
+                .any(|answer| answer.view.credential() == credential.id())
+        };
+        let pool: Vec<&(&StoredCredential, Vec<RequestedClaim>)> =
+            match found.iter().filter(unused_here).collect::<Vec<_>>() {
+                fresh if !fresh.is_empty() => fresh,
+                _ => found.iter().collect(),
+            };
+        pool.iter()
+            .find(|(credential, _)| seen_by_this_verifier.contains(credential.id()))
+            .or_else(|| {
+                pool.iter()
+                    .min_by_key(|(credential, _)| shown.get(credential.id()).copied().unwrap_or(0))
+            })
+            .copied()
+            .ok_or_else(|| Oid4vpError::NothingMatches("no credential answers the request".into()))
+    }
+}
+
+/// Whether `credential` answers `query` (format, type, claims), and if so the claims it would
+/// disclose (§6.4.1), none optional.
+fn answer_with(
+    query: &CredentialQuery,
+    credential: &StoredCredential,
+) -> Result<Option<Vec<RequestedClaim>>, Oid4vpError> {
+    let (types, claims) = match credential.envelope() {
+        Envelope::SdJwt(sd_jwt) => {
+            let Some(vct) = sd_jwt.vct() else {
+                return Ok(None);
+            };
+            let claims = Value::Object(
+                sd_jwt
+                    .claims()
+                    .iter()
+                    .filter(|claim| claim.path.segments().len() == 1)
+                    .map(|claim| (claim.path.segments()[0].clone(), claim.value.clone()))
+                    .collect::<Map<String, Value>>(),
+            );
+            (vec![vct.to_owned()], claims)
+        }
+        Envelope::VcJwt(vc_jwt) => (vc_jwt.all_types(), vc_jwt.credential()),
+    };
+    let Some(paths) = query.match_credential(credential.format(), &types, &claims) else {
+        return Ok(None);
+    };
+    paths
+        .iter()
+        .map(|path| {
+            let segments = path.iter().map(|segment| match segment {
+                Segment::Name(name) => name.clone(),
+                Segment::Index(index) => index.to_string(),
+            });
+            ClaimPath::from_segments(segments)
+                .map(|path| RequestedClaim {
+                    path,
+                    optional: false,
+                })
+                .ok_or_else(|| Oid4vpError::InvalidRequest("an empty claims path".into()))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }

@@ -1,13 +1,17 @@
 //! Selective disclosure with consent: what a verifier asks for, the view the user consents on,
-//! and the SD-JWT presentation with a key-binding JWT built from that consent only.
+//! and the presentation built from that consent only: an SD-JWT with a key-binding JWT, or for
+//! a `vc+jwt` a VC-JOSE-COSE `vp+jwt` (§3.1.2) signed with the holder key, for the verifier's
+//! nonce and client id (OpenID4VP 1.0 B.1.3.1.5). A `vc+jwt` cannot disclose less than all of
+//! it: its view lists every claim as disclosed and none as optional
+//! ([`ConsentView::discloses_everything`]).
 //!
 //! The type-level rule: [`build`] takes a [`Consent`], and the only way to get one is
 //! [`ConsentView::consent`] with a subset of the claims that view shows. A presentation can
 //! therefore hold only Disclosures the user saw and chose (plus the parent Disclosures a nested
 //! claim cannot be seen without, RFC 9901 §6.3, which the view lists as disclosed too).
 //!
-//! Everything here is pure: no storage, no network, `now` a parameter. Fetching and checking
-//! the OpenID4VP request (and its DCQL query) is not built yet; its result becomes a
+//! Everything here is pure: no storage, no network, `now` a parameter. The OpenID4VP layer
+//! (`openid4vp.rs`) fetches and checks the request and turns each credential it answers into a
 //! [`PresentationRequest`].
 
 use std::collections::BTreeSet;
@@ -21,7 +25,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::credentials::{ClaimPath, CredentialId, SdJwtVc, StoredCredential, digest};
+use credence_verifier::dcql::Format;
+
+use crate::credentials::{
+    ClaimPath, CredentialId, Envelope, SdJwtVc, StoredCredential, VcJwt, digest,
+};
 
 /// The JWT `typ` of a key-binding JWT (RFC 9901 §4.3).
 pub const KB_JWT_TYPE: &str = "kb+jwt";
@@ -187,6 +195,7 @@ pub struct ConsentView {
     nonce: Nonce,
     /// SHA-256 of the credential's compact form: the consent is for this credential only.
     fingerprint: [u8; 32],
+    format: Format,
 }
 
 impl ConsentView {
@@ -200,13 +209,13 @@ impl ConsentView {
             .iter()
             .map(|asked| {
                 let claim = credential
-                    .sd_jwt()
                     .claim(&asked.path)
                     .ok_or_else(|| ConsentError::MissingClaim(asked.path.clone()))?;
                 Ok(ConsentItem {
                     path: asked.path.clone(),
                     value: claim.value.clone(),
-                    optional: asked.optional,
+                    // A vc+jwt is presented whole: leaving a claim out is not possible.
+                    optional: asked.optional && credential.format() == Format::SdJwtVc,
                 })
             })
             .collect::<Result<Vec<_>, ConsentError>>()?;
@@ -227,7 +236,19 @@ impl ConsentView {
             always_disclosed,
             nonce: request.nonce,
             fingerprint: fingerprint(credential),
+            format: credential.format(),
         })
+    }
+
+    /// The credential's format (`dc+sd-jwt`, or `jwt_vc_json` for a `vc+jwt`).
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether presenting it discloses every claim whatever is chosen (a `vc+jwt`: no
+    /// selective disclosure; [`ConsentView::always_disclosed`] then lists every claim).
+    pub fn discloses_everything(&self) -> bool {
+        self.format == Format::VcJwt
     }
 
     /// Who asks.
@@ -309,7 +330,10 @@ impl Consent<'_> {
     /// Every claim the presentation will show: the chosen ones, what is inside them and not
     /// concealed, the parents they need, and what is always disclosed.
     pub fn disclosed(&self, credential: &StoredCredential) -> Vec<ClaimPath> {
-        let set = disclosure_set(credential, &self.chosen);
+        let set = credential
+            .sd_jwt()
+            .map(|sd_jwt| indexes_for(sd_jwt, &self.chosen))
+            .unwrap_or_default();
         credential
             .claims()
             .iter()
@@ -359,9 +383,10 @@ impl fmt::Debug for Presentation {
     }
 }
 
-/// Builds the presentation `consent` allows: the issuer JWT, the Disclosures of the chosen
-/// claims and of their parents (in the order issued), and a key-binding JWT signed by `key`
-/// (RFC 9901 §4.3) for the view's verifier and nonce, issued at `now`.
+/// Builds the presentation `consent` allows, signed by `key` for the view's verifier and
+/// nonce at `now`: for an SD-JWT VC, the issuer JWT, the Disclosures of the chosen claims and
+/// of their parents (in the order issued) and a key-binding JWT (RFC 9901 §4.3); for a
+/// `vc+jwt`, a `vp+jwt` enveloping it.
 pub fn build(
     credential: &StoredCredential,
     key: &SecretKey,
@@ -372,7 +397,10 @@ pub fn build(
     if view.credential != *credential.id() || view.fingerprint != fingerprint(credential) {
         return Err(ConsentError::OtherCredential);
     }
-    let sd_jwt = credential.sd_jwt();
+    let sd_jwt = match credential.envelope() {
+        Envelope::SdJwt(sd_jwt) => sd_jwt,
+        Envelope::VcJwt(vc_jwt) => return build_vp_jwt(credential, vc_jwt, key, consent, now),
+    };
     let mut compact = String::with_capacity(sd_jwt.compact().len() + 512);
     compact.push_str(sd_jwt.issuer_jwt());
     compact.push('~');
@@ -406,6 +434,56 @@ pub fn build(
     })
 }
 
+/// The JWT `typ` of a VC-JOSE-COSE presentation (§3.1.2).
+pub const VP_JWT_TYPE: &str = "vp+jwt";
+
+/// A `vp+jwt` (VC-JOSE-COSE §3.1.2, VCDM 2.0 §4.13.1) enveloping `vc_jwt`, signed by the key
+/// of its subject's DID (`kid` that DID's verification method: did:key `#<multikey>`, did:jwk
+/// `#0`), with `nonce`, `aud` and `iat` for OpenID4VP (B.1.3.1.5).
+fn build_vp_jwt(
+    credential: &StoredCredential,
+    vc_jwt: &VcJwt,
+    key: &SecretKey,
+    consent: &Consent<'_>,
+    now: DateTime<Utc>,
+) -> Result<Presentation, ConsentError> {
+    let view = consent.view;
+    let holder = vc_jwt
+        .subject_id()
+        .map_err(|_| ConsentError::OtherCredential)?;
+    let kid = match holder.strip_prefix("did:key:") {
+        Some(multikey) => format!("{holder}#{multikey}"),
+        None => format!("{holder}#0"),
+    };
+    let header = json!({ "alg": key.public().algorithm().name(), "typ": VP_JWT_TYPE, "kid": kid });
+    let payload = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder,
+        "verifiableCredential": [{
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": "EnvelopedVerifiableCredential",
+            "id": format!("data:application/vc+jwt,{}", vc_jwt.compact()),
+        }],
+        "iss": holder,
+        "aud": view.verifier.client_id.as_str(),
+        "nonce": view.nonce.as_str(),
+        "iat": now.timestamp(),
+    });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload.to_string())
+    );
+    let signature = key.sign_raw(signing_input.as_bytes());
+    Ok(Presentation {
+        compact: format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)),
+        credential: credential.id().clone(),
+        client_id: view.verifier.client_id.clone(),
+        chosen: consent.chosen.iter().cloned().collect(),
+    })
+}
+
 /// The encoded Disclosures, in issued order, that a presentation of `chosen` carries: each
 /// chosen claim's own and those of the claims it sits inside (RFC 9901 §6.3). Paths the
 /// credential does not have add nothing.
@@ -422,10 +500,6 @@ pub fn sd_hash(presented: &str) -> String {
     digest(presented)
 }
 
-fn disclosure_set(credential: &StoredCredential, chosen: &BTreeSet<ClaimPath>) -> BTreeSet<usize> {
-    indexes_for(credential.sd_jwt(), chosen)
-}
-
 fn indexes_for(sd_jwt: &SdJwtVc, chosen: &BTreeSet<ClaimPath>) -> BTreeSet<usize> {
     chosen
         .iter()
@@ -435,5 +509,5 @@ fn indexes_for(sd_jwt: &SdJwtVc, chosen: &BTreeSet<ClaimPath>) -> BTreeSet<usize
 }
 
 fn fingerprint(credential: &StoredCredential) -> [u8; 32] {
-    Sha256::digest(credential.sd_jwt().compact().as_bytes()).into()
+    Sha256::digest(credential.envelope().compact().as_bytes()).into()
 }

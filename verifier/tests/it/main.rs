@@ -1,7 +1,7 @@
 //! The verifier's one test binary: the IETF SD-JWT vectors and their negative set, Wycheproof
 //! edge cases through the strict signature path, tampered presentations one line each, and the
 //! registry-backed steps against a real registry on loopback; `vc+jwt` credentials the issuer
-//! crate makes; the W3C VC API routes and OpenID4VP (with the `server` feature).
+//! crate makes and `vp+jwt` presentations of them; the W3C VC API routes and OpenID4VP (with the `server` feature).
 
 // OpenID4VP with DCQL (feature `server`).
 #[cfg(feature = "server")]
@@ -18,5 +18,6 @@ mod tampered;
 mod vc_api;
 mod vc_jwt;
 mod vectors;
+mod vp_jwt;
 mod wycheproof;
 mod x509;

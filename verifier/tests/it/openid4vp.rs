@@ -1044,3 +1044,268 @@ async fn a_status_list_at_a_private_address_is_refused_unless_allowed() {
     };
     assert!(why.contains("could not be fetched"), "{why}");
 }
+
+/// A request for two credentials: the SD-JWT VC licence (two claims) and a `jwt_vc_json`
+/// permit (one claim of its subject), both holder bound.
+fn two_credentials_query() -> Value {
+    json!({
+        "credentials": [
+            {
+                "id": "licence",
+                "format": "dc+sd-jwt",
+                "meta": {"vct_values": [VCT]},
+                "claims": [{"path": ["given_name"]}, {"path": ["family_name"]}],
+            },
+            {
+                "id": "permit",
+                "format": "jwt_vc_json",
+                "meta": {"type_values": [[VCT]]},
+                "claims": [{"path": ["credentialSubject", "company"]}],
+            },
+        ],
+    })
+}
+
+/// Creates a request for `query` and returns its id and the request object's claims.
+async fn request_for(app: &VerifierApp, query: &Value) -> (String, Value) {
+    let created = create(app, json!({"dcql_query": query}), Some(TOKEN)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let object = call(
+        app,
+        Request::get(format!("/requests/{id}/object"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let jws = Jws::parse(&object.text, "the request object", REQUEST_OBJECT_TYPE).unwrap();
+    (id, jws.payload.clone())
+}
+
+/// The wallet's two answers for a request's nonce and client id: the licence with a KB-JWT and
+/// the permit in a `vp+jwt`.
+struct TwoAnswers {
+    licence: Holder,
+    permit_holder: crate::vp_jwt::Holder,
+    permit: String,
+    other_permit: String,
+}
+
+impl TwoAnswers {
+    fn new() -> Self {
+        let issuer = Issuer::did_key(KeyType::Ed25519);
+        let permit_holder = crate::vp_jwt::Holder::did_key(KeyType::P256);
+        Self {
+            licence: issue_credential(),
+            permit: crate::vp_jwt::credential_for(&issuer, &permit_holder.did),
+            other_permit: crate::vp_jwt::credential_for(&issuer, &permit_holder.did),
+            permit_holder,
+        }
+    }
+
+    fn licence(&self, claims: &Value) -> String {
+        self.licence.present(&Presenting {
+            names: vec!["given_name".into(), "family_name".into()],
+            nonce: claims["nonce"].as_str().unwrap(),
+            audience: claims["client_id"].as_str().unwrap(),
+            key_binding: true,
+        })
+    }
+
+    fn permit(&self, claims: &Value, credentials: &[&str], nonce: Option<&str>) -> String {
+        crate::vp_jwt::present_vp(
+            &self.permit_holder,
+            credentials,
+            nonce.unwrap_or(claims["nonce"].as_str().unwrap()),
+            claims["client_id"].as_str().unwrap(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn one_response_carries_two_credentials_each_verified_and_reported() {
+    let wallet = TwoAnswers::new();
+    for service in services().await {
+        let app = &service.app;
+        let case = service.backend;
+        let (id, claims) = request_for(app, &two_credentials_query()).await;
+        // The request object says jwt_vc_json (OpenID4VP 1.0 B.1.3.1), and the formats we take.
+        assert_eq!(claims["dcql_query"], two_credentials_query(), "{case}");
+        assert_eq!(
+            claims["client_metadata"]["vp_formats_supported"]["jwt_vc_json"]["alg_values"],
+            json!(["EdDSA", "ES256"])
+        );
+        let token = json!({
+            "licence": [wallet.licence(&claims)],
+            "permit": [wallet.permit(&claims, &[&wallet.permit], None)],
+        });
+        let answer = post_response(
+            app,
+            &id,
+            form(&[
+                ("vp_token", &token.to_string()),
+                ("state", claims["state"].as_str().unwrap()),
+            ]),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{case}: {}", answer.text);
+        let outcome = result(app, &id).await;
+        assert_eq!(outcome["status"], "verified", "{case}: {outcome}");
+        // Each credential's requested claims, and nothing else of the permit (its id, licence
+        // number, issuer and dates stay out of what the relying party gets).
+        assert_eq!(
+            outcome["claims"],
+            json!({
+                "licence": [{"given_name": "Erika", "family_name": "Mustermann"}],
+                "permit": [{"credentialSubject": {"company": "Example GmbH"}}],
+            }),
+            "{case}"
+        );
+        for query in ["licence", "permit"] {
+            let report = &outcome["report"][query][0];
+            assert_eq!(report["verdict"], "valid", "{case} {query}: {outcome}");
+            assert!(
+                report["steps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["step"] == "holder-binding" && s["outcome"] == "passed"),
+                "{case} {query}: {outcome}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_credential_set_is_met_by_either_option() {
+    let wallet = TwoAnswers::new();
+    let mut query = two_credentials_query();
+    query["credential_sets"] = json!([{"options": [["licence"], ["permit"]]}]);
+    for service in services().await {
+        let app = &service.app;
+        let (id, claims) = request_for(app, &query).await;
+        let token = json!({"permit": [wallet.permit(&claims, &[&wallet.permit], None)]});
+        let answer = post_response(
+            app,
+            &id,
+            form(&[
+                ("vp_token", &token.to_string()),
+                ("state", claims["state"].as_str().unwrap()),
+            ]),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert_eq!(result(app, &id).await["status"], "verified");
+
+        // An empty response meets no option.
+        let (id, claims) = request_for(app, &query).await;
+        let answer = post_response(
+            app,
+            &id,
+            form(&[
+                ("vp_token", &json!({}).to_string()),
+                ("state", claims["state"].as_str().unwrap()),
+            ]),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+        assert!(
+            answer
+                .text
+                .contains("any option of the required credential set")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_response_missing_a_query_or_carrying_an_extra_credential_is_refused() {
+    let wallet = TwoAnswers::new();
+    type Token = Box<dyn Fn(&TwoAnswers, &Value) -> Value>;
+    let rows: Vec<(&str, Token, &str)> = vec![
+        (
+            "the permit missing",
+            Box::new(|w, c| json!({"licence": [w.licence(c)]})),
+            "no presentation answers \"permit\"",
+        ),
+        (
+            "an extra credential for a query not asked",
+            Box::new(|w, c| {
+                json!({
+                    "licence": [w.licence(c)],
+                    "permit": [w.permit(c, &[&w.permit], None)],
+                    "passport": [w.permit(c, &[&w.other_permit], None)],
+                })
+            }),
+            "which the query does not ask for",
+        ),
+        (
+            "two credentials in one presentation for a query allowing one",
+            Box::new(|w, c| {
+                json!({
+                    "licence": [w.licence(c)],
+                    "permit": [w.permit(c, &[&w.permit, &w.other_permit], None)],
+                })
+            }),
+            "is answered by 2 presentations, but the query allows one",
+        ),
+        (
+            "two presentations for a query allowing one",
+            Box::new(|w, c| {
+                json!({
+                    "licence": [w.licence(c)],
+                    "permit": [w.permit(c, &[&w.permit], None), w.permit(c, &[&w.other_permit], None)],
+                })
+            }),
+            "but the query allows one",
+        ),
+        (
+            "a bare vc+jwt where holder binding is required",
+            Box::new(|w, c| json!({"licence": [w.licence(c)], "permit": [w.permit]})),
+            "invalid at the holder-binding step",
+        ),
+        (
+            "a vp+jwt for another request's nonce",
+            Box::new(|w, c| {
+                json!({
+                    "licence": [w.licence(c)],
+                    "permit": [w.permit(c, &[&w.permit], Some("another-nonce"))],
+                })
+            }),
+            "answers another request",
+        ),
+    ];
+    for service in services().await {
+        let app = &service.app;
+        for (name, token, description) in &rows {
+            let case = format!("{}: {name}", service.backend);
+            let (id, claims) = request_for(app, &two_credentials_query()).await;
+            let answer = post_response(
+                app,
+                &id,
+                form(&[
+                    ("vp_token", &token(&wallet, &claims).to_string()),
+                    ("state", claims["state"].as_str().unwrap()),
+                ]),
+            )
+            .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::BAD_REQUEST,
+                "{case}: {}",
+                answer.text
+            );
+            let error = answer.json();
+            assert_eq!(error["error"], "invalid_request", "{case}");
+            assert!(
+                error["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains(description),
+                "{case}: {error}"
+            );
+            let outcome = result(app, &id).await;
+            assert_eq!(outcome["status"], "failed", "{case}: {outcome}");
+            assert!(outcome.get("claims").is_none(), "{case}: {outcome}");
+        }
+    }
+}

@@ -94,13 +94,13 @@ fn a_backup_restores_everything_and_refuses_a_wrong_passphrase_or_tampering() {
         .credentials()
         .unwrap()
         .iter()
-        .map(|c| c.sd_jwt().compact().to_owned())
+        .map(|c| c.envelope().compact().to_owned())
         .collect();
     let mut copied: Vec<String> = other
         .credentials()
         .unwrap()
         .iter()
-        .map(|c| c.sd_jwt().compact().to_owned())
+        .map(|c| c.envelope().compact().to_owned())
         .collect();
     original.sort();
     copied.sort();
@@ -203,7 +203,7 @@ fn jwcrypto_opens_our_backup_and_we_restore_one_jwcrypto_made() {
     let restored = other.restore(&path, &passphrase()).expect("restore");
     assert_eq!((restored.holder_keys, restored.credentials), (1, 1));
     assert_eq!(
-        other.credentials().unwrap()[0].sd_jwt().compact(),
-        wallet.credentials().unwrap()[0].sd_jwt().compact()
+        other.credentials().unwrap()[0].sd_jwt().expect("SD-JWT VC").compact(),
+        wallet.credentials().unwrap()[0].sd_jwt().expect("SD-JWT VC").compact()
     );
 }

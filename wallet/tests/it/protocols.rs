@@ -18,7 +18,7 @@ use credence_verifier::openid4vp::{AuthorizationRequest, ResponseMode, did_clien
 use credence_verifier::pipeline::Context;
 use credence_wallet::WalletError;
 use credence_wallet::check::VerifierCheck;
-use credence_wallet::credentials::{CheckVerdict, CredentialCheck, SdJwtVc};
+use credence_wallet::credentials::{CheckVerdict, CredentialCheck, SdJwtVc, VcJwt};
 use credence_wallet::oid4vci::{self, OfferLocation, Oid4vciError};
 use credence_wallet::openid4vp::{self, ClientOptions, Oid4vpError, PresentationClient};
 use serde_json::{Value, json};
@@ -515,13 +515,15 @@ async fn bad_requests_are_refused_and_nothing_is_sent() {
         .await
         .expect("fetch");
     let prepared = wallet.match_request(&good).expect("match");
+    assert_eq!(prepared.answers.len(), 1);
+    let answer = &prepared.answers[0];
     // Who asks and why, as the signed request object says.
     assert_eq!(
-        prepared.view.verifier().display_name.as_deref(),
+        answer.view.verifier().display_name.as_deref(),
         Some("Harbour Bank")
     );
-    assert_eq!(prepared.view.purpose(), Some("account opening"));
-    let paths: Vec<String> = prepared
+    assert_eq!(answer.view.purpose(), Some("account opening"));
+    let paths: Vec<String> = answer
         .view
         .requested()
         .iter()
@@ -532,12 +534,14 @@ async fn bad_requests_are_refused_and_nothing_is_sent() {
         fake.responses.lock().unwrap().is_empty(),
         "nothing was sent before consent"
     );
-    let consent = prepared
+    let consent = answer
         .view
-        .consent(prepared.view.requested().iter().map(|i| i.path.clone()))
+        .consent(answer.view.requested().iter().map(|i| i.path.clone()))
         .expect("consent");
     let (presentation, history) = wallet.present(&consent, now()).expect("present");
-    let answer = client.send(&good, &prepared.query_id, &presentation).await;
+    let answer = client
+        .send(&good, &[(answer.query_id.as_str(), &presentation)])
+        .await;
     wallet
         .record_answer(&history, answer.clone())
         .expect("record");
@@ -706,4 +710,219 @@ async fn x509_verifiers_are_authenticated_by_a_trusted_certificate_chain() {
         fake.responses.lock().unwrap().is_empty(),
         "nothing was sent"
     );
+/// The degree the tests issue as a `vc+jwt`.
+const DEGREE: &str = "https://credence.example/types/degree";
+
+/// Stores a `vc+jwt` degree issued to a fresh holder key's did:key (`did_jwk`: its did:jwk),
+/// checked by the verifier library first.
+async fn store_degree(wallet: &mut credence_wallet::Wallet, did_jwk: bool) -> SecretKey {
+    use credence_issuer::vc_jwt::{CredentialType, VcJwtRequest, issue};
+    let holder = SecretKey::generate(KeyType::Ed25519);
+    let did = if did_jwk {
+        format!("did:jwk:{}", b64(&holder.public().to_jwk()))
+    } else {
+        holder.public().to_did_key()
+    };
+    let request = VcJwtRequest {
+        id: None,
+        credential_type: CredentialType::parse(DEGREE).unwrap(),
+        holder: Some(credence_registry::did::Did::parse(&did).unwrap()),
+        subject: credence_issuer::claims::Claims::from_value(
+            json!({"degree": "MSc Computer Science", "graduated": "2024-06-30"}),
+        )
+        .unwrap(),
+        valid_from: Some(now() - Duration::days(1)),
+        valid_until: None,
+        status: vec![],
+    };
+    let compact = issue(&issuer_key(), &request, now() - Duration::days(1)).unwrap();
+    let parsed = VcJwt::parse(&compact).expect("a vc+jwt");
+    let checked = offline_check().check_vc_jwt(&parsed, now()).await;
+    assert_eq!(checked.result(), &Ok(CheckVerdict::Valid));
+    // Bound to another key than the one it names: refused, nothing stored.
+    let stranger = SecretKey::generate(KeyType::Ed25519);
+    assert!(matches!(
+        wallet.store_received(&compact, &stranger, &checked, now()),
+        Err(WalletError::CredentialRefused(_))
+    ));
+    // The check double knows no vc+jwt: it cannot vouch for one.
+    assert!(matches!(
+        wallet.store_received(&compact, &holder, &crate::Check::Accept, now()),
+        Err(WalletError::CheckUnavailable(_))
+    ));
+    wallet
+        .store_received(&compact, &holder, &checked, now())
+        .expect("store");
+    holder
+}
+
+fn two_credentials(sets: Option<Value>) -> Value {
+    let mut query = json!({"credentials": [
+        {"id": "licence", "format": "dc+sd-jwt", "meta": {"vct_values": [LICENCE]},
+         "claims": [{"path": ["company_name"]}]},
+        {"id": "degree", "format": "jwt_vc_json", "meta": {"type_values": [[DEGREE]]},
+         "claims": [{"path": ["credentialSubject", "degree"]}]},
+    ]});
+    if let Some(sets) = sets {
+        query["credential_sets"] = sets;
+    }
+    query
+}
+
+#[tokio::test]
+async fn two_credentials_in_one_response_that_the_verifier_library_accepts() {
+    let (fake, base) = start_fake().await;
+    let client = PresentationClient::new(
+        openid4vp::http_client().unwrap(),
+        ClientOptions {
+            allow_insecure: true,
+        },
+    );
+    let s = signer();
+    let fetch = |id: &'static str, query: Value| {
+        fake.objects.lock().unwrap().insert(
+            id.into(),
+            signed(&s, &request(&s, &base, id, query).claims()),
+        );
+        let uri = openid4vp_uri(&s.client_id, &format!("{base}/requests/{id}/object"));
+        let client = client.clone();
+        async move {
+            client
+                .fetch(&openid4vp::parse_request_uri(&uri).unwrap(), now())
+                .await
+                .expect("fetch")
+        }
+    };
+
+    // Only the licence held: a request needing both finds nothing for the degree.
+    let (_dir, _path, mut wallet) = new_wallet();
+    store_copies(&mut wallet, &issuer_key(), KeyType::P256, 1);
+    let both = fetch("both-0", two_credentials(None)).await;
+    assert!(
+        matches!(wallet.match_request(&both), Err(Oid4vpError::NothingMatches(ref why)) if why.contains("degree")),
+    );
+    // A credential set either option of which will do: the licence answers alone.
+    let either = fetch(
+        "either",
+        two_credentials(Some(json!([{"options": [["degree"], ["licence"]]}]))),
+    )
+    .await;
+    let prepared = wallet.match_request(&either).expect("the licence option");
+    assert_eq!(prepared.answers.len(), 1);
+    assert_eq!(prepared.answers[0].query_id, "licence");
+
+    for did_jwk in [false, true] {
+        let (_dir, _path, mut wallet) = new_wallet();
+        store_copies(&mut wallet, &issuer_key(), KeyType::P256, 1);
+        let holder = store_degree(&mut wallet, did_jwk).await;
+        let listed = wallet.credentials().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(
+            |c| c.vct() == Some(DEGREE) && c.format() == credence_verifier::dcql::Format::VcJwt
+        ));
+
+        let id = if did_jwk { "both-jwk" } else { "both-key" };
+        let both = fetch(id, two_credentials(None)).await;
+        let prepared = wallet.match_request(&both).expect("both answered");
+        let ids: Vec<&str> = prepared
+            .answers
+            .iter()
+            .map(|a| a.query_id.as_str())
+            .collect();
+        assert_eq!(ids, ["licence", "degree"]);
+        // The licence: one claim, chosen; the degree: the claim asked for, and the view says
+        // that everything else in it is disclosed too, none of it optional.
+        let licence = &prepared.answers[0].view;
+        assert!(!licence.discloses_everything());
+        let degree = &prepared.answers[1].view;
+        assert!(degree.discloses_everything());
+        assert!(degree.requested().iter().all(|item| !item.optional));
+        assert_eq!(
+            degree.requested()[0].path.to_string(),
+            "/credentialSubject/degree"
+        );
+        let always: Vec<String> = degree
+            .always_disclosed()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for path in [
+            "/credentialSubject/graduated",
+            "/credentialSubject/id",
+            "/issuer",
+        ] {
+            assert!(always.iter().any(|p| p == path), "{path} in {always:?}");
+        }
+        // The degree cannot be presented without the claim the verifier requires.
+        assert!(degree.consent(Vec::new()).is_err());
+
+        let mut presentations = Vec::new();
+        for answer in &prepared.answers {
+            let consent = answer
+                .view
+                .consent(answer.view.requested().iter().map(|i| i.path.clone()))
+                .expect("consent");
+            let (presentation, _) = wallet.present(&consent, now()).expect("present");
+            presentations.push((answer.query_id.clone(), presentation));
+        }
+        let pairs: Vec<(&str, &credence_wallet::present::Presentation)> = presentations
+            .iter()
+            .map(|(id, p)| (id.as_str(), p))
+            .collect();
+        let before = fake.responses.lock().unwrap().len();
+        let answer = client.send(&both, &pairs).await;
+        assert_eq!(answer, credence_wallet::history::VerifierAnswer::Accepted);
+        let sent = fake.responses.lock().unwrap()[before].clone();
+        let body =
+            credence_verifier::openid4vp::parse_response_form(sent.as_bytes()).expect("a form");
+        let credence_verifier::openid4vp::ResponseBody::Plain(params) = body else {
+            panic!("direct_post");
+        };
+        // The verifier library checks the response as the verifier service would.
+        let query = DcqlQuery::from_value(&two_credentials(None)).unwrap();
+        let verified = credence_verifier::openid4vp::verify_response(
+            &params,
+            &credence_verifier::openid4vp::Expected {
+                client_id: &s.client_id,
+                nonce: "n-0S6_WzA2Mj",
+                state: "s-1",
+                query: &query,
+                now: now(),
+                leeway: Duration::seconds(60),
+                presentation_max_age: Duration::minutes(5),
+            },
+            &offline_check_context(),
+        )
+        .await
+        .expect("usable expectations")
+        .expect("the verifier accepts both");
+        assert_eq!(
+            verified.claims["licence"][0],
+            json!({"company_name": "Example Trading Ltd"})
+        );
+        assert_eq!(
+            verified.claims["degree"][0],
+            json!({"credentialSubject": {"degree": "MSc Computer Science"}})
+        );
+        // The degree went as a vp+jwt signed by its holder key.
+        let credence_verifier::openid4vp::ResponseParams::Presentation { vp_token, .. } = &params
+        else {
+            panic!("a presentation");
+        };
+        let vp = vp_token["degree"][0].as_str().unwrap();
+        assert!(credence_verifier::vp_jwt::is_presentation(vp));
+        let jws = credence_verifier::jose::Jws::parse(vp, "vp", "vp+jwt").unwrap();
+        jws.verify(&holder.public())
+            .expect("signed by the holder key");
+        // One history entry per credential.
+        assert_eq!(wallet.history().unwrap().len(), 2);
+    }
+}
+
+fn offline_check_context() -> Context {
+    Context::new(
+        Resolver::new(CredenceSource::Disabled, Default::default()),
+        None,
+        reqwest::Client::new(),
+    )
 }
