@@ -3,11 +3,27 @@
 //! issuer document, status list, accreditation and schema served from the `Context`'s caches
 //! (filled from a real registry on loopback before measuring), next to a minimal hand-written
 //! verifier doing only the issuer signature, the Disclosures hashed and matched, and the KB-JWT
-//! signature and claims. EdDSA (Ed25519 issuer and holder) and ES256 (P-256 both).
+//! signature and claims, and next to the OpenWallet Foundation's `sd-jwt-rs` crate (0.7)
+//! verifying the same presentation: issuer signature (by `jsonwebtoken`, which uses `ring`),
+//! Disclosures hashed and unpacked, KB-JWT signature, `aud`, `nonce` and `sd_hash`. EdDSA
+//! (Ed25519 issuer and holder) and ES256 (P-256 both).
 //!
-//! Run: `cargo bench -p credence-verifier --bench verify`. The target is a pipeline rate of at
-//! least 0.9 of the minimal verifier's. Not yet here: `sd-jwt-rs` side by side (issue 12 asks
-//! for it; see the report of the verifier-core branch).
+//! What `sd-jwt-rs` does not check, so its rate is an upper bound for the same work: the
+//! issuer JWT's `typ`, a Disclosure no digest references (it ignores it instead of refusing it,
+//! RFC 9901 §7.1), the KB-JWT's `iat` (no freshness window). It checks the issuer JWT's `exp`
+//! against the system clock (`jsonwebtoken` has no `now` parameter): the credential here
+//! expires on 2027-03-01. Before timing, each verifier is asserted to accept the presentation,
+//! and `sd-jwt-rs` to refuse a tampered payload, a dropped Disclosure and a wrong nonce.
+//!
+//! `sd-jwt-rs` turns on `serde_json`'s `preserve_order` feature, which Cargo would unify into
+//! every crate of a build that includes it (a dev-dependency would put it into `cargo test
+//! --workspace`). So it is an optional dependency behind the feature `compare-sd-jwt-rs`,
+//! used by this bench only; with it, the pipeline here runs on `IndexMap`-backed JSON objects
+//! instead of the `BTreeMap`s of the `credence` binary.
+//!
+//! Run: `cargo bench -p credence-verifier --bench verify --features compare-sd-jwt-rs` (without
+//! the feature: pipeline and minimal verifier only). The targets: a pipeline rate of at least
+//! 0.9 of the minimal verifier's, and at least 1.2 times `sd-jwt-rs`'s.
 
 use std::collections::HashSet;
 
@@ -35,6 +51,8 @@ struct Setup {
     context: Context,
     presentation: String,
     issuer_key: PublicKey,
+    #[cfg(feature = "compare-sd-jwt-rs")]
+    issuer_decoding_key: jsonwebtoken::DecodingKey,
     _registry: support::Registry,
 }
 
@@ -104,9 +122,90 @@ async fn setup(key_type: KeyType) -> Setup {
     assert!(minimal(&presentation, &issuer.signing.public()));
     Setup {
         context,
+        #[cfg(feature = "compare-sd-jwt-rs")]
+        issuer_decoding_key: sd_jwt_rs_side::checked_key(&presentation, &issuer.signing.public()),
         presentation,
         issuer_key: issuer.signing.public(),
         _registry: registry,
+    }
+}
+
+/// The OpenWallet Foundation's `sd-jwt-rs` on the same presentation (feature
+/// `compare-sd-jwt-rs`).
+#[cfg(feature = "compare-sd-jwt-rs")]
+mod sd_jwt_rs_side {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use credence_registry::keys::PublicKey;
+    use sd_jwt_rs::{SDJWTSerializationFormat, SDJWTVerifier};
+    use serde_json::{Value, json};
+
+    use super::{AUDIENCE, NONCE, decode};
+
+    /// The issuer's public key as `jsonwebtoken` takes it, from its JWK's coordinates.
+    fn decoding_key(key: &PublicKey) -> jsonwebtoken::DecodingKey {
+        let jwk = key.to_jwk();
+        let coordinate = |name: &str| jwk[name].as_str().expect("a JWK coordinate");
+        match key {
+            PublicKey::Ed25519(_) => jsonwebtoken::DecodingKey::from_ed_components(coordinate("x")),
+            _ => jsonwebtoken::DecodingKey::from_ec_components(coordinate("x"), coordinate("y")),
+        }
+        .expect("a jsonwebtoken key")
+    }
+
+    /// `sd-jwt-rs`'s verifier on `presentation` (compact, with a KB-JWT for [`AUDIENCE`] and
+    /// `nonce`): the disclosed claims, or its error.
+    pub(super) fn verify(
+        presentation: &str,
+        issuer: &jsonwebtoken::DecodingKey,
+        nonce: &str,
+    ) -> Result<Value, sd_jwt_rs::error::Error> {
+        let issuer = issuer.clone();
+        SDJWTVerifier::new(
+            presentation.to_owned(),
+            Box::new(move |_, _| issuer.clone()),
+            Some(AUDIENCE.to_owned()),
+            Some(nonce.to_owned()),
+            SDJWTSerializationFormat::Compact,
+        )
+        .map(|verifier| verifier.verified_claims)
+    }
+
+    /// `sd-jwt-rs` really verifies: it accepts the presentation with every claim disclosed, and
+    /// refuses it with the issuer payload changed (signature), a Disclosure dropped (the KB-JWT's
+    /// `sd_hash`) and another nonce expected.
+    fn check(presentation: &str, issuer: &jsonwebtoken::DecodingKey) {
+        let claims = verify(presentation, issuer, NONCE).expect("sd-jwt-rs accepts");
+        assert_eq!(claims["address"]["locality"], "Berlin", "{claims}");
+        assert_eq!(claims["nationalities"], json!(["DE", "FR"]), "{claims}");
+        assert_eq!(claims["given_name"], "Erika", "{claims}");
+
+        let (jwt, rest) = presentation.split_once('~').expect("an SD-JWT");
+        let mut parts: Vec<&str> = jwt.split('.').collect();
+        let mut payload = decode(parts[1]).expect("a payload");
+        payload["company"] = json!("Another GmbH");
+        let forged_payload = URL_SAFE_NO_PAD.encode(payload.to_string());
+        parts[1] = &forged_payload;
+        let forged = format!("{}~{rest}", parts.join("."));
+        let refused = |input: &str, nonce: &str, expected: &str| {
+            let error = verify(input, issuer, nonce)
+                .expect_err(expected)
+                .to_string();
+            assert!(error.contains(expected), "{expected}: {error}");
+        };
+        refused(&forged, NONCE, "InvalidSignature");
+
+        let (first_disclosure, after) = rest.split_once('~').expect("a Disclosure");
+        assert!(!first_disclosure.is_empty());
+        refused(&format!("{jwt}~{after}"), NONCE, "Invalid digest in KB-JWT");
+        refused(presentation, "another-nonce", "Invalid nonce");
+    }
+
+    /// The issuer's key for `sd-jwt-rs`, once it has been shown to really verify `presentation`.
+    pub(super) fn checked_key(presentation: &str, issuer: &PublicKey) -> jsonwebtoken::DecodingKey {
+        let key = decoding_key(issuer);
+        check(presentation, &key);
+        key
     }
 }
 
@@ -215,6 +314,13 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function("minimal hand-written verifier", |b| {
             b.iter(|| assert!(minimal(&setup.presentation, &setup.issuer_key)))
+        });
+        #[cfg(feature = "compare-sd-jwt-rs")]
+        group.bench_function("sd-jwt-rs 0.7", |b| {
+            b.iter(|| {
+                sd_jwt_rs_side::verify(&setup.presentation, &setup.issuer_decoding_key, NONCE)
+                    .expect("sd-jwt-rs accepts")
+            })
         });
         group.finish();
     }

@@ -15,7 +15,7 @@ pub mod openid4vp;
 pub mod store;
 pub mod vc_api;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
@@ -88,7 +88,9 @@ pub struct VerifierConfig {
     )]
     pub database_url: Option<String>,
     /// The relying parties' API token for creating OpenID4VP requests and reading their
-    /// results (prefer the file form). Without one, those routes answer 401.
+    /// results (prefer the file form). Without this or `--verifier-api-token-file`, a token is
+    /// generated at first start into `api-token` in the data directory (mode 0600; its path,
+    /// never the token, is logged) and read from there afterwards.
     #[arg(
         id = "verifier_api_token",
         long = "verifier-api-token",
@@ -435,7 +437,9 @@ pub async fn open_with(
                 .trim()
                 .to_owned(),
         )),
-        (None, None) => None,
+        (None, None) => Some(load_or_generate_api_token(
+            &config.data_dir().join(GENERATED_API_TOKEN_FILE),
+        )?),
     };
     if token.as_ref().is_some_and(|t| t.len() < 16) {
         return Err(OpenError::Config(
@@ -459,4 +463,60 @@ pub async fn open_with(
         store,
         identity,
     })
+}
+
+/// Where, in the data directory, the API token generated when none is configured is kept.
+pub const GENERATED_API_TOKEN_FILE: &str = "api-token";
+
+/// The API token kept at `path`, generated there at first start when none is configured, the
+/// way the issuer keeps its admin token: 256 random bits as unpadded base64url in a new file
+/// readable by its owner only (mode 0600), fsynced before use. Its path is logged, never the
+/// token. A kept file that others can read is refused rather than trusted, as the signing
+/// key's is.
+fn load_or_generate_api_token(path: &Path) -> Result<zeroize::Zeroizing<String>, OpenError> {
+    use base64::Engine as _;
+    use rand_core::RngCore as _;
+    let io = |e: std::io::Error| OpenError::Config(format!("{}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    return Err(OpenError::Config(format!(
+                        "{}: the API token file is readable by others (mode {:o}); chmod 600 it",
+                        path.display(),
+                        mode & 0o777
+                    )));
+                }
+            }
+            Ok(zeroize::Zeroizing::new(text.trim().to_owned()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+            rand_core::OsRng.fill_bytes(bytes.as_mut());
+            let token = zeroize::Zeroizing::new(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
+            );
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(io)?;
+            std::io::Write::write_all(&mut file, token.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(io)?;
+            tracing::info!(
+                path = %path.display(),
+                "no verifier API token configured: generated one; read it from this file"
+            );
+            Ok(token)
+        }
+        Err(e) => Err(io(e)),
+    }
 }

@@ -3,6 +3,9 @@
 //! registry-backed steps against a real registry on loopback; `vc+jwt` credentials the issuer
 //! crate makes and `vp+jwt` presentations of them; the W3C VC API routes and OpenID4VP (with the `server` feature).
 
+// The API token generated when none is configured (feature `server`).
+#[cfg(feature = "server")]
+mod api_token;
 // OpenID4VP with DCQL (feature `server`).
 #[cfg(feature = "server")]
 mod openid4vp;
