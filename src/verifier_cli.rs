@@ -48,7 +48,7 @@ pub(crate) struct VerifyArgs {
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum VerifierCommand {
     /// Run the verifier service alone (under /verifier).
-    Serve(VerifierServeArgs),
+    Serve(Box<VerifierServeArgs>),
     /// Create an OpenID4VP request with a DCQL query; prints the request, its
     /// `openid4vp://` URI for the wallet, and with --qr a QR code of it (on stderr).
     Request(RequestArgs),
@@ -180,7 +180,7 @@ pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn command(command: VerifierCommand) -> anyhow::Result<ExitCode> {
     match command {
-        VerifierCommand::Serve(args) => serve(args).await,
+        VerifierCommand::Serve(args) => serve(*args).await,
         other => refusals_exit_1(action(other)).await,
     }
 }

@@ -30,8 +30,8 @@ use crate::dcql::{DcqlQuery, Format, PresentedCredential, Unmet};
 use crate::jwe::{self, Enc, JweError};
 use crate::pipeline::{Context, Expectations, HolderBinding, VerifyError};
 use crate::report::{Outcome, Report, Verdict};
-use crate::x509::CertificateChain;
 use crate::vp_jwt;
+use crate::x509::CertificateChain;
 
 /// The request object's JWS `typ` (RFC 9101 §10.8).
 pub const REQUEST_OBJECT_TYPE: &str = "oauth-authz-req+jwt";

@@ -1522,6 +1522,7 @@ fn relationship_key(
         (None, Some(jwk)) => PublicKey::from_jwk(jwk).map_err(|e| e.to_string()),
         (None, None) => Err(format!("{method} has no public key")),
     }
+}
 
 // ---- VC-JOSE-COSE presentations (`vp+jwt`) ----
 

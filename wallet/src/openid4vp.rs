@@ -32,9 +32,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use credence_registry::keys::PublicKey;
-use credence_verifier::dcql::{CredentialQuery, DcqlError, DcqlQuery, Format, Segment};
-use credence_verifier::jose::Jws;
+use credence_verifier::dcql::{CredentialQuery, DcqlError, DcqlQuery, Segment};
 use credence_verifier::jwe::{self, Enc};
 use credence_verifier::openid4vp::ResponseMode;
 use credence_verifier::x509::TrustAnchors;

@@ -19,17 +19,9 @@ use crate::support::{VCT, now, offline_context};
 
 fn config(dir: &std::path::Path, api_token: Option<&str>) -> VerifierConfig {
     VerifierConfig {
-        registry_url: Some("http://127.0.0.1:9/registry".into()),
-        leeway_seconds: 60,
-        presentation_max_age_seconds: 300,
-        data_dir: Some(dir.to_owned()),
-        database_url: None,
         api_token: api_token.map(str::to_owned),
-        api_token_file: None,
-        public_url: Some("https://verifier.example/verifier".into()),
-        request_ttl_seconds: 300,
-        allow_private_targets: false,
         name: None,
+        ..crate::openid4vp::config(dir, None)
     }
 }
 

@@ -203,7 +203,13 @@ fn jwcrypto_opens_our_backup_and_we_restore_one_jwcrypto_made() {
     let restored = other.restore(&path, &passphrase()).expect("restore");
     assert_eq!((restored.holder_keys, restored.credentials), (1, 1));
     assert_eq!(
-        other.credentials().unwrap()[0].sd_jwt().expect("SD-JWT VC").compact(),
-        wallet.credentials().unwrap()[0].sd_jwt().expect("SD-JWT VC").compact()
+        other.credentials().unwrap()[0]
+            .sd_jwt()
+            .expect("SD-JWT VC")
+            .compact(),
+        wallet.credentials().unwrap()[0]
+            .sd_jwt()
+            .expect("SD-JWT VC")
+            .compact()
     );
 }

@@ -710,6 +710,8 @@ async fn x509_verifiers_are_authenticated_by_a_trusted_certificate_chain() {
         fake.responses.lock().unwrap().is_empty(),
         "nothing was sent"
     );
+}
+
 /// The degree the tests issue as a `vc+jwt`.
 const DEGREE: &str = "https://credence.example/types/degree";
 
@@ -776,6 +778,7 @@ async fn two_credentials_in_one_response_that_the_verifier_library_accepts() {
         openid4vp::http_client().unwrap(),
         ClientOptions {
             allow_insecure: true,
+            ..Default::default()
         },
     );
     let s = signer();
