@@ -98,6 +98,9 @@ export CREDENCE_TENANT=bench CREDENCE_TOKEN
 CREDENCE_TOKEN="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["token"])' "$tenant_json")"
 "$BIN" trust accredit --keys "$work/anchor-keys" "$tenant_did" --type "$vct" \
     --until 2099-01-01T00:00:00Z >/dev/null
+# Credentials carry `iat` in whole seconds: one issued in the accreditation's own second would be
+# dated before it (and fail the accreditation step, rightly).
+sleep 1
 "$BIN" issuer type add pid --schema "$schema_id" --formats dc+sd-jwt \
     --disclosable /given_name,/family_name,/email,/birthdate,/address,/address/street_address,/address/locality,/nationalities/1 \
     --status revocation >/dev/null
