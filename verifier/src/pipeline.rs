@@ -413,39 +413,7 @@ async fn vc_jwt_steps(
             (None, HolderBinding::Required { .. }) => Outcome::Failed(Defect::HolderProofMissing),
         },
     );
-    report.set(
-        Step::Policy,
-        verdict(policy(
-            &expectations.policy,
-            &summary,
-            parsed.credential(),
-            now,
-        )),
-    );
-    let claims = DisclosedClaims::new(parsed.credential().clone());
-    if report.first_failure().is_some() {
-        report.set_disclosed(claims);
-        report.skip_rest("the credential is already invalid (see the failed step)");
-        return Ok(report);
-    }
-
-    // Then the ones that may reach the network.
-    report.set(
-        Step::Status,
-        bitstring_status(context, parsed.credential(), &summary, now).await,
-    );
-    report.set(
-        Step::Accreditation,
-        accreditation(context, &summary, now).await,
-    );
-    let subjects = vc_jwt::subject_claims(parsed.credential());
-    let instances: Vec<&Value> = subjects.iter().collect();
-    report.set(
-        Step::Schema,
-        schema(context, &summary, &instances, &[], now).await,
-    );
-    report.set_disclosed(claims);
-    Ok(report)
+    Ok(w3c_credential_steps(report, &summary, parsed.credential(), expectations, context).await)
 }
 
 /// The issuer step: its keys as of issuance, or the report finished with why not.
@@ -1187,6 +1155,48 @@ async fn fetch_schema(registry: &RegistryClient, vct: &str) -> Result<Option<Sch
     }))
 }
 
+/// The steps every W3C credential document shares once its signature, validity and holder
+/// binding are set (`vc+jwt`, Data Integrity): policy, then — only if nothing failed — the
+/// steps that may reach the network: Bitstring status, accreditation, and the schema over each
+/// `credentialSubject`. The whole credential is what it discloses.
+async fn w3c_credential_steps(
+    mut report: Report,
+    summary: &Credential,
+    document: &Value,
+    expectations: &Expectations,
+    context: &Context,
+) -> Report {
+    let now = expectations.now;
+    report.set(
+        Step::Policy,
+        verdict(policy(&expectations.policy, summary, document, now)),
+    );
+    let claims = DisclosedClaims::new(document.clone());
+    if report.first_failure().is_some() {
+        report.set_disclosed(claims);
+        report.skip_rest("the credential is already invalid (see the failed step)");
+        return report;
+    }
+
+    // Then the ones that may reach the network.
+    report.set(
+        Step::Status,
+        bitstring_status(context, document, summary, now).await,
+    );
+    report.set(
+        Step::Accreditation,
+        accreditation(context, summary, now).await,
+    );
+    let subjects = vc_jwt::subject_claims(document);
+    let instances: Vec<&Value> = subjects.iter().collect();
+    report.set(
+        Step::Schema,
+        schema(context, summary, &instances, &[], now).await,
+    );
+    report.set_disclosed(claims);
+    report
+}
+
 // ---- Data Integrity (`eddsa-rdfc-2022`): credentials and presentations ----
 
 /// Verifies a W3C Verifiable Credential (VCDM 2.0) secured with a Data Integrity proof of the
@@ -1313,39 +1323,7 @@ async fn data_integrity_steps(
         }
     };
     report.set(Step::HolderBinding, binding);
-    report.set(
-        Step::Policy,
-        verdict(policy(
-            &expectations.policy,
-            &summary,
-            parsed.credential(),
-            now,
-        )),
-    );
-    let claims = DisclosedClaims::new(parsed.credential().clone());
-    if report.first_failure().is_some() {
-        report.set_disclosed(claims);
-        report.skip_rest("the credential is already invalid (see the failed step)");
-        return Ok(report);
-    }
-
-    // Then the ones that may reach the network.
-    report.set(
-        Step::Status,
-        bitstring_status(context, parsed.credential(), &summary, now).await,
-    );
-    report.set(
-        Step::Accreditation,
-        accreditation(context, &summary, now).await,
-    );
-    let subjects = vc_jwt::subject_claims(parsed.credential());
-    let instances: Vec<&Value> = subjects.iter().collect();
-    report.set(
-        Step::Schema,
-        schema(context, &summary, &instances, &[], now).await,
-    );
-    report.set_disclosed(claims);
-    Ok(report)
+    Ok(w3c_credential_steps(report, &summary, parsed.credential(), expectations, context).await)
 }
 
 /// The issuer's key the proof's `verificationMethod` names, among its `assertionMethod` keys
